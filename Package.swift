@@ -1,0 +1,68 @@
+// swift-tools-version:6.1
+import PackageDescription
+import Foundation
+
+/// Every target: Swift 6 language mode (strict concurrency). Explicit Sendable checking
+/// (`-require-explicit-sendable`) is an unsafe flag, and SwiftPM refuses packages with unsafe
+/// flags as dependencies, so it is switched on by `SPOOL_STRICT=1` (set by `.ci/run`) rather
+/// than for every consumer of the library.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+] + (ProcessInfo.processInfo.environment["SPOOL_STRICT"] == "1"
+    ? [.unsafeFlags(["-Xfrontend", "-require-explicit-sendable"])] : [])
+
+let package = Package(
+    name: "Spool",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Spool", targets: ["Spool"]),
+        .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
+        .executable(name: "spool", targets: ["SpoolCommand"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // The system SQLite (apt: libsqlite3-dev, pkg-config: sqlite3).
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        // Build-time embedding of migrations/*.sql, so an installed `spool` needs no files beside it.
+        .executableTarget(name: "EmbedMigrationsTool", swiftSettings: strict),
+        .plugin(
+            name: "EmbedMigrations",
+            capability: .buildTool(),
+            dependencies: ["EmbedMigrationsTool"],
+            path: "Sources/EmbedMigrationsPlugin"
+        ),
+        .target(
+            name: "Spool",
+            dependencies: [
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict,
+            plugins: ["EmbedMigrations"]
+        ),
+        .target(name: "SpoolTesting", dependencies: ["Spool"], swiftSettings: strict),
+        .executableTarget(
+            name: "SpoolCommand",
+            dependencies: [
+                "Spool",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // A child process for the crash tests: appends numbered entries and reports each commit.
+        .executableTarget(name: "SpoolCrashChild", dependencies: ["Spool"], path: "Tests/SpoolCrashChild", swiftSettings: strict),
+        .testTarget(
+            name: "SpoolTests",
+            dependencies: ["Spool", "SpoolTesting", "SpoolCommand", "SpoolCrashChild"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,97 @@
+import Foundation
+
+/// Timestamp normalization: one place that turns an epoch number of unknown unit into Unix
+/// nanoseconds, and nanoseconds into what each destination wants.
+///
+/// The unit is told by magnitude (positive values only):
+///
+/// | value range              | read as      | dates covered              |
+/// |--------------------------|--------------|----------------------------|
+/// | `0 < v < 1e11`           | seconds      | 1970-01-01 … 2262-04-11 (the 64-bit ns limit; above it: error) |
+/// | `1e11 <= v < 1e14`       | milliseconds | 1973-03-03 … 2262-04-11    |
+/// | `1e14 <= v < 1e17`       | microseconds | 1973-03-03 … 2262-04-11    |
+/// | `1e17 <= v <= Int64.max` | nanoseconds  | 1973-03-03 … 2262-04-11    |
+///
+/// So a millisecond, microsecond or nanosecond value before 1973-03-03 would be read as a
+/// coarser unit; such values are refused only when that reading is past 2262. Zero, negative
+/// values, NaN, infinities and values past 2262-04-11T23:47:16Z are refused with a clear error,
+/// never turned into a wrong date. Fractions are kept to the nanosecond (rounded).
+public enum UnixTime {
+    /// The latest representable instant: Int64.max nanoseconds, 2262-04-11T23:47:16.854775807Z.
+    public static let maximumNanoseconds = Int64.max
+
+    /// Turns an integer epoch value in s, ms, µs or ns into nanoseconds.
+    /// - Throws: ``SpoolError`` with code ``SpoolError/Code/invalidTimestamp``.
+    public static func nanoseconds(fromEpoch value: Int64) throws(SpoolError) -> Int64 {
+        guard value > 0 else { throw invalid("\(value)", value == 0 ? "zero is not an event time" : "negative timestamps are not accepted") }
+        let multiplier: Int64 = value < 100_000_000_000 ? 1_000_000_000 : value < 100_000_000_000_000 ? 1_000_000 : value < 100_000_000_000_000_000 ? 1_000 : 1
+        let (result, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        guard !overflow else { throw invalid("\(value)", "after 2262-04-11, the latest time that fits in 64-bit nanoseconds") }
+        return result
+    }
+
+    /// Turns a fractional epoch value in s, ms, µs or ns into nanoseconds, rounded to the nearest.
+    /// - Throws: ``SpoolError`` with code ``SpoolError/Code/invalidTimestamp``.
+    public static func nanoseconds(fromEpoch value: Double) throws(SpoolError) -> Int64 {
+        guard value.isFinite else { throw invalid("\(value)", "not a finite number") }
+        guard value > 0 else { throw invalid("\(value)", value == 0 ? "zero is not an event time" : "negative timestamps are not accepted") }
+        guard value < 9_223_372_036_854_775_808.0 else { throw invalid("\(value)", "after 2262-04-11, the latest time that fits in 64-bit nanoseconds") }
+        let multiplier = unitMultiplier(value)
+        let whole = value.rounded(.towardZero)
+        let (wholeNanos, overflow) = Int64(whole).multipliedReportingOverflow(by: multiplier)
+        let fraction = ((value - whole) * Double(multiplier)).rounded()
+        let (result, overflow2) = wholeNanos.addingReportingOverflow(Int64(fraction))
+        guard !overflow, !overflow2 else { throw invalid("\(value)", "after 2262-04-11, the latest time that fits in 64-bit nanoseconds") }
+        return result
+    }
+
+    private static func unitMultiplier(_ value: Double) -> Int64 {
+        if value < 1e11 { return 1_000_000_000 }
+        if value < 1e14 { return 1_000_000 }
+        if value < 1e17 { return 1_000 }
+        return 1
+    }
+
+    private static func invalid(_ value: String, _ why: String) -> SpoolError {
+        SpoolError(.invalidTimestamp, "timestamp \(value) refused: \(why)")
+    }
+
+    // MARK: - Conversions for destinations
+
+    /// Loki: nanoseconds as a decimal string.
+    public static func decimalString(nanoseconds: Int64) -> String { String(nanoseconds) }
+
+    /// Pushgateway, CloudWatch: milliseconds, rounded down.
+    public static func milliseconds(nanoseconds: Int64) -> Int64 { nanoseconds.floorDivided(by: 1_000_000) }
+
+    /// Seconds, with the fraction.
+    public static func seconds(nanoseconds: Int64) -> Double {
+        Double(nanoseconds.floorDivided(by: 1_000_000_000)) + Double(nanoseconds.floorModulo(1_000_000_000)) / 1e9
+    }
+
+    /// ISO 8601 in UTC with milliseconds, e.g. `2024-11-29T09:40:00.123Z`.
+    public static func iso8601(nanoseconds: Int64) -> String {
+        var seconds = time_t(nanoseconds.floorDivided(by: 1_000_000_000))
+        let millis = Int(nanoseconds.floorModulo(1_000_000_000) / 1_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
+    }
+}
+
+extension Int64 {
+    func floorDivided(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
+    }
+
+    func floorModulo(_ divisor: Int64) -> Int64 {
+        let remainder = self % divisor
+        return remainder < 0 ? remainder + divisor : remainder
+    }
+}

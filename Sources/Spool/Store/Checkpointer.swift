@@ -1,0 +1,80 @@
+import CSQLite
+import Foundation
+import Synchronization
+
+/// Moves the WAL back into the database off the append path. The writer's connection has
+/// `wal_autocheckpoint = 0`; its WAL hook wakes this thread when the WAL passes `threshold`
+/// pages, and the thread runs a PASSIVE checkpoint on its own connection, which never blocks
+/// writers.
+final class Checkpointer: Sendable {
+    private let path: String
+    private let threshold: Int32
+    private let wake = DispatchSemaphore(value: 0)
+    private let requested = Atomic<Bool>(false)
+    private let stopped = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let started = Atomic<Bool>(false)
+    private let report: @Sendable (LogEntry) -> Void
+    private let clock: any WallClock
+    /// Checkpoints run so far, for tests and stats.
+    let runs = Atomic<Int>(0)
+
+    init(path: String, threshold: Int, report: @escaping @Sendable (LogEntry) -> Void, clock: any WallClock) {
+        self.path = path
+        self.threshold = Int32(max(1, min(threshold, Int(Int32.max))))
+        self.report = report
+        self.clock = clock
+    }
+
+    /// Installs the WAL hook on the writer's connection. The hook holds an unretained pointer:
+    /// the store keeps this object alive as long as the connection.
+    func attach(to connection: Connection) {
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        sqlite3_wal_hook(connection.handle, { context, _, _, pages in
+            guard let context else { return SQLITE_OK }
+            let checkpointer = Unmanaged<Checkpointer>.fromOpaque(context).takeUnretainedValue()
+            if pages >= checkpointer.threshold { checkpointer.request() }
+            return SQLITE_OK
+        }, context)
+    }
+
+    /// Asks for a checkpoint soon; starts the thread on first use.
+    func request() {
+        guard !requested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if !started.exchange(true, ordering: .acquiringAndReleasing) {
+            Thread.detachNewThread { [self] in run() }
+        }
+        wake.signal()
+    }
+
+    /// Stops the thread (if it runs) and waits for it.
+    func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if started.load(ordering: .acquiring) {
+            wake.signal()
+            finished.wait()
+        }
+    }
+
+    private func run() {
+        defer { finished.signal() }
+        let connection: Connection
+        do {
+            connection = try Connection(path: path, create: false)
+            sqlite3_busy_timeout(connection.handle, 1000)
+        } catch {
+            report(LogEntry(timestamp: clock.now.nanoseconds, level: .error, topic: "spool.store.checkpoint_failed",
+                            message: "the checkpointer could not open the spool; the WAL will grow until the next open",
+                            context: ["error": .string(error.description)]))
+            return
+        }
+        while true {
+            wake.wait()
+            if stopped.load(ordering: .acquiring) { return }
+            requested.store(false, ordering: .releasing)
+            // PASSIVE never blocks the writer; a busy reader only makes it partial.
+            try? connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            runs.add(1, ordering: .relaxed)
+        }
+    }
+}

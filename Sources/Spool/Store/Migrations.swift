@@ -1,0 +1,54 @@
+import Foundation
+
+/// The schema's history: `migrations/NNNN_name.sql`, embedded at build time by the
+/// `EmbedMigrations` plugin. Swift code never spells the schema itself.
+enum Migrations {
+    struct Migration: Sendable {
+        let version: Int
+        let name: String
+        let sql: String
+    }
+
+    /// Every migration, in version order.
+    static let all: [Migration] = EmbeddedMigrations.files.map { file in
+        let data = Data(base64Encoded: file.base64) ?? Data()
+        return Migration(version: file.version, name: file.name, sql: String(decoding: data, as: UTF8.self))
+    }
+
+    /// The schema version this build writes: the highest migration.
+    static var latestVersion: Int { all.last?.version ?? 0 }
+
+    /// The application id the first migration stamps into the file header ("SPOL").
+    static let applicationID: Int64 = 0x5350_4F4C
+
+    /// Applies every migration above the file's `user_version`, up to `target`, in order, inside
+    /// one IMMEDIATE transaction: either the spool reaches `target` or nothing changes.
+    /// - Returns: the versions applied.
+    @discardableResult
+    static func migrate(_ connection: Connection, to target: Int = latestVersion) throws(SpoolError) -> [Int] {
+        do {
+            return try connection.transaction { () throws(SpoolError) -> [Int] in
+                // Read inside the transaction: another process may have migrated meanwhile.
+                let current = Int(try connection.scalarInt("PRAGMA user_version") ?? 0)
+                if current > latestVersion {
+                    throw newer(current, path: connection.path)
+                }
+                var applied: [Int] = []
+                for migration in all where migration.version > current && migration.version <= target {
+                    do throws(SpoolError) {
+                        try connection.execute(migration.sql)
+                    } catch {
+                        throw SpoolError(.migrationFailed, "migration \(migration.name) failed and was rolled back: \(error.message)", sqliteCode: error.sqliteCode)
+                    }
+                    try connection.execute("PRAGMA user_version = \(migration.version)")
+                    applied.append(migration.version)
+                }
+                return applied
+            }
+        }
+    }
+
+    static func newer(_ version: Int, path: String) -> SpoolError {
+        SpoolError(.newerSchema, "\(path) has schema version \(version), newer than this spool's \(latestVersion): upgrade Spool to open it (nothing was changed)")
+    }
+}

@@ -1,0 +1,40 @@
+/// The read connection: claims and stats. WAL lets it read while the writer commits.
+final class Reader {
+    let connection: Connection
+    private let batch: Statement
+
+    init(connection: Connection) throws(SpoolError) {
+        self.connection = connection
+        batch = try connection.prepare(
+            "SELECT id, ts_ns, level, topic, message, context, schema FROM entries WHERE id > ? ORDER BY id LIMIT ?",
+            persistent: true)
+    }
+
+    /// Entries after `position` in id order: at most `maxCount`, and at most `maxBytes` of
+    /// topic + message + context (but always at least one entry, however large).
+    func entries(after position: Int64, maxCount: Int, maxBytes: Int) throws(SpoolError) -> [StoredEntry] {
+        defer { batch.reset() }
+        batch.bind(1, position)
+        batch.bind(2, Int64(maxCount))
+        var entries: [StoredEntry] = []
+        entries.reserveCapacity(min(maxCount, 4096))
+        var bytes = 0
+        while try batch.step() {
+            let size = batch.byteCount(3) + batch.byteCount(4) + batch.byteCount(5)
+            if !entries.isEmpty && bytes + size > maxBytes { break }
+            bytes += size
+            entries.append(StoredEntry(
+                id: batch.int64(0),
+                timestamp: batch.int64(1),
+                level: LogLevel(rawValue: batch.text(2) ?? "") ?? .info,
+                topic: batch.text(3) ?? "",
+                message: batch.text(4) ?? "",
+                contextJSON: batch.text(5),
+                schema: batch.text(6) ?? LogEntry.currentSchema))
+        }
+        return entries
+    }
+}
+
+@available(*, unavailable)
+extension Reader: Sendable {}

@@ -1,0 +1,141 @@
+import CSQLite
+import Foundation
+
+/// Opening a spool file: path checks, creation with mode 0600, recognising a spool, a foreign
+/// database or a damaged file, setting a damaged one aside, and migrating.
+enum SpoolFile {
+    /// What ``inspect(_:)`` found in a file.
+    enum Kind {
+        case empty
+        case spool(version: Int)
+    }
+
+    /// A damaged file that was moved aside at open.
+    struct Recovery: Sendable {
+        var movedTo: String
+        var reason: String
+    }
+
+    /// Opens the writing connection: checked, recovered when damaged (if allowed), in WAL mode
+    /// with the durability's `synchronous`, and migrated to the latest version.
+    static func openWriter(path: String, configuration: SpoolStore.Configuration, now: Int64) throws(SpoolError) -> (Connection, Recovery?) {
+        try checkPath(path)
+        do {
+            return (try open(path: path, configuration: configuration), nil)
+        } catch where error.code == .corrupt && configuration.recoverCorruptFile {
+            let movedTo = try moveAside(path, now: now)
+            let connection = try open(path: path, configuration: configuration)
+            return (connection, Recovery(movedTo: movedTo, reason: error.message))
+        }
+    }
+
+    private static func open(path: String, configuration: SpoolStore.Configuration) throws(SpoolError) -> Connection {
+        try createIfMissing(path)
+        let connection = try Connection(path: path, create: false)
+        try applyBusyTimeout(connection, configuration.busyTimeout)
+        let kind = try inspect(connection)
+        if configuration.verifyOnOpen { try verify(connection) }
+        // Only now, with the file recognised, change anything.
+        let mode = try connection.scalarText("PRAGMA journal_mode = WAL")
+        guard mode?.lowercased() == "wal" else {
+            throw SpoolError(.io, "\(path): cannot switch to WAL mode (got \(mode ?? "nothing")); a spool needs a local file system that supports shared memory")
+        }
+        switch configuration.durability {
+        case .fsync: try connection.execute("PRAGMA synchronous = FULL")
+        case .committed, .buffered: try connection.execute("PRAGMA synchronous = NORMAL")
+        }
+        // Checkpoints run on a background connection, never on the append path.
+        try connection.execute("PRAGMA wal_autocheckpoint = 0")
+        if case .spool(let version) = kind, version == Migrations.latestVersion { return connection }
+        if !configuration.migrate, case .spool(let version) = kind {
+            throw SpoolError(.migrationFailed, "\(path) has schema version \(version); run `spool migrate --spool \(path)` to upgrade it to \(Migrations.latestVersion)")
+        }
+        try Migrations.migrate(connection)
+        return connection
+    }
+
+    static func applyBusyTimeout(_ connection: Connection, _ timeout: Duration) throws(SpoolError) {
+        let milliseconds = max(0, min(Int64(Int32.max), timeout.totalNanoseconds / 1_000_000))
+        sqlite3_busy_timeout(connection.handle, Int32(milliseconds))
+    }
+
+    /// Recognises the file without changing it.
+    static func inspect(_ connection: Connection) throws(SpoolError) -> Kind {
+        let version = Int(try connection.scalarInt("PRAGMA user_version") ?? 0)
+        let applicationID = try connection.scalarInt("PRAGMA application_id") ?? 0
+        let tables = try connection.scalarInt("SELECT count(*) FROM sqlite_master") ?? 0
+        if applicationID != Migrations.applicationID {
+            if tables == 0 && version == 0 { return .empty }
+            let names = (try? names(of: connection)) ?? "?"
+            throw SpoolError(.notASpool, "\(connection.path) is a SQLite database of another application (application_id \(applicationID), tables: \(names)); Spool will not touch it: give another path")
+        }
+        if version > Migrations.latestVersion {
+            throw Migrations.newer(version, path: connection.path)
+        }
+        return version == 0 ? .empty : .spool(version: version)
+    }
+
+    private static func names(of connection: Connection) throws(SpoolError) -> String {
+        let statement = try connection.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 6")
+        var names: [String] = []
+        while try statement.step() { names.append(statement.text(0) ?? "") }
+        return names.joined(separator: ", ")
+    }
+
+    /// `PRAGMA quick_check`: anything but "ok" is damage.
+    static func verify(_ connection: Connection) throws(SpoolError) {
+        let statement = try connection.prepare("PRAGMA quick_check(5)")
+        var problems: [String] = []
+        while try statement.step() { problems.append(statement.text(0) ?? "") }
+        if problems != ["ok"] {
+            throw SpoolError(.corrupt, "\(connection.path) failed its integrity check: \(problems.joined(separator: "; "))")
+        }
+    }
+
+    // MARK: - Files
+
+    static func checkPath(_ path: String) throws(SpoolError) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw SpoolError(.io, "\(path) is a directory: give the spool's file path, for example \(path)/app.spool")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let parent = directory.isEmpty ? "." : directory
+        if !FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            throw SpoolError(.io, "cannot create the spool \(path): directory \(parent) does not exist")
+        }
+    }
+
+    /// Creates an empty file with mode 0600, so the spool and its -wal and -shm files (which
+    /// SQLite creates with the database's mode) are private to their owner.
+    static func createIfMissing(_ path: String) throws(SpoolError) {
+        let descriptor = Foundation.open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            close(descriptor)
+            return
+        }
+        let code = errno
+        if code == EEXIST { return }
+        throw SpoolError(.io, "cannot create the spool \(path): \(String(cString: strerror(code)))")
+    }
+
+    /// Moves `path` and its -wal and -shm files to `<path>.corrupt-<UTC time>`.
+    static func moveAside(_ path: String, now: Int64) throws(SpoolError) -> String {
+        let stamp = UnixTime.iso8601(nanoseconds: now)
+            .replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
+            .replacingOccurrences(of: ".", with: "")
+        var target = "\(path).corrupt-\(stamp)"
+        var suffix = 1
+        while FileManager.default.fileExists(atPath: target) {
+            target = "\(path).corrupt-\(stamp)-\(suffix)"
+            suffix += 1
+        }
+        guard rename(path, target) == 0 else {
+            throw SpoolError(.io, "\(path) is damaged and could not be moved aside to \(target): \(String(cString: strerror(errno)))")
+        }
+        for extra in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + extra) {
+            _ = rename(path + extra, target + extra)
+        }
+        return target
+    }
+}

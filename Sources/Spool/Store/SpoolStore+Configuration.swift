@@ -1,0 +1,86 @@
+extension SpoolStore {
+    /// When `append` returns, and what a crash can cost.
+    public enum Durability: Sendable, Hashable, CustomStringConvertible {
+        /// The default. WAL with `synchronous=NORMAL`: `append` returns after the commit, and the
+        /// entry survives the process being killed at any moment after that. A power loss or an
+        /// OS crash can lose the last transactions before the OS wrote them out.
+        case committed
+        /// `synchronous=FULL`: every commit is fsynced; survives power loss. Concurrent appenders
+        /// share commits (group commit), so throughput grows with the number of callers.
+        case fsync
+        /// `append` returns at once; a background writer commits within `maxDelay`. A crash loses
+        /// at most that window.
+        case buffered(maxDelay: Duration)
+
+        public var description: String {
+            switch self {
+            case .committed: "committed"
+            case .fsync: "fsync"
+            case .buffered(let delay): "buffered(\(delay))"
+            }
+        }
+
+        /// Parses `committed`, `fsync` or `buffered` (with a default delay of 200 ms).
+        public init?(parsing text: String, bufferedDelay: Duration = .milliseconds(200)) {
+            switch text.lowercased() {
+            case "committed": self = .committed
+            case "fsync": self = .fsync
+            case "buffered": self = .buffered(maxDelay: bufferedDelay)
+            default: return nil
+            }
+        }
+    }
+
+    /// What happens when the spool reaches ``Configuration/maximumBytes``. Every drop is recorded
+    /// in the `drops` table and reported; none is silent.
+    public enum OverflowPolicy: String, Sendable, Hashable, CaseIterable {
+        /// Delete the oldest stored entries to make room (the default): recent logs matter most
+        /// during an outage.
+        case dropOldest
+        /// Keep what is stored and drop the incoming entries.
+        case dropNewest
+        /// Keep everything and make `append` throw ``SpoolError/Code/spoolFull``.
+        case reject
+    }
+
+    /// How a spool is opened and written. Every field has a documented default.
+    public struct Configuration: Sendable {
+        /// When `append` returns. Default ``Durability/committed``.
+        public var durability: Durability = .committed
+        /// Bound on the database's used pages, in bytes (the WAL, bounded by checkpoints, is not
+        /// counted). Default 1 GiB; `nil` for no bound.
+        public var maximumBytes: Int64? = 1 << 30
+        /// What to do at the bound. Default ``OverflowPolicy/dropOldest``.
+        public var overflowPolicy: OverflowPolicy = .dropOldest
+        /// Messages longer than this many UTF-8 bytes are cut with a visible marker, as are
+        /// contexts whose JSON is longer. Default 256 KiB.
+        public var maximumMessageBytes: Int = 256 * 1024
+        /// How long a write waits for another process's lock before failing. Default 5 s.
+        public var busyTimeout: Duration = .seconds(5)
+        /// Run `PRAGMA quick_check` at open. Default true.
+        public var verifyOnOpen: Bool = true
+        /// Move a damaged file aside (`<name>.corrupt-<UTC time>`) and start a fresh spool,
+        /// reporting it loudly. When false, opening a damaged file throws. Default true.
+        public var recoverCorruptFile: Bool = true
+        /// Apply pending migrations at open. When false, an old spool fails to open. Default true.
+        public var migrate: Bool = true
+        /// WAL size, in pages, that wakes the background checkpointer. Default 1000 (about 4 MiB).
+        public var checkpointPages: Int = 1000
+        /// In ``Durability/buffered(maxDelay:)`` mode, the number of waiting entries at which
+        /// `append` commits inline instead of waiting for the background writer. Default 16384.
+        public var bufferedHighWater: Int = 16384
+        /// The clock for timestamps, leases and the buffered writer. Default the system clock.
+        public var clock: any WallClock = SystemClock()
+        /// Where the store reports what must not go unnoticed: a damaged file set aside, entries
+        /// dropped at the bound, a background commit that failed. Default: one JSON line on stderr.
+        public var report: @Sendable (LogEntry) -> Void = StandardError.writeJSONLine
+
+        /// The defaults.
+        public init() {}
+
+        /// The defaults with another durability mode.
+        public init(durability: Durability) {
+            self.durability = durability
+        }
+    }
+}

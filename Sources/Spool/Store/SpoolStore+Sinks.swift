@@ -1,0 +1,215 @@
+/// A batch claimed for one sink: entries in id order after the sink's position (or after the
+/// caller's in-memory cursor when several batches are in flight).
+public struct ClaimedBatch: Sendable {
+    /// The sink the batch was claimed for.
+    public var sink: String
+    /// The entries, in id order; empty when nothing is pending.
+    public var entries: [StoredEntry]
+    /// The highest id in the batch, or the position it was claimed after when empty.
+    public var lastID: Int64
+}
+
+/// An entry a destination rejected for good, with what it said.
+public struct DeadLetter: Sendable, Hashable {
+    /// The spool id of the rejected entry.
+    public var entryID: Int64
+    /// The HTTP status, or nil when the failure was not an HTTP response.
+    public var status: Int?
+    /// Why: a bounded excerpt of the response.
+    public var reason: String
+    /// How many times it was sent.
+    public var attempts: Int
+
+    /// Reasons are excerpts; longer ones are cut to this many bytes.
+    public static let maximumReasonBytes = 2048
+
+    public init(entryID: Int64, status: Int?, reason: String, attempts: Int) {
+        self.entryID = entryID
+        self.status = status
+        self.reason = PreparedRow.truncated(reason, to: Self.maximumReasonBytes)
+        self.attempts = attempts
+    }
+}
+
+extension SpoolStore {
+    // MARK: - Registering
+
+    /// Registers a sink, if it is not registered yet. A new sink starts from the oldest entry
+    /// still in the spool (or after the newest ever appended, when the spool is empty).
+    public func registerSink(_ name: String) throws(SpoolError) {
+        guard !name.isEmpty, name.utf8.count <= 200 else {
+            throw SpoolError(.invalidArgument, "a sink name is 1 to 200 bytes long")
+        }
+        let created = now
+        try writer.withLock { writer throws(SpoolError) in
+            try writer.transaction { () throws(SpoolError) in
+                let statement = try writer.connection.prepare("""
+                    INSERT OR IGNORE INTO sinks (name, position, created_ns)
+                    VALUES (?, COALESCE((SELECT min(id) FROM entries) - 1,
+                                        (SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0), ?)
+                    """)
+                statement.bind(1, name)
+                statement.bind(2, created)
+                try statement.run()
+            }
+        }
+    }
+
+    /// Removes a sink: it no longer holds entries back. Entries every remaining sink has passed
+    /// are deleted; with no sink left, entries stay until a sink is registered.
+    /// - Returns: whether a sink of that name existed.
+    @discardableResult
+    public func removeSink(_ name: String) throws(SpoolError) -> Bool {
+        let removed = try writer.withLock { writer throws(SpoolError) -> Bool in
+            try writer.transaction { () throws(SpoolError) -> Bool in
+                let statement = try writer.connection.prepare("DELETE FROM sinks WHERE name = ?")
+                statement.bind(1, name)
+                try statement.run()
+                let removed = writer.connection.changes > 0
+                try writer.connection.execute("DELETE FROM entries WHERE id <= (SELECT min(position) FROM sinks)")
+                writer.noteDeletions()
+                return removed
+            }
+        }
+        _ = leases.withLock { $0.removeValue(forKey: name) }
+        return removed
+    }
+
+    /// The names of the registered sinks, sorted.
+    public func sinkNames() throws(SpoolError) -> [String] {
+        try reader.withLock { reader throws(SpoolError) -> [String] in
+            let statement = try reader.connection.prepare("SELECT name FROM sinks ORDER BY name")
+            var names: [String] = []
+            while try statement.step() { names.append(statement.text(0) ?? "") }
+            return names
+        }
+    }
+
+    // MARK: - Leases
+
+    /// Takes or renews the sink's lease for `owner` until now + `duration`.
+    /// - Throws: `.leaseHeld` naming the holder and its expiry when another owner holds an
+    ///   unexpired lease; `.unknownSink`.
+    public func acquireLease(sink: String, owner: String, duration: Duration) throws(SpoolError) {
+        let now = self.now
+        let expires = now &+ duration.totalNanoseconds
+        if let held = leases.withLock({ $0[sink] }), held.owner == owner, held.expires - now > duration.totalNanoseconds / 2 {
+            return
+        }
+        try writer.withLock { writer throws(SpoolError) in
+            try writer.transaction { () throws(SpoolError) in
+                let read = try writer.connection.prepare("SELECT lease_owner, lease_expires_ns FROM sinks WHERE name = ?")
+                read.bind(1, sink)
+                guard try read.step() else { throw unknownSink(sink) }
+                if let holder = read.text(0), holder != owner, let until = read.optionalInt64(1), until > now {
+                    throw SpoolError(.leaseHeld, "sink '\(sink)' is being forwarded by \(holder) until \(UnixTime.iso8601(nanoseconds: until)) (its lease); wait for it to finish or expire")
+                }
+                read.reset()
+                let update = try writer.connection.prepare("UPDATE sinks SET lease_owner = ?, lease_expires_ns = ? WHERE name = ?")
+                update.bind(1, owner)
+                update.bind(2, expires)
+                update.bind(3, sink)
+                try update.run()
+            }
+        }
+        leases.withLock { $0[sink] = LeaseRecord(owner: owner, expires: expires) }
+    }
+
+    /// Gives the lease up, so another forwarder can take the sink at once.
+    public func releaseLease(sink: String, owner: String) throws(SpoolError) {
+        _ = leases.withLock { $0.removeValue(forKey: sink) }
+        try writer.withLock { writer throws(SpoolError) in
+            let statement = try writer.connection.prepare(
+                "UPDATE sinks SET lease_owner = NULL, lease_expires_ns = NULL WHERE name = ? AND lease_owner = ?")
+            statement.bind(1, sink)
+            statement.bind(2, owner)
+            try statement.run()
+        }
+    }
+
+    // MARK: - Claiming and acknowledging
+
+    /// The sink's delivery position: every entry with an id at or below it was delivered or
+    /// dead-lettered for this sink.
+    public func position(of sink: String) throws(SpoolError) -> Int64 {
+        try reader.withLock { reader throws(SpoolError) -> Int64 in
+            let statement = try reader.connection.prepare("SELECT position FROM sinks WHERE name = ?")
+            statement.bind(1, sink)
+            guard try statement.step() else { throw unknownSink(sink) }
+            return statement.int64(0)
+        }
+    }
+
+    /// Claims the next batch for `sink` under `owner`'s lease (taken or renewed as needed):
+    /// entries after `cursor` (default: the sink's position), in id order, bounded by count and
+    /// bytes (at least one entry when any is pending).
+    public func claim(
+        sink: String, owner: String, lease: Duration = .seconds(30),
+        after cursor: Int64? = nil, maxCount: Int = 1000, maxBytes: Int = 1 << 20
+    ) throws(SpoolError) -> ClaimedBatch {
+        try acquireLease(sink: sink, owner: owner, duration: lease)
+        let start: Int64
+        if let cursor { start = cursor } else { start = try position(of: sink) }
+        let entries = try reader.withLock { reader throws(SpoolError) -> [StoredEntry] in
+            try reader.entries(after: start, maxCount: max(1, maxCount), maxBytes: max(1, maxBytes))
+        }
+        return ClaimedBatch(sink: sink, entries: entries, lastID: entries.last?.id ?? start)
+    }
+
+    /// Records the destination's verdict on everything up to `through` for `sink`: the position
+    /// advances to `through`; `deadLetters` are copied into `dead_letters` with their reasons
+    /// (and so count as passed); entries every sink has passed are deleted. All in one
+    /// transaction, so a crash leaves either all of it or none.
+    ///
+    /// - Parameters:
+    ///   - delivered: how many entries the destination accepted (for the sink's counter).
+    /// - Throws: `.notLeaseHolder` if `owner` no longer holds the lease (then nothing changes).
+    public func acknowledge(
+        sink: String, owner: String, through: Int64, delivered: Int, deadLetters: [DeadLetter] = []
+    ) throws(SpoolError) {
+        let now = self.now
+        try writer.withLock { writer throws(SpoolError) in
+            try writer.transaction { () throws(SpoolError) in
+                let connection = writer.connection
+                let check = try connection.prepare("SELECT lease_owner FROM sinks WHERE name = ?")
+                check.bind(1, sink)
+                guard try check.step() else { throw unknownSink(sink) }
+                let holder = check.text(0)
+                check.reset()
+                if holder != owner {
+                    throw SpoolError(.notLeaseHolder, "sink '\(sink)': \(owner) no longer holds the lease (holder: \(holder ?? "none")); its acknowledgement was not recorded and the entries will be sent again")
+                }
+                if !deadLetters.isEmpty {
+                    let copy = try connection.prepare("""
+                        INSERT INTO dead_letters (sink, entry_id, ts_ns, level, topic, message, context, schema, status, reason, attempts, failed_ns)
+                        SELECT ?, id, ts_ns, level, topic, message, context, schema, ?, ?, ?, ? FROM entries WHERE id = ?
+                        """)
+                    for letter in deadLetters {
+                        copy.bind(1, sink)
+                        copy.bind(2, letter.status.map(Int64.init))
+                        copy.bind(3, letter.reason)
+                        copy.bind(4, Int64(letter.attempts))
+                        copy.bind(5, now)
+                        copy.bind(6, letter.entryID)
+                        try copy.run()
+                    }
+                }
+                let advance = try connection.prepare("""
+                    UPDATE sinks SET position = max(position, ?), delivered = delivered + ?, dead_lettered = dead_lettered + ?
+                    WHERE name = ?
+                    """)
+                advance.bind(1, through)
+                advance.bind(2, Int64(delivered))
+                advance.bind(3, Int64(deadLetters.count))
+                advance.bind(4, sink)
+                try advance.run()
+                try connection.execute("DELETE FROM entries WHERE id <= (SELECT min(position) FROM sinks)")
+                writer.noteDeletions()
+            }
+        }
+    }
+
+    func unknownSink(_ name: String) -> SpoolError {
+        SpoolError(.unknownSink, "no sink named '\(name)' is registered in \(path)")
+    }
+}

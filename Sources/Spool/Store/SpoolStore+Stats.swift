@@ -1,0 +1,103 @@
+import Foundation
+
+/// A snapshot of a spool: what it holds, what each sink still has to send, what was lost.
+public struct SpoolStats: Sendable, Codable, Hashable {
+    /// Per-sink delivery state.
+    public struct Sink: Sendable, Codable, Hashable {
+        public var name: String
+        /// Every entry with an id at or below this was delivered or dead-lettered.
+        public var position: Int64
+        /// Entries still to deliver.
+        public var pending: Int64
+        /// Age in seconds of the oldest pending entry's event time, nil when nothing is pending.
+        public var oldestPendingAgeSeconds: Double?
+        public var delivered: Int64
+        public var deadLettered: Int64
+        public var leaseOwner: String?
+        /// Unix nanoseconds at which the lease expires.
+        public var leaseExpiresNanoseconds: Int64?
+    }
+
+    /// The schema version of the file.
+    public var schemaVersion: Int
+    /// Entries stored.
+    public var entries: Int64
+    /// Bytes of topic, message and context stored.
+    public var entryBytes: Int64
+    public var oldestID: Int64?
+    public var newestID: Int64?
+    public var sinks: [Sink]
+    /// Rows in `dead_letters`.
+    public var deadLetters: Int64
+    /// Entries dropped at the size bound, in total, and the number of drop events.
+    public var droppedEntries: Int64
+    public var dropEvents: Int64
+    /// Size of the database file and of its WAL, in bytes.
+    public var fileBytes: Int64
+    public var walBytes: Int64
+    /// Bytes the data occupies (used pages), which the size bound applies to.
+    public var usedBytes: Int64
+}
+
+extension SpoolStore {
+    /// Counts what the spool holds. It scans the entries table once (for the byte total).
+    public func stats() throws(SpoolError) -> SpoolStats {
+        let now = self.now
+        return try reader.withLock { reader throws(SpoolError) -> SpoolStats in
+            try SpoolStats.read(from: reader.connection, path: path, now: now)
+        }
+    }
+}
+
+extension SpoolStats {
+    static func read(from connection: Connection, path: String, now: Int64) throws(SpoolError) -> SpoolStats {
+        try connection.transaction(immediate: false) { () throws(SpoolError) -> SpoolStats in
+            let totals = try connection.prepare(
+                "SELECT count(*), COALESCE(sum(length(CAST(topic AS BLOB)) + length(CAST(message AS BLOB)) + COALESCE(length(CAST(context AS BLOB)), 0)), 0), min(id), max(id) FROM entries")
+            _ = try totals.step()
+            var sinks: [Sink] = []
+            let perSink = try connection.prepare("""
+                SELECT s.name, s.position,
+                       (SELECT count(*) FROM entries WHERE id > s.position),
+                       (SELECT ts_ns FROM entries WHERE id > s.position ORDER BY id LIMIT 1),
+                       s.delivered, s.dead_lettered, s.lease_owner, s.lease_expires_ns
+                FROM sinks AS s ORDER BY s.name
+                """)
+            while try perSink.step() {
+                let oldest = perSink.optionalInt64(3)
+                sinks.append(Sink(
+                    name: perSink.text(0) ?? "",
+                    position: perSink.int64(1),
+                    pending: perSink.int64(2),
+                    oldestPendingAgeSeconds: oldest.map { UnixTime.seconds(nanoseconds: now &- $0) },
+                    delivered: perSink.int64(4),
+                    deadLettered: perSink.int64(5),
+                    leaseOwner: perSink.text(6),
+                    leaseExpiresNanoseconds: perSink.optionalInt64(7)))
+            }
+            let drops = try connection.prepare("SELECT COALESCE(sum(count), 0), count(*) FROM drops")
+            _ = try drops.step()
+            let pages = try connection.scalarInt("PRAGMA page_count") ?? 0
+            let free = try connection.scalarInt("PRAGMA freelist_count") ?? 0
+            let pageSize = try connection.scalarInt("PRAGMA page_size") ?? 4096
+            return SpoolStats(
+                schemaVersion: Int(try connection.scalarInt("PRAGMA user_version") ?? 0),
+                entries: totals.int64(0),
+                entryBytes: totals.int64(1),
+                oldestID: totals.optionalInt64(2),
+                newestID: totals.optionalInt64(3),
+                sinks: sinks,
+                deadLetters: try connection.scalarInt("SELECT count(*) FROM dead_letters") ?? 0,
+                droppedEntries: drops.int64(0),
+                dropEvents: drops.int64(1),
+                fileBytes: fileSize(path),
+                walBytes: fileSize(path + "-wal"),
+                usedBytes: (pages - free) * pageSize)
+        }
+    }
+
+    static func fileSize(_ path: String) -> Int64 {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        return (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+    }
+}

@@ -1,0 +1,233 @@
+import CSQLite
+import Foundation
+import Synchronization
+
+/// The spool: a SQLite write-ahead table on local disk that every log entry is committed to
+/// before anything else happens to it.
+///
+/// ```swift
+/// let spool = try SpoolStore(path: "/var/lib/myapp/logs.spool")
+/// try spool.append(LogEntry(timestamp: now, level: .info, topic: "app", message: "started"))
+/// ```
+///
+/// `append` is synchronous and returns after the commit (in ``Durability/committed`` and
+/// ``Durability/fsync`` modes). Concurrent appenders share commits: whoever holds the writer
+/// commits everything waiting at that moment (group commit), so throughput grows with callers.
+///
+/// Entries leave the spool only when every registered sink has acknowledged them
+/// (``acknowledge(sink:owner:through:delivered:deadLetters:)``), or as a counted, reported drop
+/// at the size bound.
+public final class SpoolStore: Sendable {
+    /// The spool file's path.
+    public let path: String
+    /// The configuration the spool was opened with.
+    public let configuration: Configuration
+    /// Set when a damaged file was found at open and moved aside to this path.
+    public let recoveredFrom: String?
+
+    /// The one writing connection. Whoever holds this lock owns it.
+    let writer: Mutex<Writer>
+    /// A second connection for reads (claims, stats), so readers never wait for commits.
+    let reader: Mutex<Reader>
+    /// Entries waiting for a commit, and which append calls are settled.
+    private let lane = Mutex(Lane())
+    /// Leases this process holds, so claims renew them only when half-expired.
+    let leases = Mutex<[String: LeaseRecord]>([:])
+    private let checkpointer: Checkpointer
+    private let bufferedWriter = Mutex<Task<Void, Never>?>(nil)
+
+    var clock: any WallClock { configuration.clock }
+    var now: Int64 { configuration.clock.now.nanoseconds }
+
+    /// Opens the spool at `path`, creating it (mode 0600) if it does not exist.
+    ///
+    /// A damaged file or a file that is not a database is moved aside to
+    /// `<path>.corrupt-<UTC time>` and a fresh spool is created, reported on
+    /// ``Configuration/report`` and as an entry in the new spool (topic `spool.store.recovered`),
+    /// unless ``Configuration/recoverCorruptFile`` is false.
+    ///
+    /// - Throws: ``SpoolError``: `.io` for an unusable path, `.notASpool` for another
+    ///   application's database, `.newerSchema` for a spool from a newer Spool (unchanged),
+    ///   `.sqliteTooOld`, `.corrupt` when recovery is off.
+    public init(path: String, configuration: Configuration = Configuration()) throws(SpoolError) {
+        self.path = path
+        self.configuration = configuration
+        let openedAt = configuration.clock.now.nanoseconds
+        let (connection, recovery) = try SpoolFile.openWriter(path: path, configuration: configuration, now: openedAt)
+        recoveredFrom = recovery?.movedTo
+        checkpointer = Checkpointer(path: path, threshold: configuration.checkpointPages, report: configuration.report, clock: configuration.clock)
+        checkpointer.attach(to: connection)
+        writer = Mutex(try Writer(connection: connection, configuration: configuration))
+        let readConnection = try Connection(path: path, create: false)
+        try SpoolFile.applyBusyTimeout(readConnection, configuration.busyTimeout)
+        reader = Mutex(try Reader(connection: readConnection))
+
+        if let recovery {
+            let entry = LogEntry(
+                timestamp: openedAt, level: .error, topic: "spool.store.recovered",
+                message: "the spool file was damaged: it was moved aside and a fresh spool was created",
+                context: ["path": .string(path), "moved_to": .string(recovery.movedTo), "reason": .string(recovery.reason)])
+            configuration.report(entry)
+            try append(entry)
+        }
+        if case .buffered(let delay) = configuration.durability {
+            startBufferedWriter(every: delay)
+        }
+    }
+
+    deinit {
+        bufferedWriter.withLock { $0?.cancel() }
+        try? flush()
+        checkpointer.stop()
+    }
+
+    /// Commits what is waiting and stops background work. Later appends throw `.closed`.
+    /// Called by `deinit` too; calling it twice is harmless.
+    public func close() throws(SpoolError) {
+        bufferedWriter.withLock { task in
+            task?.cancel()
+            task = nil
+        }
+        try flush()
+        lane.withLock { $0.closed = true }
+        checkpointer.stop()
+    }
+
+    // MARK: - Appending
+
+    /// Appends one entry. In `committed` and `fsync` modes it returns after the commit.
+    /// - Throws: ``SpoolError``: `.spoolFull` at the bound with policy `reject`, `.diskFull`,
+    ///   `.closed`; nothing of the entry is stored then.
+    public func append(_ entry: LogEntry) throws(SpoolError) {
+        try append(rows: [PreparedRow(entry, maximumMessageBytes: configuration.maximumMessageBytes)])
+    }
+
+    /// Appends entries in order, in one transaction (all or none).
+    public func append(contentsOf entries: [LogEntry]) throws(SpoolError) {
+        guard !entries.isEmpty else { return }
+        let limit = configuration.maximumMessageBytes
+        try append(rows: entries.map { PreparedRow($0, maximumMessageBytes: limit) })
+    }
+
+    private func append(rows: [PreparedRow]) throws(SpoolError) {
+        if case .buffered = configuration.durability {
+            let waiting = try lane.withLock { lane throws(SpoolError) -> Int in
+                if lane.closed { throw closedError() }
+                lane.pending.append(contentsOf: rows)
+                return lane.pending.count
+            }
+            if waiting >= configuration.bufferedHighWater { try flush() }
+            return
+        }
+        let ticket = try lane.withLock { lane throws(SpoolError) -> UInt64 in
+            if lane.closed { throw closedError() }
+            lane.pending.append(contentsOf: rows)
+            lane.issued += 1
+            return lane.issued
+        }
+        try commitWaiting(until: ticket)
+    }
+
+    /// Commits every waiting entry now (in buffered mode, what the background writer would
+    /// commit within its delay). Returns once they are committed.
+    public func flush() throws(SpoolError) {
+        let ticket = lane.withLock { lane -> UInt64 in
+            lane.issued += 1
+            return lane.issued
+        }
+        try commitWaiting(until: ticket)
+    }
+
+    /// Group commit: take the writer; if another caller's commit already covered `ticket`,
+    /// return its result; otherwise commit everything waiting, settling every ticket issued so far.
+    private func commitWaiting(until ticket: UInt64) throws(SpoolError) {
+        let now = self.now
+        let outcome = try writer.withLock { writer throws(SpoolError) -> Writer.Outcome? in
+            let (rows, last) = try lane.withLock { lane throws(SpoolError) -> ([PreparedRow], UInt64) in
+                if lane.settled >= ticket {
+                    if let error = lane.failures.removeValue(forKey: ticket) { throw error }
+                    return ([], 0)
+                }
+                let rows = lane.pending
+                lane.pending.removeAll(keepingCapacity: true)
+                return (rows, lane.issued)
+            }
+            if last == 0 { return nil }
+            do throws(SpoolError) {
+                let outcome = rows.isEmpty ? Writer.Outcome() : try writer.insert(rows, now: now)
+                lane.withLock { $0.settled = last }
+                return outcome
+            } catch {
+                lane.withLock { lane in
+                    if case .buffered = configuration.durability {
+                        // Their appends already returned: keep the rows for the next attempt.
+                        lane.pending.insert(contentsOf: rows, at: 0)
+                    }
+                    for waiter in (lane.settled + 1)...last where waiter != ticket {
+                        lane.failures[waiter] = error
+                    }
+                    lane.settled = last
+                }
+                throw error
+            }
+        }
+        if let outcome { reportDrops(outcome.drops, now: now) }
+    }
+
+    private func reportDrops(_ drops: [Writer.Drop], now: Int64) {
+        for drop in drops {
+            var context: [String: JSONValue] = ["count": .int(Int64(drop.count)), "reason": .string(drop.reason), "path": .string(path)]
+            if let first = drop.firstID, let last = drop.lastID {
+                context["first_id"] = .int(first)
+                context["last_id"] = .int(last)
+            }
+            configuration.report(LogEntry(
+                timestamp: now, level: .warning, topic: "spool.store.dropped",
+                message: "the spool reached its size bound: \(drop.count) entries dropped (\(drop.reason))",
+                context: context))
+        }
+    }
+
+    private func closedError() -> SpoolError {
+        SpoolError(.closed, "the spool \(path) is closed")
+    }
+
+    // MARK: - Buffered mode
+
+    private func startBufferedWriter(every delay: Duration) {
+        let clock = configuration.clock
+        let task = Task.detached { [weak self] in
+            while !Task.isCancelled {
+                do { try await clock.sleep(for: delay) } catch { return }
+                guard let self else { return }
+                do throws(SpoolError) {
+                    try self.flush()
+                } catch {
+                    self.configuration.report(LogEntry(
+                        timestamp: self.now, level: .error, topic: "spool.store.buffered_commit_failed",
+                        message: "a background commit failed; the entries stay in memory and are retried",
+                        context: ["error": .string(error.description), "path": .string(self.path)]))
+                }
+            }
+        }
+        bufferedWriter.withLock { $0 = task }
+    }
+
+    /// Entries accepted in buffered mode and not yet committed.
+    public var uncommittedCount: Int { lane.withLock { $0.pending.count } }
+}
+
+/// Appends waiting for a commit. Tickets number `append`/`flush` calls in arrival order; a
+/// commit settles every ticket issued before it took the waiting rows.
+private struct Lane: Sendable {
+    var pending: [PreparedRow] = []
+    var issued: UInt64 = 0
+    var settled: UInt64 = 0
+    var failures: [UInt64: SpoolError] = [:]
+    var closed = false
+}
+
+struct LeaseRecord: Sendable {
+    var owner: String
+    var expires: Int64
+}

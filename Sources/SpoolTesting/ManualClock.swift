@@ -1,0 +1,59 @@
+import Spool
+import Synchronization
+
+/// A clock that moves only when a test says so. Sleepers wake when ``advance(by:)`` passes
+/// their deadline, so time-dependent code is tested without sleeping.
+public final class ManualClock: WallClock, Sendable {
+    private struct State {
+        var now: UnixInstant
+        var sleepers: [(deadline: UnixInstant, id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+        var nextID = 0
+    }
+    private let state: Mutex<State>
+
+    /// A clock at `start` (default 2024-11-29T09:40:00Z).
+    public init(start: UnixInstant = UnixInstant(nanoseconds: 1_732_873_200_000_000_000)) {
+        state = Mutex(State(now: start))
+    }
+
+    public var now: UnixInstant { state.withLock { $0.now } }
+    public var minimumResolution: Duration { .nanoseconds(1) }
+
+    /// How many tasks are sleeping on this clock: lets a test wait until work is parked.
+    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    public func sleep(until deadline: UnixInstant, tolerance: Duration?) async throws {
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if deadline <= state.now { return true }
+                    state.sleepers.append((deadline, id, continuation))
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let sleeper = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                guard let index = state.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.sleepers.remove(at: index).continuation
+            }
+            sleeper?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Moves time forward and wakes every sleeper whose deadline has come.
+    public func advance(by duration: Duration) {
+        let woken = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            state.now = state.now.advanced(by: duration)
+            let now = state.now
+            let due = state.sleepers.filter { $0.deadline <= now }
+            state.sleepers.removeAll { $0.deadline <= now }
+            return due.map(\.continuation)
+        }
+        for continuation in woken { continuation.resume() }
+    }
+}
