@@ -57,11 +57,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // A child process for the crash tests: appends numbered entries and reports each commit.
-        .executableTarget(name: "SpoolCrashChild", dependencies: ["Spool"], path: "Tests/SpoolCrashChild", swiftSettings: strict),
+        // A child process for tests that need a second process: crash (SIGKILL) and lease tests.
+        .executableTarget(name: "SpoolTestChild", dependencies: ["Spool"], path: "Tests/SpoolTestChild", swiftSettings: strict),
         .testTarget(
             name: "SpoolTests",
-            dependencies: ["Spool", "SpoolTesting", "SpoolCommand", "SpoolCrashChild"],
+            dependencies: ["Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild"],
             swiftSettings: strict
         ),
     ]

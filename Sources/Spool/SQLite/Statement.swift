@@ -89,6 +89,9 @@ final class Statement {
         return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
     }
 
+    /// Number of columns in the result.
+    var columnCount: Int32 { sqlite3_column_count(handle) }
+
     /// Byte length of a text column without copying it.
     func byteCount(_ column: Int32) -> Int { Int(sqlite3_column_bytes(handle, column)) }
 }

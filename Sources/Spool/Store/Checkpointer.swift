@@ -18,6 +18,8 @@ final class Checkpointer: Sendable {
     private let clock: any WallClock
     /// Checkpoints run so far, for tests and stats.
     let runs = Atomic<Int>(0)
+    /// Signalled after each checkpoint, so a test can wait for one without sleeping.
+    let ran = DispatchSemaphore(value: 0)
 
     init(path: String, threshold: Int, report: @escaping @Sendable (LogEntry) -> Void, clock: any WallClock) {
         self.path = path
@@ -75,6 +77,7 @@ final class Checkpointer: Sendable {
             // PASSIVE never blocks the writer; a busy reader only makes it partial.
             try? connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
             runs.add(1, ordering: .relaxed)
+            ran.signal()
         }
     }
 }

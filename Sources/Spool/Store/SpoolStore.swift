@@ -37,6 +37,12 @@ public final class SpoolStore: Sendable {
     private let bufferedWriter = Mutex<Task<Void, Never>?>(nil)
 
     var clock: any WallClock { configuration.clock }
+    /// Background checkpoints run so far.
+    var checkpointRuns: Int { checkpointer.runs.load(ordering: .relaxed) }
+    /// Waits (bounded) until a background checkpoint has run.
+    func waitForCheckpoint(timeout: Duration) -> Bool {
+        checkpointer.ran.wait(timeout: .now() + .nanoseconds(Int(timeout.totalNanoseconds))) == .success
+    }
     var now: Int64 { configuration.clock.now.nanoseconds }
 
     /// Opens the spool at `path`, creating it (mode 0600) if it does not exist.

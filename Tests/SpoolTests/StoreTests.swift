@@ -1,0 +1,126 @@
+import Foundation
+import SpoolTesting
+import Testing
+@testable import Spool
+
+func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", message: String? = nil) -> LogEntry {
+    LogEntry(timestamp: 1_732_873_200_000_000_000 + Int64(number), level: level, topic: topic,
+             message: message ?? "entry \(number)", context: ["n": .int(Int64(number))])
+}
+
+@Suite struct StoreTests {
+    let directory = TemporaryDirectory()
+    var path: String { directory.file("app.spool") }
+
+    @Test func newSpoolIsPrivateToItsOwnerAndInWALMode() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.append(entry(1))
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+        let walMode = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.posixPermissions] as? NSNumber
+        #expect(walMode?.intValue == 0o600)
+        #expect(try SQL(path).text("PRAGMA journal_mode") == "wal")
+        #expect(try SQL(path).int("PRAGMA user_version") == Int64(Migrations.latestVersion))
+    }
+
+    @Test func appendedEntriesAreStoredInOrderWithEveryColumn() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.append(entry(1))
+        try spool.append(contentsOf: [entry(2, level: .error, topic: "a.b"), entry(3)])
+        let rows = try SQL(path).rows("SELECT id, ts_ns, level, topic, message, context, schema FROM entries ORDER BY id")
+        #expect(rows.count == 3)
+        #expect(rows[1] == ["2", "1732873200000000002", "error", "a.b", "entry 2", #"{"n":2}"#, "spool/log/v1"])
+        #expect(rows.map { $0[0] } == ["1", "2", "3"])
+    }
+
+    @Test func fsyncModeUsesFullSynchronousAndCommittedModeNormal() throws {
+        let fsync = try SpoolStore(path: path, configuration: .init(durability: .fsync))
+        let level = try fsync.writer.withLock { try $0.connection.scalarInt("PRAGMA synchronous") }
+        #expect(level == 2)
+        let other = try SpoolStore(path: directory.file("b.spool"))
+        #expect(try other.writer.withLock { try $0.connection.scalarInt("PRAGMA synchronous") } == 1)
+    }
+
+    @Test func longMessagesAreCutWithAVisibleMarker() throws {
+        var configuration = SpoolStore.Configuration()
+        configuration.maximumMessageBytes = 1000
+        let spool = try SpoolStore(path: path, configuration: configuration)
+        let huge = String(repeating: "é", count: 5_000_000)  // 10 MB of UTF-8
+        try spool.append(entry(1, message: huge))
+        let stored = try #require(try SQL(path).text("SELECT message FROM entries"))
+        #expect(stored.utf8.count <= 1000)
+        #expect(stored.hasSuffix("…[truncated: 10000000 bytes]"))
+        #expect(stored.hasPrefix("éé"))
+    }
+
+    @Test func invalidUTF8IsStoredWithReplacementCharacters() throws {
+        let spool = try SpoolStore(path: path)
+        let bytes: [UInt8] = [0x61, 0xFF, 0x62, 0xC3]
+        try spool.append(entry(1, message: String(decoding: bytes, as: UTF8.self)))
+        #expect(try SQL(path).text("SELECT message FROM entries") == "a\u{FFFD}b\u{FFFD}")
+    }
+
+    @Test func concurrentAppendersAllLandAndKeepTheirOwnOrder() async throws {
+        let spool = try SpoolStore(path: path)
+        let threads = 8, perThread = 500
+        await withTaskGroup(of: Void.self) { group in
+            for thread in 0..<threads {
+                group.addTask {
+                    for index in 0..<perThread {
+                        try! spool.append(entry(thread * 10_000 + index, topic: "t\(thread)"))
+                    }
+                }
+            }
+        }
+        let sql = try SQL(path)
+        #expect(try sql.int("SELECT count(*) FROM entries") == Int64(threads * perThread))
+        for thread in 0..<threads {
+            let numbers = try sql.rows("SELECT json_extract(context, '$.n') FROM entries WHERE topic = 't\(thread)' ORDER BY id")
+                .map { Int($0[0]!)! }
+            #expect(numbers == (0..<perThread).map { thread * 10_000 + $0 })
+        }
+    }
+
+    @Test func bufferedModeCommitsWithinTheDelayOnTheInjectedClock() async throws {
+        let clock = ManualClock()
+        var configuration = SpoolStore.Configuration(durability: .buffered(maxDelay: .milliseconds(200)))
+        configuration.clock = clock
+        let spool = try SpoolStore(path: path, configuration: configuration)
+        try spool.append(entry(1))
+        try spool.append(entry(2))
+        #expect(spool.uncommittedCount == 2)
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 0)
+        // Wait (bounded) for the background writer to park on the clock, then move time.
+        for _ in 0..<10_000 where clock.sleeperCount == 0 { await Task.yield() }
+        clock.advance(by: .milliseconds(200))
+        for _ in 0..<100_000 where spool.uncommittedCount > 0 { await Task.yield() }
+        #expect(spool.uncommittedCount == 0)
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 2)
+    }
+
+    @Test func bufferedFlushCommitsAtOnce() throws {
+        let spool = try SpoolStore(path: path, configuration: .init(durability: .buffered(maxDelay: .seconds(3600))))
+        try spool.append(contentsOf: (1...10).map { entry($0) })
+        try spool.flush()
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 10)
+    }
+
+    @Test func closedSpoolRefusesAppends() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.close()
+        #expect { try spool.append(entry(1)) } throws: { ($0 as? SpoolError)?.code == .closed }
+    }
+
+    @Test func checkpointsRunInTheBackgroundOnceTheWALGrows() throws {
+        var configuration = SpoolStore.Configuration()
+        configuration.checkpointPages = 20
+        let spool = try SpoolStore(path: path, configuration: configuration)
+        for batch in 0..<50 {
+            try spool.append(contentsOf: (0..<50).map { entry(batch * 50 + $0, message: String(repeating: "x", count: 200)) })
+        }
+        #expect(spool.waitForCheckpoint(timeout: .seconds(30)))
+        #expect(spool.checkpointRuns > 0)
+        // Autocheckpoint stays off on the writer: the append path never checkpoints itself.
+        #expect(try spool.writer.withLock { try $0.connection.scalarInt("PRAGMA wal_autocheckpoint") } == 0)
+    }
+}

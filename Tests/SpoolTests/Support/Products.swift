@@ -1,0 +1,66 @@
+import Foundation
+
+/// Where SwiftPM put the executables the test target depends on (`spool`, `SpoolTestChild`):
+/// the directory of the running test binary.
+enum Products {
+    static let directory: String = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
+        var url = URL(fileURLWithPath: executable)
+        // macOS runs tests from Foo.xctest/Contents/MacOS/Foo; Linux from Foo.xctest itself.
+        while url.pathExtension != "xctest" && url.pathComponents.count > 1 { url.deleteLastPathComponent() }
+        return url.deletingLastPathComponent().path
+    }()
+
+    static func path(_ name: String) -> String { directory + "/" + name }
+}
+
+/// A child process with pipes, for tests that need a second process.
+final class Child: @unchecked Sendable {
+    let process = Process()
+    let stdin = Pipe()
+    let stdout = Pipe()
+    let stderr = Pipe()
+    private var buffer = Data()
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: Products.path(executable))
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+    }
+
+    /// Reads the next line of the child's stdout; nil at end of output.
+    func readLine() -> String? {
+        while true {
+            if let newline = buffer.firstIndex(of: 0x0A) {
+                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                buffer.removeSubrange(buffer.startIndex...newline)
+                return line
+            }
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { return nil }
+            buffer.append(chunk)
+        }
+    }
+
+    /// Kills the child with SIGKILL and reaps it.
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Closes its stdin and waits for it to exit.
+    func finish() -> Int32 {
+        try? stdin.fileHandleForWriting.close()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    func standardError() -> String {
+        String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+}
