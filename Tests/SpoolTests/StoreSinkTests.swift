@@ -1,0 +1,182 @@
+import Foundation
+import SpoolTesting
+import Testing
+@testable import Spool
+
+@Suite struct StoreSinkTests {
+    let directory = TemporaryDirectory()
+    var path: String { directory.file("app.spool") }
+
+    @Test func claimReturnsEntriesAfterThePositionBoundedByCountAndBytes() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("loki")
+        try spool.append(contentsOf: (1...10).map { entry($0) })
+        let first = try spool.claim(sink: "loki", owner: "a", maxCount: 4)
+        #expect(first.entries.map(\.id) == [1, 2, 3, 4])
+        #expect(first.lastID == 4)
+        // In-flight pipelining: claim after the in-memory cursor, not the stored position.
+        let second = try spool.claim(sink: "loki", owner: "a", after: first.lastID, maxCount: 100, maxBytes: 40)
+        // Each entry is 4 (topic) + 7..8 (message) + 7..8 (context) bytes: 2 fit in 40.
+        #expect(second.entries.map(\.id) == [5, 6])
+        // One entry larger than maxBytes still comes alone, so nothing can get stuck.
+        let single = try spool.claim(sink: "loki", owner: "a", after: 6, maxBytes: 1)
+        #expect(single.entries.map(\.id) == [7])
+        #expect(single.entries[0].message == "entry 7")
+        #expect(single.entries[0].contextJSON == #"{"n":7}"#)
+        #expect(single.entries[0].entry == entry(7))
+    }
+
+    @Test func acknowledgedEntriesAreDeletedOnlyWhenEverySinkPassedThem() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("loki")
+        try spool.registerSink("otlp")
+        try spool.append(contentsOf: (1...6).map { entry($0) })
+        _ = try spool.claim(sink: "loki", owner: "a")
+        _ = try spool.claim(sink: "otlp", owner: "b")
+        try spool.acknowledge(sink: "loki", owner: "a", through: 4, delivered: 4)
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 6)
+        try spool.acknowledge(sink: "otlp", owner: "b", through: 2, delivered: 2)
+        #expect(try SQL(path).rows("SELECT id FROM entries").map { $0[0] } == ["3", "4", "5", "6"])
+        #expect(try spool.position(of: "loki") == 4)
+        // A stale acknowledgement never moves a position back.
+        try spool.acknowledge(sink: "loki", owner: "a", through: 1, delivered: 0)
+        #expect(try spool.position(of: "loki") == 4)
+        let next = try spool.claim(sink: "loki", owner: "a")
+        #expect(next.entries.map(\.id) == [5, 6])
+    }
+
+    @Test func anAcknowledgementWithoutTheLeaseChangesNothing() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("loki")
+        try spool.append(entry(1))
+        #expect { try spool.acknowledge(sink: "loki", owner: "a", through: 1, delivered: 1) } throws: {
+            ($0 as? SpoolError)?.code == .notLeaseHolder
+        }
+        #expect(try spool.position(of: "loki") == 0)
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 1)
+    }
+
+    @Test func idsAreNeverReusedAfterEveryEntryWasDeleted() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("loki")
+        try spool.append(contentsOf: (1...3).map { entry($0) })
+        _ = try spool.claim(sink: "loki", owner: "a")
+        try spool.acknowledge(sink: "loki", owner: "a", through: 3, delivered: 3)
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 0)
+        try spool.append(entry(4))
+        let batch = try spool.claim(sink: "loki", owner: "a")
+        #expect(batch.entries.map(\.id) == [4])
+    }
+
+    @Test func aNewSinkStartsFromTheOldestEntryStillPresent() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("loki")
+        try spool.append(contentsOf: (1...5).map { entry($0) })
+        _ = try spool.claim(sink: "loki", owner: "a")
+        try spool.acknowledge(sink: "loki", owner: "a", through: 2, delivered: 2)
+        try spool.registerSink("late")
+        #expect(try spool.claim(sink: "late", owner: "b").entries.map(\.id) == [3, 4, 5])
+        // Registering again changes nothing.
+        try spool.registerSink("late")
+        #expect(try spool.position(of: "late") == 2)
+    }
+
+    @Test func aSinkRegisteredOnAnEmptySpoolWaitsForNewEntries() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("loki")
+        try spool.append(contentsOf: (1...3).map { entry($0) })
+        _ = try spool.claim(sink: "loki", owner: "a")
+        try spool.acknowledge(sink: "loki", owner: "a", through: 3, delivered: 3)
+        try spool.registerSink("late")
+        #expect(try spool.position(of: "late") == 3)
+        #expect(try spool.claim(sink: "late", owner: "b").entries.isEmpty)
+    }
+
+    @Test func deadLettersKeepTheEntryAndTheReasonAndCountAsPassed() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("loki")
+        try spool.append(contentsOf: (1...4).map { entry($0) })
+        _ = try spool.claim(sink: "loki", owner: "a")
+        let reason = "entry too far behind " + String(repeating: "x", count: 5000)
+        try spool.acknowledge(sink: "loki", owner: "a", through: 4, delivered: 3,
+                              deadLetters: [DeadLetter(entryID: 2, status: 400, reason: reason, attempts: 3)])
+        let rows = try SQL(path).rows("SELECT sink, entry_id, status, attempts, message, context, level, length(reason) FROM dead_letters")
+        #expect(rows.count == 1)
+        #expect(Array(rows[0][0..<7]) == ["loki", "2", "400", "3", "entry 2", #"{"n":2}"#, "info"])
+        #expect(Int(rows[0][7]!)! <= DeadLetter.maximumReasonBytes)
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 0)
+        let stats = try spool.stats()
+        #expect(stats.deadLetters == 1)
+        #expect(stats.sinks.first?.delivered == 3)
+        #expect(stats.sinks.first?.deadLettered == 1)
+    }
+
+    @Test func removingASinkStopsItHoldingEntriesBack() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("loki")
+        try spool.registerSink("stale")
+        try spool.append(contentsOf: (1...4).map { entry($0) })
+        _ = try spool.claim(sink: "loki", owner: "a")
+        try spool.acknowledge(sink: "loki", owner: "a", through: 4, delivered: 4)
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 4)
+        #expect(try spool.removeSink("stale"))
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 0)
+        #expect(try spool.sinkNames() == ["loki"])
+        #expect(try !spool.removeSink("stale"))
+    }
+
+    @Test func unknownSinksAreReportedByName() throws {
+        let spool = try SpoolStore(path: path)
+        #expect { _ = try spool.claim(sink: "nope", owner: "a") } throws: {
+            ($0 as? SpoolError)?.code == .unknownSink && "\($0)".contains("nope")
+        }
+    }
+
+    // MARK: - Leases
+
+    @Test func aHeldLeaseNamesItsHolderAndExpiryAndExpiresOnTheClock() throws {
+        let clock = ManualClock()
+        var configuration = SpoolStore.Configuration()
+        configuration.clock = clock
+        let first = try SpoolStore(path: path, configuration: configuration)
+        let second = try SpoolStore(path: path, configuration: configuration)
+        try first.registerSink("loki")
+        try first.append(entry(1))
+        _ = try first.claim(sink: "loki", owner: "forwarder-1", lease: .seconds(30))
+        #expect { _ = try second.claim(sink: "loki", owner: "forwarder-2") } throws: { error in
+            let error = error as? SpoolError
+            return error?.code == .leaseHeld && error!.message.contains("forwarder-1")
+                && error!.message.contains("2024-11-29T09:40:30.000Z")
+        }
+        clock.advance(by: .seconds(31))
+        #expect(try second.claim(sink: "loki", owner: "forwarder-2").entries.count == 1)
+        // The old holder's acknowledgement is refused now.
+        #expect { try first.acknowledge(sink: "loki", owner: "forwarder-1", through: 1, delivered: 1) } throws: {
+            ($0 as? SpoolError)?.code == .notLeaseHolder
+        }
+    }
+
+    @Test func aReleasedLeaseCanBeTakenAtOnce() throws {
+        let first = try SpoolStore(path: path)
+        let second = try SpoolStore(path: path)
+        try first.registerSink("loki")
+        try first.acquireLease(sink: "loki", owner: "one", duration: .seconds(60))
+        try first.releaseLease(sink: "loki", owner: "one")
+        try second.acquireLease(sink: "loki", owner: "two", duration: .seconds(60))
+        #expect(try SQL(path).text("SELECT lease_owner FROM sinks") == "two")
+    }
+
+    @Test func aLeaseHeldByAnotherProcessIsRespectedEvenAfterItWasKilled() throws {
+        let child = try Child("SpoolTestChild", ["lease", path, "loki", "child-owner", "3600"])
+        #expect(child.readLine() == "leased")
+        let spool = try SpoolStore(path: path)
+        #expect { try spool.acquireLease(sink: "loki", owner: "parent", duration: .seconds(10)) } throws: {
+            ($0 as? SpoolError)?.code == .leaseHeld && "\($0)".contains("child-owner")
+        }
+        child.kill()
+        // A killed holder cannot release; its lease stands until it expires.
+        #expect(throws: SpoolError.self) { try spool.acquireLease(sink: "loki", owner: "parent", duration: .seconds(10)) }
+        try SQL(path).connection.execute("UPDATE sinks SET lease_expires_ns = 0")
+        try spool.acquireLease(sink: "loki", owner: "parent", duration: .seconds(10))
+    }
+}
