@@ -53,6 +53,7 @@ let package = Package(
             name: "SpoolCommand",
             dependencies: [
                 "Spool",
+                "CSQLite",  // the raw-SQLite baselines of `spool bench`
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

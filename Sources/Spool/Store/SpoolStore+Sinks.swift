@@ -35,7 +35,7 @@ extension SpoolStore {
     // MARK: - Registering
 
     /// Registers a sink, if it is not registered yet. A new sink starts from the oldest entry
-    /// still in the spool (or after the newest ever appended, when the spool is empty).
+    /// still in the spool (or after the newest ever deleted, when the spool is empty).
     public func registerSink(_ name: String) throws(SpoolError) {
         guard !name.isEmpty, name.utf8.count <= 200 else {
             throw SpoolError(.invalidArgument, "a sink name is 1 to 200 bytes long")
@@ -46,7 +46,7 @@ extension SpoolStore {
                 let statement = try writer.connection.prepare("""
                     INSERT OR IGNORE INTO sinks (name, position, created_ns)
                     VALUES (?, COALESCE((SELECT min(id) FROM entries) - 1,
-                                        (SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0), ?)
+                                        (SELECT value FROM meta WHERE key = 'id_floor'), 0), ?)
                     """)
                 statement.bind(1, name)
                 statement.bind(2, created)
@@ -66,8 +66,7 @@ extension SpoolStore {
                 statement.bind(1, name)
                 try statement.run()
                 let removed = writer.connection.changes > 0
-                try writer.connection.execute("DELETE FROM entries WHERE id <= (SELECT min(position) FROM sinks)")
-                writer.noteDeletions()
+                try writer.deletePassedEntries()
                 return removed
             }
         }
@@ -203,8 +202,7 @@ extension SpoolStore {
                 advance.bind(3, Int64(deadLetters.count))
                 advance.bind(4, sink)
                 try advance.run()
-                try connection.execute("DELETE FROM entries WHERE id <= (SELECT min(position) FROM sinks)")
-                writer.noteDeletions()
+                try writer.deletePassedEntries()
             }
         }
     }

@@ -29,8 +29,8 @@ public final class SpoolStore: Sendable {
     let writer: Mutex<Writer>
     /// A second connection for reads (claims, stats), so readers never wait for commits.
     let reader: Mutex<Reader>
-    /// Entries waiting for a commit, and which append calls are settled.
-    private let lane = Mutex(Lane())
+    /// Entries waiting for a commit, and who waits for them (see GroupCommit.swift).
+    let lane = FastLock(Lane())
     /// Leases this process holds, so claims renew them only when half-expired.
     let leases = Mutex<[String: LeaseRecord]>([:])
     private let checkpointer: Checkpointer
@@ -105,82 +105,23 @@ public final class SpoolStore: Sendable {
     /// - Throws: ``SpoolError``: `.spoolFull` at the bound with policy `reject`, `.diskFull`,
     ///   `.closed`; nothing of the entry is stored then.
     public func append(_ entry: LogEntry) throws(SpoolError) {
-        try append(rows: [PreparedRow(entry, maximumMessageBytes: configuration.maximumMessageBytes)])
+        try submit(rows: CollectionOfOne(PreparedRow(entry, maximumMessageBytes: configuration.maximumMessageBytes)), waitForCommit: !isBuffered)
     }
 
     /// Appends entries in order, in one transaction (all or none).
     public func append(contentsOf entries: [LogEntry]) throws(SpoolError) {
         guard !entries.isEmpty else { return }
         let limit = configuration.maximumMessageBytes
-        try append(rows: entries.map { PreparedRow($0, maximumMessageBytes: limit) })
-    }
-
-    private func append(rows: [PreparedRow]) throws(SpoolError) {
-        if case .buffered = configuration.durability {
-            let waiting = try lane.withLock { lane throws(SpoolError) -> Int in
-                if lane.closed { throw closedError() }
-                lane.pending.append(contentsOf: rows)
-                return lane.pending.count
-            }
-            if waiting >= configuration.bufferedHighWater { try flush() }
-            return
-        }
-        let ticket = try lane.withLock { lane throws(SpoolError) -> UInt64 in
-            if lane.closed { throw closedError() }
-            lane.pending.append(contentsOf: rows)
-            lane.issued += 1
-            return lane.issued
-        }
-        try commitWaiting(until: ticket)
+        try submit(rows: entries.map { PreparedRow($0, maximumMessageBytes: limit) }, waitForCommit: !isBuffered)
     }
 
     /// Commits every waiting entry now (in buffered mode, what the background writer would
     /// commit within its delay). Returns once they are committed.
     public func flush() throws(SpoolError) {
-        let ticket = lane.withLock { lane -> UInt64 in
-            lane.issued += 1
-            return lane.issued
-        }
-        try commitWaiting(until: ticket)
+        try submit(rows: EmptyCollection(), waitForCommit: true)
     }
 
-    /// Group commit: take the writer; if another caller's commit already covered `ticket`,
-    /// return its result; otherwise commit everything waiting, settling every ticket issued so far.
-    private func commitWaiting(until ticket: UInt64) throws(SpoolError) {
-        let now = self.now
-        let outcome = try writer.withLock { writer throws(SpoolError) -> Writer.Outcome? in
-            let (rows, last) = try lane.withLock { lane throws(SpoolError) -> ([PreparedRow], UInt64) in
-                if lane.settled >= ticket {
-                    if let error = lane.failures.removeValue(forKey: ticket) { throw error }
-                    return ([], 0)
-                }
-                let rows = lane.pending
-                lane.pending.removeAll(keepingCapacity: true)
-                return (rows, lane.issued)
-            }
-            if last == 0 { return nil }
-            do throws(SpoolError) {
-                let outcome = rows.isEmpty ? Writer.Outcome() : try writer.insert(rows, now: now)
-                lane.withLock { $0.settled = last }
-                return outcome
-            } catch {
-                lane.withLock { lane in
-                    if case .buffered = configuration.durability {
-                        // Their appends already returned: keep the rows for the next attempt.
-                        lane.pending.insert(contentsOf: rows, at: 0)
-                    }
-                    for waiter in (lane.settled + 1)...last where waiter != ticket {
-                        lane.failures[waiter] = error
-                    }
-                    lane.settled = last
-                }
-                throw error
-            }
-        }
-        if let outcome { reportDrops(outcome.drops, now: now) }
-    }
-
-    private func reportDrops(_ drops: [Writer.Drop], now: Int64) {
+    func reportDrops(_ drops: [Writer.Drop], now: Int64) {
         for drop in drops {
             var context: [String: JSONValue] = ["count": .int(Int64(drop.count)), "reason": .string(drop.reason), "path": .string(path)]
             if let first = drop.firstID, let last = drop.lastID {
@@ -194,7 +135,7 @@ public final class SpoolStore: Sendable {
         }
     }
 
-    private func closedError() -> SpoolError {
+    func closedError() -> SpoolError {
         SpoolError(.closed, "the spool \(path) is closed")
     }
 
@@ -221,16 +162,6 @@ public final class SpoolStore: Sendable {
 
     /// Entries accepted in buffered mode and not yet committed.
     public var uncommittedCount: Int { lane.withLock { $0.pending.count } }
-}
-
-/// Appends waiting for a commit. Tickets number `append`/`flush` calls in arrival order; a
-/// commit settles every ticket issued before it took the waiting rows.
-private struct Lane: Sendable {
-    var pending: [PreparedRow] = []
-    var issued: UInt64 = 0
-    var settled: UInt64 = 0
-    var failures: [UInt64: SpoolError] = [:]
-    var closed = false
 }
 
 struct LeaseRecord: Sendable {

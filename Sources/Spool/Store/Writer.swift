@@ -8,6 +8,9 @@ final class Writer {
     private let commit: Statement
     private let rollback: Statement
     private let insert: Statement
+    private let newestID: Statement
+    private let idFloor: Statement
+    private let raiseFloor: Statement
 
     let maximumBytes: Int64?
     let policy: SpoolStore.OverflowPolicy
@@ -22,8 +25,11 @@ final class Writer {
         commit = try connection.prepare("COMMIT", persistent: true)
         rollback = try connection.prepare("ROLLBACK", persistent: true)
         insert = try connection.prepare(
-            "INSERT INTO entries (ts_ns, level, topic, message, context, schema) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO entries (id, ts_ns, level, topic, message, context, schema) VALUES (?, ?, ?, ?, ?, ?, ?)",
             persistent: true)
+        newestID = try connection.prepare("SELECT max(id) FROM entries", persistent: true)
+        idFloor = try connection.prepare("SELECT value FROM meta WHERE key = 'id_floor'", persistent: true)
+        raiseFloor = try connection.prepare("UPDATE meta SET value = max(value, ?) WHERE key = 'id_floor'", persistent: true)
         maximumBytes = configuration.maximumBytes
         policy = configuration.overflowPolicy
         usedBytesEstimate = try measureUsedBytes()
@@ -68,19 +74,58 @@ final class Writer {
             if let maximumBytes, try !makeRoom(for: incoming, rows: rows.count, maximum: maximumBytes, now: now, outcome: &outcome) {
                 return outcome
             }
+            // NULL lets SQLite assign max(id) + 1; an empty table continues above id_floor.
+            var explicitID = try firstIDIfEmpty()
             for row in rows {
-                insert.bind(1, row.timestamp)
-                insert.bind(2, row.level.rawValue)
-                insert.bind(3, row.topic)
-                insert.bind(4, row.message)
-                insert.bind(5, row.context)
-                insert.bind(6, row.schema)
+                insert.bind(1, explicitID)
+                insert.bind(2, row.timestamp)
+                insert.bind(3, row.level.rawValue)
+                insert.bind(4, row.topic)
+                insert.bind(5, row.message)
+                insert.bind(6, row.context)
+                insert.bind(7, row.schema)
                 try insert.run()
+                explicitID = nil
             }
             outcome.inserted = rows.count
             return outcome
         }
         return outcome
+    }
+
+    /// The id the next entry must take when the table is empty (ids are never reused), or nil
+    /// when SQLite's max(id) + 1 is right.
+    private func firstIDIfEmpty() throws(SpoolError) -> Int64? {
+        defer { newestID.reset() }
+        _ = try newestID.step()
+        guard newestID.isNull(0) else { return nil }
+        defer { idFloor.reset() }
+        guard try idFloor.step() else { return nil }
+        return idFloor.int64(0) + 1
+    }
+
+    // MARK: - Deleting
+
+    /// Deletes every entry with an id at or below `id` and raises id_floor so that no id is
+    /// ever assigned again. The one way entries leave the table (acks, drops, sink removal).
+    /// - Returns: the number of entries deleted.
+    @discardableResult
+    func deleteEntries(through id: Int64) throws(SpoolError) -> Int {
+        let delete = try connection.prepare("DELETE FROM entries WHERE id <= ?")
+        delete.bind(1, id)
+        try delete.run()
+        let deleted = connection.changes
+        raiseFloor.bind(1, id)
+        try raiseFloor.run()
+        bytesSinceMeasure = Self.remeasureEvery  // the size estimate is stale now
+        return deleted
+    }
+
+    /// Deletes what every registered sink has passed (nothing when no sink is registered).
+    func deletePassedEntries() throws(SpoolError) {
+        if let lowest = try connection.scalarInt("SELECT min(position) FROM sinks") {
+            try deleteEntries(through: lowest)
+        }
     }
 
     // MARK: - The size bound
@@ -125,8 +170,7 @@ final class Writer {
                 let average = max(1, used / max(1, newest - oldest + 1))
                 let count = min(newest - oldest + 1, max(1, (used - target) / average + 1))
                 let last = oldest + count - 1
-                try connection.execute("DELETE FROM entries WHERE id <= \(last)")
-                let deleted = connection.changes
+                let deleted = try deleteEntries(through: last)
                 try record(Drop(reason: "overflow:dropOldest", count: deleted, firstID: oldest, lastID: last, bytes: count * average), now: now, outcome: &outcome)
                 used = try measureUsedBytes()
             }
@@ -153,10 +197,20 @@ final class Writer {
         outcome.drops.append(drop)
     }
 
-    /// After deletions outside ``insert(_:now:)`` (acks), the estimate is stale.
-    func noteDeletions() {
-        bytesSinceMeasure = Self.remeasureEvery
+    /// A second row buffer that trades places with the waiting rows at each commit.
+    private var spare: [PreparedRow] = []
+
+    func takeSpareBuffer() -> [PreparedRow] {
+        var buffer: [PreparedRow] = []
+        swap(&buffer, &spare)
+        return buffer
     }
+
+    func returnSpareBuffer(_ buffer: consuming [PreparedRow]) {
+        spare = buffer
+        spare.removeAll(keepingCapacity: true)
+    }
+
 }
 
 @available(*, unavailable)

@@ -1,0 +1,66 @@
+import Foundation
+import Spool
+import Synchronization
+
+/// N threads appending through ``SpoolStore`` for a fixed time, each timing every call.
+enum AppendLoop {
+    static func run(path: String, mode: SpoolStore.Durability, threads: Int, message: String, seconds: Double, checkpointPages: Int) throws -> BenchResult {
+        var configuration = SpoolStore.Configuration(durability: mode)
+        configuration.maximumBytes = nil
+        configuration.checkpointPages = checkpointPages
+        let spool = try SpoolStore(path: path, configuration: configuration)
+        let deadline = Atomic<UInt64>(0)
+        let counts = Mutex<[Int]>([])
+        let samples = Mutex<[UInt64]>([])
+        let failures = Mutex<[String]>([])
+        let ready = DispatchSemaphore(value: 0)
+        let go = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        let context: [String: JSONValue] = ["request_id": "8f14e45f", "attempt": 1]
+        for thread in 0..<threads {
+            done.enter()
+            Thread.detachNewThread {
+                var local: [UInt64] = []
+                local.reserveCapacity(1 << 20)
+                var count = 0
+                let topic = "bench.t\(thread)"
+                ready.signal()
+                go.wait()
+                let end = deadline.load(ordering: .acquiring)
+                do {
+                    while true {
+                        let start = monotonicNanoseconds()
+                        if start >= end { break }
+                        try spool.append(LogEntry(timestamp: Int64(start), level: .info, topic: topic, message: message, context: context))
+                        local.append(monotonicNanoseconds() - start)
+                        count += 1
+                    }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+                counts.withLock { $0.append(count) }
+                samples.withLock { $0.append(contentsOf: local) }
+                done.leave()
+            }
+        }
+        for _ in 0..<threads { ready.wait() }
+        let start = monotonicNanoseconds()
+        deadline.store(start + UInt64(seconds * 1e9), ordering: .releasing)
+        for _ in 0..<threads { go.signal() }
+        done.wait()
+        try spool.flush()  // buffered mode: what was accepted is committed before the clock stops
+        let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+        let perCommit = spool.rowsPerCommit
+        try spool.close()
+        if let failure = failures.withLock({ $0.first }) { throw BenchFailure(message: failure) }
+        let sorted = samples.withLock { $0.sorted() }
+        return BenchResult(name: "spool \(mode)", threads: threads, entries: counts.withLock { $0.reduce(0, +) },
+                           seconds: elapsed, p50Microseconds: percentile(sorted, 0.5), p99Microseconds: percentile(sorted, 0.99),
+                           rowsPerCommit: perCommit)
+    }
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
