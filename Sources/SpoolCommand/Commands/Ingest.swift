@@ -15,15 +15,16 @@ struct Ingest: ParsableCommand {
             --format text (the default): the line is the message, with --level and --topic. \
             Empty lines are skipped.
 
-            --format json: the line is an object:
-              message    required, a string
-              level      trace, debug, info, notice, warning (warn), error, critical (fatal); \
-            default --level
-              topic      default --topic
-              timestamp  Unix time in s, ms, µs or ns, told apart by magnitude (below 1e11 s, \
-            below 1e14 ms, below 1e17 µs, else ns); default: the time the line was read
-              context    an object. Any other value is kept as {"_value": value}, with a \
-            warning on stderr.
+            --format json: each line is one object with these fields:
+              message    required: a string
+              level      trace, debug, info, notice, warning (or warn),
+                         error, critical (or fatal); default --level
+              topic      a string; default --topic
+              timestamp  Unix time in s, ms, µs or ns, told apart by magnitude:
+                         below 1e11 s, below 1e14 ms, below 1e17 µs, else ns;
+                         default: the time the line is read
+              context    an object; any other value is kept as
+                         {"_value": value}, with a warning on stderr
             Other fields are added to the context. Blank lines are skipped.
 
             Input is read as bytes: bytes that are not UTF-8 are stored as U+FFFD, a trailing \
@@ -33,10 +34,10 @@ struct Ingest: ParsableCommand {
             A malformed line is reported on stderr with its line number and the reason, and \
             skipped; every other line is still stored, and the exit status is 1.
 
-            Example:
-              tail -f /var/log/app.log | spool ingest --spool app.spool --topic app --level notice
-              printf '%s\\n' '{"message":"disk full","level":"error","timestamp":1732873200123}' \\
-                | spool ingest --spool app.spool --format json
+            Examples:
+              tail -f /var/log/app.log | spool ingest --spool app.spool --topic app
+              echo '{"message":"disk full","level":"error","timestamp":1732873200123}' |
+                spool ingest --spool app.spool --format json
             """
     )
 
