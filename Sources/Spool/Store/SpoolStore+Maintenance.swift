@@ -64,22 +64,22 @@ extension SpoolStore {
         let connection = try openExisting(path, readOnly: true)
         let latest = Migrations.latestVersion
         var report = CheckReport(path: path, status: .ok, schemaVersion: nil, supportedSchemaVersion: latest, integrity: nil, message: "")
-        let kind: SpoolFile.Kind
+        // What the file is. A damaged or foreign file ends the check here.
+        var kind: SpoolFile.Kind?
         do throws(SpoolError) {
             kind = try SpoolFile.inspect(connection)
-        } catch {
-            switch error.code {
-            case .newerSchema:
-                report.status = .newerSchema
-                report.schemaVersion = (try? connection.scalarInt("PRAGMA user_version")).flatMap { $0.map(Int.init) }
-            case .notASpool: report.status = .notASpool
-            case .corrupt: report.status = .corrupt
-            default: throw error
-            }
+        } catch where error.code == .newerSchema {
+            // Still worth an integrity check: the file may be sound, only newer.
+            report.status = .newerSchema
             report.message = error.message
-            if report.status != .newerSchema { return report }
-            kind = .spool(version: report.schemaVersion ?? 0)
+            let version: Int64? = try? connection.scalarInt("PRAGMA user_version")
+            report.schemaVersion = version.map { Int($0) }
+        } catch where error.code == .notASpool || error.code == .corrupt {
+            report.status = error.code == .corrupt ? .corrupt : .notASpool
+            report.message = error.message
+            return report
         }
+        // Whether its pages are sound.
         do throws(SpoolError) {
             try SpoolFile.verify(connection, full: true)
             report.integrity = "ok"
@@ -89,17 +89,19 @@ extension SpoolStore {
             report.message = error.message
             return report
         }
-        if report.status == .newerSchema { return report }
+        // Whether this binary can write to it as it is.
         switch kind {
-        case .empty:
+        case nil:
+            break  // newer: said above
+        case .empty?:
             report.schemaVersion = 0
             report.status = .empty
             report.message = "\(path) holds no spool yet (an empty file or database); `spool ingest` would create one in it"
-        case .spool(let version) where version < latest:
+        case .spool(let version)? where version < latest:
             report.schemaVersion = version
             report.status = .outdatedSchema
-            report.message = "\(path) is sound but has schema version \(version), older than this spool's \(latest): run `spool migrate --spool \(path)`"
-        case .spool(let version):
+            report.message = "\(path) is sound but has schema version \(version), older than this binary's \(latest): run `spool migrate --spool \(path)`"
+        case .spool(let version)?:
             report.schemaVersion = version
             report.message = "\(path) is a sound spool at schema version \(version)"
         }
