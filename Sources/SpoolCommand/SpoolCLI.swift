@@ -17,12 +17,71 @@ struct SpoolCLI: AsyncParsableCommand {
             """,
         subcommands: [Ingest.self, Stats.self, Check.self, Migrate.self, Bench.self]
     )
+
+    /// ArgumentParser's own `main`, with the exit statuses and the error line this tool
+    /// documents: usage errors exit 2 (not EX_USAGE, 64), and every error is one
+    /// `spool: error: …` line on stderr.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            Exit.with(error)
+        }
+        Exit.now(Exit.success)
+    }
+}
+
+/// The one place that turns an error into what the user sees and the exit status.
+enum Exit {
+    /// 0: everything was done.
+    static let success: Int32 = 0
+    /// 1: something failed (a malformed ingest line, a damaged file, a missing spool).
+    static let failure: Int32 = 1
+    /// 2: the command line was wrong.
+    static let usage: Int32 = 2
+
+    static func with(_ error: any Error) -> Never {
+        switch error {
+        case let error as SpoolError:
+            Diagnostics.error(error.message)
+            now(failure)
+        case let code as ExitCode:
+            now(code.rawValue == ExitCode.validationFailure.rawValue ? usage : code.rawValue)
+        default:
+            let code = SpoolCLI.exitCode(for: error)
+            let text = SpoolCLI.fullMessage(for: error)
+            if code == .success {
+                print(text)
+                now(success)
+            }
+            // ArgumentParser starts with "Error: "; say who is speaking, as other tools do.
+            let prefix = "Error: "
+            let body = text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text
+            if !body.isEmpty { Diagnostics.error(body) }
+            now(code == .validationFailure ? usage : failure)
+        }
+    }
+
+    static func now(_ status: Int32) -> Never {
+        fflush(nil)  // every stdio stream: what `print` buffered
+        exit(status)
+    }
 }
 
 /// `--spool PATH`, shared by every command; `SPOOL_PATH` is the fallback.
 struct SpoolPathOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The spool file (default: $SPOOL_PATH).", valueName: "path"))
     var spool: String?
+
+    /// Checked while parsing, so a missing path is a usage error with the command's usage line.
+    func validate() throws {
+        _ = try resolved()
+    }
 
     func resolved() throws -> String {
         if let spool, !spool.isEmpty { return spool }

@@ -82,9 +82,10 @@ enum SpoolFile {
         return names.joined(separator: ", ")
     }
 
-    /// `PRAGMA quick_check`: anything but "ok" is damage.
-    static func verify(_ connection: Connection) throws(SpoolError) {
-        let statement = try connection.prepare("PRAGMA quick_check(5)")
+    /// `PRAGMA quick_check` (or the slower `integrity_check` with `full`, which also checks
+    /// that indexes match their tables): anything but "ok" is damage.
+    static func verify(_ connection: Connection, full: Bool = false) throws(SpoolError) {
+        let statement = try connection.prepare(full ? "PRAGMA integrity_check(5)" : "PRAGMA quick_check(5)")
         var problems: [String] = []
         while try statement.step() { problems.append(statement.text(0) ?? "") }
         if problems != ["ok"] {

@@ -1,12 +1,69 @@
 import ArgumentParser
 import Spool
 
-struct Stats: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stats", abstract: "TODO")
+/// `spool stats`: what a spool holds and what each sink still has to send.
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Show what a spool holds and what each sink still has to send.",
+        discussion: """
+            Prints the entries stored, per sink the pending count, the age of the oldest \
+            pending entry, what was delivered and dead-lettered and who holds the lease, then \
+            dead letters, drops at the size bound, file and WAL sizes and the schema version. \
+            With --json, the same as one JSON object (the library's SpoolStats).
+
+            The spool is opened read-only: stats never creates, repairs or migrates a file. \
+            A missing file is an error (exit 1).
+
+            Example:
+              spool stats --spool app.spool
+              spool stats --spool app.spool --json | jq '.sinks[] | {name, pending}'
+            """
+    )
 
     @OptionGroup var spoolPath: SpoolPathOption
 
-    func run() async throws {
-        throw CleanExit.message("not yet implemented")
+    @Flag(help: "Print the statistics as JSON.")
+    var json = false
+
+    func run() throws {
+        let path = try spoolPath.resolved()
+        let clock = SystemClock()
+        let stats = try SpoolStore.stats(path: path, clock: clock)
+        print(json ? try Format.json(stats) : Self.render(stats, path: path, now: clock.now.nanoseconds))
+    }
+
+    static func render(_ stats: SpoolStats, path: String, now: Int64) -> String {
+        var ids = ""
+        if let oldest = stats.oldestID, let newest = stats.newestID { ids = ", ids \(oldest) to \(newest)" }
+        var lines = [Format.table([
+            ["spool", path],
+            ["entries", "\(stats.entries) (\(Format.bytes(stats.entryBytes)) of topics, messages and contexts\(ids))"],
+            ["dead letters", "\(stats.deadLetters)"],
+            ["drops", "\(stats.droppedEntries) entries dropped at the size bound, in \(stats.dropEvents) events"],
+            ["file", "\(Format.bytes(stats.fileBytes)), WAL \(Format.bytes(stats.walBytes)), data \(Format.bytes(stats.usedBytes))"],
+            ["schema", "version \(stats.schemaVersion) (this spool binary writes \(SpoolStore.latestSchemaVersion))"],
+        ])]
+        lines.append("")
+        if stats.sinks.isEmpty {
+            lines.append("sinks: none registered (entries stay until a sink is registered and delivers them)")
+        } else {
+            var rows = [["sink", "pending", "oldest pending", "delivered", "dead-lettered", "lease"]]
+            for sink in stats.sinks {
+                rows.append([
+                    sink.name, "\(sink.pending)",
+                    sink.oldestPendingAgeSeconds.map(Format.age(seconds:)) ?? "-",
+                    "\(sink.delivered)", "\(sink.deadLettered)", lease(of: sink, now: now),
+                ])
+            }
+            lines.append(Format.table(rows))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func lease(of sink: SpoolStats.Sink, now: Int64) -> String {
+        guard let owner = sink.leaseOwner, let expires = sink.leaseExpiresNanoseconds else { return "free" }
+        if expires <= now { return "free (\(owner)'s expired at \(UnixTime.iso8601(nanoseconds: expires)))" }
+        return "\(owner) until \(UnixTime.iso8601(nanoseconds: expires))"
     }
 }
