@@ -11,11 +11,7 @@ enum SpoolBinary {
         if let path = ProcessInfo.processInfo.environment["SPOOL_BINARY"], !path.isEmpty {
             return URL(fileURLWithPath: path)
         }
-        // macOS runs tests from a `.xctest` bundle; Linux runs the `.xctest` executable itself.
-        let products = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }?.bundleURL.deletingLastPathComponent()
-            ?? Bundle.main.executableURL?.deletingLastPathComponent()
-            ?? URL(fileURLWithPath: ".build/debug")
-        return products.appendingPathComponent("spool")
+        return URL(fileURLWithPath: Products.path("spool"))
     }()
 
     /// What a finished run left.
