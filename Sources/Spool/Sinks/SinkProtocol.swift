@@ -1,0 +1,105 @@
+/// A destination's wire protocol: how a batch becomes one HTTP request, and what the
+/// destination's answer means.
+///
+/// Sinks only describe. The one transport sends (timeouts, gzip, auth headers, the concurrency
+/// limit), and the one scheduler acts on the ``Verdict``: acknowledge, retry with backoff, split,
+/// dead-letter or pause. No sink sends, retries or batches by itself.
+///
+/// ```swift
+/// struct EchoSink: SinkProtocol {
+///     var kind: String { "echo" }
+///     func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest {
+///         SinkRequest(url: "http://127.0.0.1:9000/", body: Array(entries.map(EntryJSON.line).joined(separator: "\n").utf8))
+///     }
+///     func classify(_ response: SinkResponse) -> Verdict { Verdict.standard(response) }
+/// }
+/// ```
+public protocol SinkProtocol: Sendable {
+    /// The kind of destination (`loki`, `http`, `otlp`…): the default sink name and a metrics label.
+    var kind: String { get }
+
+    /// Encodes a non-empty batch, in id order, as one request.
+    /// - Throws: ``SpoolError`` when the batch cannot be encoded at all (the scheduler then
+    ///   isolates the offending entries by splitting, as for a rejection).
+    func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest
+
+    /// What a response means, by this protocol's table.
+    func classify(_ response: SinkResponse) -> Verdict
+}
+
+/// One HTTP request, as a sink wants it sent.
+public struct SinkRequest: Sendable, Hashable {
+    /// An HTTP header. Values of credential headers never appear in logs or errors.
+    public struct Header: Sendable, Hashable {
+        public var name: String
+        public var value: String
+        public init(_ name: String, _ value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public var method: String
+    /// The full URL, e.g. `http://127.0.0.1:3100/loki/api/v1/push`.
+    public var url: String
+    public var headers: [Header]
+    public var body: [UInt8]
+    /// Whether the protocol accepts a gzip body (`Content-Encoding: gzip`); the transport decides
+    /// by size whether to use it.
+    public var allowsGzip: Bool
+
+    public init(method: String = "POST", url: String, headers: [Header] = [], body: [UInt8], allowsGzip: Bool = true) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.allowsGzip = allowsGzip
+    }
+}
+
+/// What came back: the status, the headers, and a bounded prefix of the body.
+public struct SinkResponse: Sendable, Hashable {
+    public var status: Int
+    public var headers: [SinkRequest.Header]
+    /// At most ``maximumBodyBytes`` of the body: responses are read with a bound.
+    public var body: [UInt8]
+
+    /// Bodies are read up to this size; the rest is discarded.
+    public static let maximumBodyBytes = 64 * 1024
+
+    public init(status: Int, headers: [SinkRequest.Header] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first header of that name, case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+
+    /// The body as text, cut to `limit` bytes: what a dead letter keeps as its reason.
+    public func excerpt(limit: Int = 1024) -> String {
+        String(decoding: body.prefix(limit), as: UTF8.self)
+    }
+}
+
+/// The meaning of a response, which the scheduler turns into an action.
+public enum Verdict: Sendable, Hashable {
+    /// Accepted: acknowledge the batch (the entries leave the spool once every sink has them).
+    case delivered
+    /// Accepted, except `rejected` records the destination dropped (OTLP `partialSuccess`):
+    /// acknowledge, count the rejected ones and report `reason`; never retried.
+    case partiallyDelivered(rejected: Int, reason: String)
+    /// Transient (429, 5xx, …): keep the batch and send it again after a backoff, or after
+    /// `after` when the destination said so (Retry-After).
+    case retry(after: Duration?, reason: String)
+    /// Too large (413): split the batch in halves, down to single entries.
+    case tooLarge(reason: String)
+    /// Rejected for good (400, 422): split to isolate the offending entries; a single entry
+    /// that is still rejected goes to the dead-letter table with `reason`.
+    case rejected(reason: String)
+    /// The sink is misconfigured (401, 403, 404: a wrong key, tenant or URL): keep everything,
+    /// pause the sink with a long backoff and report loudly. Never dead-letters a backlog.
+    case misconfigured(reason: String)
+}
