@@ -1,0 +1,29 @@
+extension SpoolLogger {
+    /// How a logger treats entries between the call and its handlers. Every field has a
+    /// documented default. A `Sendable` value.
+    ///
+    /// ```swift
+    /// var configuration = SpoolLogger.Configuration()
+    /// configuration.sampling = Sampling(debug: 0.01)
+    /// configuration.redaction.keys.append("session_id")
+    /// let log = SpoolLogger(topic: "api", handlers: [ConsoleHandler()], configuration: configuration)
+    /// ```
+    public struct Configuration: Sendable {
+        /// Which levels are thinned out. Default ``Sampling/keepAll``.
+        public var sampling: Sampling = .keepAll
+        /// Which context keys are hidden before any handler runs. Default: ``Redaction/defaultKeys``
+        /// replaced by `"[REDACTED]"`.
+        public var redaction: Redaction = Redaction()
+        /// Receives the structured report (topic `logger.handler.error`) of a handler that threw.
+        /// If it throws too, one JSON line goes to stderr; it is never called recursively.
+        /// Default: one JSON line on stderr.
+        public var fallback: any LogEntryHandler = ClosureHandler(StandardError.writeJSONLine)
+        /// Where timestamps come from. Default the system clock; tests pass a manual clock.
+        public var clock: any WallClock = SystemClock()
+        /// Whether failure reports carry the stack where the failure was caught. Default true.
+        public var captureStack: Bool = true
+
+        /// The defaults.
+        public init() {}
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import Logging
+import Spool
+import Testing
+@testable import Spool
+
+/// The swift-log example of docs/swift-log-example.md, line for line, except the lines marked
+/// `// app:` (the example's line follows the marker): the spool lives in a temporary directory,
+/// and the two lines that touch the process-wide `LoggingSystem` (tests never bootstrap it)
+/// become `Logger(label:factory:)`, which builds the logger the bootstrap would.
+func swiftLogExample(spoolPath: String) async throws {
+    let store = try SpoolStore(path: spoolPath)  // app: let store = try SpoolStore(path: "/var/lib/myapp/logs.spool")
+    let spool = SpoolLogger(topic: "myapp", handlers: [ConsoleHandler(), SpoolStoreHandler(store)])
+    let factory = SpoolLogHandler.factory(spool)  // app: LoggingSystem.bootstrap(SpoolLogHandler.factory(spool))
+
+    let logger = Logger(label: "myapp.billing", factory: factory)  // app: let logger = Logger(label: "myapp.billing")
+    logger.info("charged", metadata: ["order": "8812", "token": "tok_live_abc"])
+    logger.child("refunds").warning("refund pending", metadata: ["order": "8812"])
+    await spool.flush()
+}
+
+@Suite struct SwiftLogExampleTests {
+    @Test func theDocumentedSwiftLogExampleRunsAndStoresItsEntries() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/logs.spool"
+        try await swiftLogExample(spoolPath: path)
+
+        let reader = try Connection(path: path, create: false, readOnly: true)
+        #expect(try reader.scalarText("SELECT group_concat(topic || ' ' || level || ' ' || message, '|') FROM entries")
+            == "myapp.billing info charged|myapp.billing.refunds warning refund pending")
+        let context = try #require(try reader.scalarText("SELECT context FROM entries ORDER BY id LIMIT 1"))
+        #expect(context.contains(#""token":"[REDACTED]""#))
+        #expect(!context.contains("tok_live_abc"))
+    }
+
+    @Test func theDocumentedExampleIsTheCodeThisTestRuns() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let document = try String(contentsOf: root.appendingPathComponent("docs/swift-log-example.md"), encoding: .utf8)
+        let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
+        let sourceLines = Set(source.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+        let code = try #require(document.components(separatedBy: "```swift\n").dropFirst().first?.components(separatedBy: "```").first)
+        for line in code.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if line.isEmpty || line.hasPrefix("import") || line.hasPrefix("@main") || line.hasPrefix("static func main") || line.hasPrefix("struct") || line == "}" { continue }
+            #expect(sourceLines.contains(line) || source.contains("// app: " + line + "\n"),
+                    "docs/swift-log-example.md has a line the test does not run: \(line)")
+        }
+    }
+}
