@@ -5,7 +5,7 @@ import Testing
 /// `spool ingest`, run as a child process against real spool files.
 @Suite struct CommandIngestTests {
     @Test func textLinesBecomeEntriesInOrderWithTheGivenTopicAndLevel() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         // A CRLF line, an empty line (skipped) and a last line without a newline.
         let outcome = try SpoolBinary.run(["ingest", "--spool", spool, "--topic", "web", "--level", "warn"],
@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test func textLinesWithoutATopicGoToTheIngestTopicAtInfo() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         let before = SystemClock().now.nanoseconds
         let outcome = try SpoolBinary.run(["ingest", "--spool", spool], input: "hello\n")
@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func jsonTimestampsInEveryUnitAreStoredAsNanoseconds() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         let input = """
             {"message":"seconds","timestamp":1732873200}
@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func jsonLevelsTopicsAndContextsAreKeptWithAliasesResolved() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         let input = """
             {"message":"a","level":"warn","topic":"billing.payment","context":{"order":8812,"ok":false}}
@@ -73,7 +73,7 @@ import Testing
     }
 
     @Test func aContextThatIsNotAnObjectIsKeptUnderValueWithAWarning() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         let outcome = try SpoolBinary.run(["ingest", "--spool", spool, "--format", "json"],
                                           input: #"{"message":"ok"}"# + "\n" + #"{"message":"m","context":[1,"two"]}"# + "\n")
@@ -84,7 +84,7 @@ import Testing
     }
 
     @Test func malformedLinesAreReportedWithTheirNumberAndEveryOtherLineIsStored() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         let input = """
             {"message":"one"}
@@ -112,7 +112,7 @@ import Testing
 
     @Test(arguments: ["text", "json"])
     func invalidUTF8IsStoredWithReplacementCharacters(format: String) throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         var input = Data()
         if format == "json" { input.append(Data(#"{"message":""#.utf8)) }
@@ -125,7 +125,7 @@ import Testing
     }
 
     @Test func aTenMegabyteLineIsStoredCutWithAVisibleMarker() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         let size = 10 * 1024 * 1024
         var input = Data(repeating: UInt8(ascii: "x"), count: size)
@@ -142,7 +142,7 @@ import Testing
 
     @Test(arguments: ["committed", "fsync", "buffered"])
     func everyDurabilityModeStoresEveryLineBeforeExiting(mode: String) throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         let input = (1...2500).map { "line \($0)\n" }.joined()
         let outcome = try SpoolBinary.run(["ingest", "--spool", spool, "--durability", mode], input: input)
@@ -152,7 +152,7 @@ import Testing
 
     @Test(arguments: ["committed", "buffered"])
     func aLineFromASlowProducerIsCommittedWithoutWaitingForMoreInput(mode: String) async throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         let child = try SpoolBinary.Running(["ingest", "--spool", spool, "--durability", mode])
         child.write("first\n")
@@ -173,7 +173,7 @@ import Testing
     }
 
     @Test func ingestIntoADirectoryFailsWithOneClearLine() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let outcome = try SpoolBinary.run(["ingest", "--spool", scratch.path], input: "hello\n")
         #expect(outcome.status == 1)
         #expect(outcome.stderrLines.count == 1)
@@ -181,7 +181,7 @@ import Testing
     }
 
     @Test func ingestIntoAnUnwritableDirectoryFailsWithOneClearLine() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         // Permission bits do not stop root: there, use a directory no one may create files in.
         let directory = geteuid() == 0 ? "/sys" : scratch.file("locked")
         if geteuid() != 0 {
@@ -196,7 +196,7 @@ import Testing
     }
 
     @Test func ingestIntoASpoolFromANewerVersionFailsAndChangesNothing() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         #expect(try SpoolBinary.run(["ingest", "--spool", spool], input: "kept\n").status == 0)
         try SpoolFileProbe.execute(spool, "PRAGMA user_version = 99")

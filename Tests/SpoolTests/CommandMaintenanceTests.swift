@@ -5,7 +5,7 @@ import Testing
 /// `spool stats`, `spool check`, `spool migrate` and the exit statuses, run as a child process.
 @Suite struct CommandMaintenanceTests {
     /// A spool with three entries and a sink that has not sent any of them.
-    private func spoolWithAPendingSink(in scratch: Scratch) throws -> String {
+    private func spoolWithAPendingSink(in scratch: TemporaryDirectory) throws -> String {
         let spool = scratch.file("app.spool")
         let ingest = try SpoolBinary.run(["ingest", "--spool", spool], input: "one\ntwo\nthree\n")
         try #require(ingest.status == 0, "\(ingest.stderr)")
@@ -18,7 +18,7 @@ import Testing
     // MARK: - stats
 
     @Test func statsPrintsATableOfEntriesSinksAndSizes() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = try spoolWithAPendingSink(in: scratch)
         let outcome = try SpoolBinary.run(["stats", "--spool", spool])
         #expect(outcome.status == 0, "\(outcome.stderr)")
@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test func statsAsJSONDecodesToSpoolStats() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = try spoolWithAPendingSink(in: scratch)
         let outcome = try SpoolBinary.run(["stats", "--spool", spool, "--json"])
         #expect(outcome.status == 0, "\(outcome.stderr)")
@@ -44,7 +44,7 @@ import Testing
     }
 
     @Test func statsOnAMissingFileFailsWithoutCreatingIt() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("missing.spool")
         let outcome = try SpoolBinary.run(["stats", "--spool", spool])
         #expect(outcome.status == 1)
@@ -55,7 +55,7 @@ import Testing
     // MARK: - check
 
     @Test func checkPassesASoundSpool() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = try spoolWithAPendingSink(in: scratch)
         let outcome = try SpoolBinary.run(["check", "--spool", spool])
         #expect(outcome.status == 0, "\(outcome.stderr)")
@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func checkRefusesAFileThatIsNotSQLiteAndLeavesItWhereItIs() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("garbage.spool")
         try Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }).write(to: URL(fileURLWithPath: spool))
         let before = try SpoolFileProbe.bytes(spool)
@@ -80,7 +80,7 @@ import Testing
     }
 
     @Test func checkFindsDamageInsideASpool() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         let input = (1...20000).map { "entry number \($0)\n" }.joined()
         try #require(try SpoolBinary.run(["ingest", "--spool", spool], input: input).status == 0)
@@ -98,7 +98,7 @@ import Testing
     }
 
     @Test func checkRefusesTheDatabaseOfAnotherApplication() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let path = scratch.file("users.db")
         try SpoolFileProbe.execute(path, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ada')")
         let outcome = try SpoolBinary.run(["check", "--spool", path])
@@ -107,7 +107,7 @@ import Testing
     }
 
     @Test func checkRefusesASpoolFromANewerVersion() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = try spoolWithAPendingSink(in: scratch)
         try SpoolFileProbe.execute(spool, "PRAGMA user_version = 99")
         let outcome = try SpoolBinary.run(["check", "--spool", spool, "--json"])
@@ -118,7 +118,7 @@ import Testing
     }
 
     @Test func checkCallsAnOlderSchemaAProblemAndSuggestsMigrate() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("old.spool")
         try SpoolFileProbe.makeVersionOneSpool(spool)
         let outcome = try SpoolBinary.run(["check", "--spool", spool])
@@ -128,7 +128,7 @@ import Testing
     }
 
     @Test func checkOnAMissingFileFailsWithoutCreatingIt() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let outcome = try SpoolBinary.run(["check", "--spool", scratch.file("missing.spool")])
         #expect(outcome.status == 1)
         #expect(try scratch.names().isEmpty)
@@ -137,7 +137,7 @@ import Testing
     // MARK: - migrate
 
     @Test func migrateUpgradesAVersionOneSpoolWithItsDataIntact() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("old.spool")
         try SpoolFileProbe.makeVersionOneSpool(spool)
         let outcome = try SpoolBinary.run(["migrate", "--spool", spool])
@@ -152,7 +152,7 @@ import Testing
     }
 
     @Test func migrateRefusesASpoolFromANewerVersionAndLeavesItUnchanged() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = try spoolWithAPendingSink(in: scratch)
         try SpoolFileProbe.execute(spool, "PRAGMA user_version = 99")
         let before = try SpoolFileProbe.bytes(spool)
@@ -165,7 +165,7 @@ import Testing
     // MARK: - Usage
 
     @Test func usageErrorsExitWithTwo() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
         for arguments in [["ingest", "--spool", spool, "--format", "xml"], ["ingest", "--spool", spool, "--level", "loud"],
                           ["stats"], ["no-such-command"], ["stats", "--spool", spool, "--bogus"]] {
@@ -177,7 +177,7 @@ import Testing
     }
 
     @Test func theSpoolPathCanComeFromTheEnvironment() throws {
-        let scratch = try Scratch()
+        let scratch = TemporaryDirectory()
         let spool = scratch.file("env.spool")
         let outcome = try SpoolBinary.run(["ingest"], input: "from the environment\n", environment: ["SPOOL_PATH": spool])
         #expect(outcome.status == 0, "\(outcome.stderr)")

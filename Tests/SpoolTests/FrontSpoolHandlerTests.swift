@@ -5,8 +5,7 @@ import Testing
 
 @Suite struct FrontSpoolHandlerTests {
     @Test func inCommittedModeAnEntryIsOnDiskWhenLogReturns() throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
+        let directory = TemporaryDirectory()
         let path = directory.path + "/app.spool"
         let fixture = FrontFixture()
         var storeConfiguration = SpoolStore.Configuration(durability: .committed)
@@ -25,8 +24,7 @@ import Testing
     }
 
     @Test func inBufferedModeFlushCommitsWhatIsWaiting() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
+        let directory = TemporaryDirectory()
         let path = directory.path + "/buffered.spool"
         var storeConfiguration = SpoolStore.Configuration(durability: .buffered(maxDelay: .seconds(3600)))
         storeConfiguration.clock = ManualClock()
@@ -41,8 +39,7 @@ import Testing
     }
 
     @Test func aClosedSpoolIsReportedAndTheOtherHandlersCarryOn() throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
+        let directory = TemporaryDirectory()
         let fixture = FrontFixture()
         let store = try SpoolStore(path: directory.path + "/closed.spool")
         try store.close()

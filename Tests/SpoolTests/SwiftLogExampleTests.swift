@@ -21,8 +21,7 @@ func swiftLogExample(spoolPath: String) async throws {
 
 @Suite struct SwiftLogExampleTests {
     @Test func theDocumentedSwiftLogExampleRunsAndStoresItsEntries() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
+        let directory = TemporaryDirectory()
         let path = directory.path + "/logs.spool"
         try await swiftLogExample(spoolPath: path)
 

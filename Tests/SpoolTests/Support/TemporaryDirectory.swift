@@ -14,5 +14,8 @@ final class TemporaryDirectory: Sendable {
     /// A path inside the directory.
     func file(_ name: String) -> String { path + "/" + name }
 
+    /// The names in the directory, sorted.
+    func names() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: path).sorted() }
+
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
