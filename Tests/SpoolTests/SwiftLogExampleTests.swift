@@ -33,16 +33,17 @@ func swiftLogExample(spoolPath: String) async throws {
         #expect(!context.contains("tok_live_abc"))
     }
 
-    @Test func theDocumentedExampleIsTheCodeThisTestRuns() throws {
+    @Test(arguments: ["docs/swift-log-example.md", "README.md"])
+    func theDocumentedExampleIsTheCodeThisTestRuns(_ file: String) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let document = try String(contentsOf: root.appendingPathComponent("docs/swift-log-example.md"), encoding: .utf8)
+        let document = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
         let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
         let sourceLines = Set(source.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
         let code = try #require(document.components(separatedBy: "```swift\n").dropFirst().first?.components(separatedBy: "```").first)
         for line in code.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
             if line.isEmpty || line.hasPrefix("import") || line.hasPrefix("@main") || line.hasPrefix("static func main") || line.hasPrefix("struct") || line == "}" { continue }
             #expect(sourceLines.contains(line) || source.contains("// app: " + line + "\n"),
-                    "docs/swift-log-example.md has a line the test does not run: \(line)")
+                    "\(file) has a line the test does not run: \(line)")
         }
     }
 }
