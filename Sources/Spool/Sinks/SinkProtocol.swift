@@ -18,13 +18,22 @@ public protocol SinkProtocol: Sendable {
     /// The kind of destination (`loki`, `http`, `otlp`…): the default sink name and a metrics label.
     var kind: String { get }
 
-    /// Encodes a non-empty batch, in id order, as one request.
+    /// Encodes a non-empty batch, in id order, as one request; nil when none of these entries
+    /// is for this destination (they are acknowledged without sending).
     /// - Throws: ``SpoolError`` when the batch cannot be encoded at all (the scheduler then
     ///   isolates the offending entries by splitting, as for a rejection).
-    func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest
+    func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest?
+
+    /// The most entries this destination takes in one request (PagerDuty: 1). Default: no limit
+    /// beyond the scheduler's batch size.
+    var maximumBatchEntries: Int { get }
 
     /// What a response means, by this protocol's table.
     func classify(_ response: SinkResponse) -> Verdict
+}
+
+extension SinkProtocol {
+    public var maximumBatchEntries: Int { Int.max }
 }
 
 /// One HTTP request, as a sink wants it sent.

@@ -1,0 +1,72 @@
+import Foundation
+import ServiceLifecycle
+import Synchronization
+
+/// Runs one ``SinkScheduler`` per sink over a spool, as a swift-service-lifecycle `Service`.
+///
+/// On graceful shutdown (SIGTERM, SIGINT through a `ServiceGroup`, or task cancellation) it stops
+/// claiming, gives requests in flight up to `shutdownGracePeriod` to finish, then abandons them:
+/// everything acknowledged is already on disk, and what was not is sent again by the next run.
+///
+/// ```swift
+/// let forwarder = Forwarder(schedulers: [scheduler], transport: transport)
+/// let group = ServiceGroup(services: [forwarder], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+public final class Forwarder: Service, Sendable {
+    public let schedulers: [SinkScheduler]
+    public let transport: Transport
+    /// How long requests in flight may finish after shutdown was asked for. Default 5 s.
+    public let shutdownGracePeriod: Duration
+    private let clock: any WallClock
+
+    public init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration = .seconds(5), clock: any WallClock = SystemClock()) {
+        self.schedulers = schedulers
+        self.transport = transport
+        self.shutdownGracePeriod = shutdownGracePeriod
+        self.clock = clock
+    }
+
+    /// Forwards until shutdown (or, with `.empty`, until no sink has anything pending).
+    public func run() async throws {
+        try await run(until: .cancelled)
+    }
+
+    /// Forwards until `stop`; on graceful shutdown, drains within the grace period.
+    public func run(until stop: SinkScheduler.Stop) async throws {
+        let schedulers = self.schedulers
+        let grace = shutdownGracePeriod
+        let clock = self.clock
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let work = Task {
+                try await withThrowingTaskGroup(of: Void.self) { inner in
+                    for scheduler in schedulers {
+                        inner.addTask { try await scheduler.run(until: stop) }
+                    }
+                    try await inner.waitForAll()
+                }
+            }
+            group.addTask {
+                try await withTaskCancellationHandler {
+                    try await withGracefulShutdownHandler {
+                        try await work.value
+                    } onGracefulShutdown: {
+                        // Stop claiming at once; requests in flight get the grace period.
+                        for scheduler in schedulers { scheduler.requestStop() }
+                        Task {
+                            try? await clock.sleep(for: grace)
+                            work.cancel()
+                        }
+                    }
+                } onCancel: {
+                    work.cancel()
+                }
+            }
+            do {
+                try await group.waitForAll()
+            } catch is CancellationError {
+                // A requested shutdown is a normal end.
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+
+extension SinkScheduler {
+    /// The one retry loop: sends `entries` until the destination settles them. Transient
+    /// failures are retried forever with backoff; 413 splits; a rejection splits down to the
+    /// offending entries, which become dead letters; a misconfigured sink pauses and keeps all.
+    func deliver(_ entries: ArraySlice<StoredEntry>, attempts previous: Int) async throws -> Settlement {
+        var attempt = 0
+        var reportedOutage = false
+        while true {
+            try Task.checkCancellation()
+            attempt += 1
+            // A long outage must not let the lease lapse: renew it before every attempt.
+            try store.acquireLease(sink: configuration.name, owner: owner, duration: configuration.lease)
+
+            let request: SinkRequest?
+            do {
+                request = try sink.encode(entries)
+            } catch {
+                return try await reject(entries, status: nil, reason: "could not encode: \(error.message)", attempts: previous + attempt)
+            }
+            guard let request else {
+                // Nothing of these entries is for this destination (e.g. below its level).
+                return Settlement(delivered: entries.count)
+            }
+            try await bucket?.acquire()
+            try await breaker.permit()
+            let started = clock.now
+            let result = await transport.send(request, credentials: configuration.credentials)
+            metrics.latency.recordNanoseconds(started.duration(to: clock.now).totalNanoseconds)
+
+            let verdict: Verdict
+            var status: Int?
+            switch result {
+            case .success(let response):
+                status = response.status
+                verdict = sink.classify(response)
+            case .failure(let failure):
+                verdict = failure.kind == .invalidURL
+                    ? .misconfigured(reason: failure.message)
+                    : .retry(after: nil, reason: failure.message)
+            }
+            let transient: Bool
+            if case .retry = verdict { transient = true } else { transient = false }
+            breaker.record(success: !transient)
+            count(retry: transient, paused: false)
+
+            switch verdict {
+            case .delivered:
+                if reportedOutage { reportRecovery(after: attempt) }
+                return Settlement(delivered: entries.count)
+
+            case .partiallyDelivered(let rejected, let reason):
+                report(event(.warning, "spool.forward.partial", "sink '\(configuration.name)' accepted a batch but dropped \(rejected) of its \(entries.count) entries: \(reason)",
+                             ["rejected": .int(Int64(rejected)), "reason": .string(reason)]))
+                return Settlement(delivered: max(0, entries.count - rejected), rejectedByDestination: rejected)
+
+            case .retry(let after, let reason):
+                metrics.failed.increment()
+                metrics.retried.increment()
+                if attempt == configuration.retry.quickAttempts && !reportedOutage {
+                    reportedOutage = true
+                    report(event(.error, "spool.forward.retrying", "sink '\(configuration.name)' is failing (\(reason)); the batch stays in the spool and is retried with backoff",
+                                 ["attempts": .int(Int64(attempt)), "reason": .string(reason), "entries": .int(Int64(entries.count))]))
+                }
+                // Shutting down: no new attempt; the batch stays in the spool for the next run.
+                if isStopping { throw CancellationError() }
+                try await clock.sleep(for: nextRandomDelay(afterAttempt: attempt, retryAfter: after))
+
+            case .tooLarge(let reason):
+                metrics.failed.increment()
+                if entries.count == 1 {
+                    return try await reject(entries, status: status ?? 413, reason: reason, attempts: previous + attempt)
+                }
+                return try await split(entries, attempts: previous + attempt)
+
+            case .rejected(let reason):
+                metrics.failed.increment()
+                return try await reject(entries, status: status, reason: reason, attempts: previous + attempt)
+
+            case .misconfigured(let reason):
+                metrics.failed.increment()
+                count(paused: true)
+                report(event(.critical, "spool.forward.misconfigured",
+                             "sink '\(configuration.name)' is misconfigured (\(status.map { "HTTP \($0)" } ?? "no response")): \(reason). Nothing is dropped; the sink pauses for \(configuration.retry.misconfigurationPause) and tries again. Check its URL, credentials and tenant.",
+                             ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(reason)]))
+                if isStopping { throw CancellationError() }
+                try await clock.sleep(for: configuration.retry.misconfigurationPause)
+            }
+        }
+    }
+
+    /// A rejected batch: split to isolate the offending entries; a single one is dead-lettered.
+    private func reject(_ entries: ArraySlice<StoredEntry>, status: Int?, reason: String, attempts: Int) async throws -> Settlement {
+        guard entries.count == 1, let entry = entries.first else {
+            return try await split(entries, attempts: attempts)
+        }
+        report(event(.error, "spool.forward.dead_letter", "sink '\(configuration.name)' rejected entry \(entry.id) for good: it is kept in dead_letters",
+                     ["entry_id": .int(entry.id), "status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(String(reason.prefix(512)))]))
+        return Settlement(deadLetters: [DeadLetter(entryID: entry.id, status: status, reason: reason, attempts: attempts)])
+    }
+
+    /// Halves, in order.
+    private func split(_ entries: ArraySlice<StoredEntry>, attempts: Int) async throws -> Settlement {
+        let middle = entries.startIndex + entries.count / 2
+        var settlement = try await deliver(entries[..<middle], attempts: attempts)
+        settlement.add(try await deliver(entries[middle...], attempts: attempts))
+        return settlement
+    }
+
+    private func reportRecovery(after attempts: Int) {
+        report(event(.notice, "spool.forward.recovered", "sink '\(configuration.name)' delivers again after \(attempts) attempts",
+                     ["attempts": .int(Int64(attempts))]))
+    }
+
+    func event(_ level: LogLevel, _ topic: String, _ message: String, _ context: [String: JSONValue]) -> LogEntry {
+        var context = context
+        context["sink"] = .string(configuration.name)
+        return LogEntry(timestamp: clock.now.nanoseconds, level: level, topic: topic, message: message, context: context)
+    }
+}

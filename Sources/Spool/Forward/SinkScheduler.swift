@@ -1,0 +1,209 @@
+import Foundation
+import Metrics
+import Synchronization
+
+/// Forwards one sink's entries: claims batches in id order under the sink's lease, sends them
+/// through the shared ``Transport``, and acknowledges them in order. Up to `maxInFlight` batches
+/// are out at once, but the sink's position only advances over a contiguous prefix of settled
+/// batches, so a crash never skips an entry.
+public final class SinkScheduler: Sendable {
+    /// Batching, pipelining and retry settings of one sink, with documented defaults.
+    public struct Configuration: Sendable {
+        /// The sink's name: its position in the spool. Default the sink's kind.
+        public var name: String
+        /// Most entries per request. Default 1000 (the sink may ask for fewer).
+        public var maxBatchEntries: Int = 1000
+        /// Most bytes of topic, message and context per request. Default 1 MiB.
+        public var maxBatchBytes: Int = 1 << 20
+        /// A partial batch leaves after waiting this long for more entries. Default 1 s.
+        public var maxBatchWait: Duration = .seconds(1)
+        /// Batches in flight at once (pipelining). 1 gives strict in-order delivery. Default 2.
+        public var maxInFlight: Int = 2
+        /// The lease on the sink, renewed while working. Default 30 s.
+        public var lease: Duration = .seconds(30)
+        /// How often an idle sink looks for new entries. Default 100 ms.
+        public var pollInterval: Duration = .milliseconds(100)
+        public var retry = RetryPolicy()
+        public var breaker = CircuitBreaker.Configuration()
+        /// Requests per second allowed, with a burst; nil for no limit. Default nil.
+        public var rateLimit: (perSecond: Double, burst: Double)?
+        /// Headers with credentials, added by the transport; never logged.
+        public var credentials: [SinkRequest.Header] = []
+
+        public init(name: String) { self.name = name }
+    }
+
+    /// What one batch came to.
+    struct Settlement: Sendable {
+        var delivered = 0
+        var deadLetters: [DeadLetter] = []
+        var rejectedByDestination = 0
+
+        mutating func add(_ other: Settlement) {
+            delivered += other.delivered
+            deadLetters += other.deadLetters
+            rejectedByDestination += other.rejectedByDestination
+        }
+    }
+
+    let store: SpoolStore
+    let sink: any SinkProtocol
+    let transport: Transport
+    let configuration: Configuration
+    let owner: String
+    let clock: any WallClock
+    let report: @Sendable (LogEntry) -> Void
+    let breaker: CircuitBreaker
+    let bucket: TokenBucket?
+    let metrics: SinkMetrics
+    private let random = Mutex(SystemRandomNumberGenerator())
+    private let progress = Mutex(Progress())
+    private let stopping = Atomic<Bool>(false)
+
+    /// Stops claiming: the scheduler settles what is in flight (no new retries) and returns.
+    public func requestStop() {
+        stopping.store(true, ordering: .releasing)
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    /// Counters of what this scheduler did, for progress displays and tests.
+    public struct Progress: Sendable, Hashable {
+        public var delivered = 0
+        public var deadLettered = 0
+        public var retries = 0
+        public var requests = 0
+        public var breaker: CircuitBreaker.State = .closed
+        public var paused = false
+    }
+
+    public var currentProgress: Progress {
+        var current = progress.withLock { $0 }
+        current.breaker = breaker.state
+        return current
+    }
+
+    /// - Parameters:
+    ///   - owner: who holds the lease (shown to a second forwarder), e.g. `spool forward pid 42@host`.
+    ///   - report: where loud events go (misconfiguration, breaker changes, dead letters).
+    public init(store: SpoolStore, sink: any SinkProtocol, transport: Transport, configuration: Configuration,
+                owner: String, clock: any WallClock = SystemClock(), report: @escaping @Sendable (LogEntry) -> Void = StandardError.writeJSONLine) {
+        self.store = store
+        self.sink = sink
+        self.transport = transport
+        self.configuration = configuration
+        self.owner = owner
+        self.clock = clock
+        self.report = report
+        let name = configuration.name
+        let metrics = SinkMetrics(sink: name)
+        self.metrics = metrics
+        breaker = CircuitBreaker(configuration: configuration.breaker, clock: clock) { from, to in
+            metrics.breakerState.record(to == .closed ? 0 : to == .halfOpen ? 1 : 2)
+            report(LogEntry(timestamp: clock.now.nanoseconds, level: to == .open ? .error : .notice,
+                            topic: "spool.forward.breaker", message: "sink '\(name)': circuit breaker \(from.rawValue) → \(to.rawValue)",
+                            context: ["sink": .string(name), "from": .string(from.rawValue), "to": .string(to.rawValue)]))
+        }
+        bucket = configuration.rateLimit.map { TokenBucket(rate: $0.perSecond, burst: $0.burst, clock: clock) }
+    }
+
+    /// How ``run(until:)`` ends.
+    public enum Stop: Sendable {
+        /// Run until cancelled.
+        case cancelled
+        /// Return once nothing is pending for this sink (and nothing is in flight).
+        case empty
+    }
+
+    /// Forwards until cancelled (or, with `.empty`, until nothing is pending). On cancellation it
+    /// stops claiming and abandons requests in flight; acknowledged progress is already on disk,
+    /// unacknowledged batches are sent again by the next run.
+    public func run(until stop: Stop = .cancelled) async throws {
+        try store.registerSink(configuration.name)
+        var cursor = try store.position(of: configuration.name)
+        var inFlight: [(lastID: Int64, task: Task<Settlement, any Error>)] = []
+        var partialSince: UnixInstant?
+        defer {
+            for flight in inFlight { flight.task.cancel() }
+            try? store.releaseLease(sink: configuration.name, owner: owner)
+        }
+        let batchEntries = max(1, min(configuration.maxBatchEntries, sink.maximumBatchEntries))
+        while !Task.isCancelled {
+            // Keep the pipe full.
+            while inFlight.count < max(1, configuration.maxInFlight) && !isStopping {
+                let batch = try store.claim(sink: configuration.name, owner: owner, lease: configuration.lease,
+                                            after: cursor, maxCount: batchEntries, maxBytes: configuration.maxBatchBytes)
+                guard !batch.entries.isEmpty else { partialSince = nil; break }
+                let bytes = batch.entries.reduce(0) { $0 + $1.topic.utf8.count + $1.message.utf8.count + ($1.contextJSON?.utf8.count ?? 0) }
+                let full = batch.entries.count >= batchEntries || bytes * 10 >= configuration.maxBatchBytes * 9
+                if !full && stop == .cancelled {
+                    let since = partialSince ?? clock.now
+                    partialSince = since
+                    if since.duration(to: clock.now) < configuration.maxBatchWait { break }
+                }
+                partialSince = nil
+                cursor = batch.lastID
+                metrics.batchSize.record(batch.entries.count)
+                let entries = batch.entries[...]
+                inFlight.append((batch.lastID, Task { try await self.deliver(entries, attempts: 0) }))
+            }
+            guard let oldest = inFlight.first else {
+                if stop == .empty || isStopping { return }
+                let wait = partialSince.map { max(.milliseconds(1), configuration.maxBatchWait - $0.duration(to: clock.now)) }
+                try await clock.sleep(for: min(wait ?? configuration.pollInterval, configuration.pollInterval))
+                continue
+            }
+            // Settle in order: the oldest batch first, whatever finished meanwhile.
+            let settlement = try await oldest.task.value
+            inFlight.removeFirst()
+            try store.acknowledge(sink: configuration.name, owner: owner, through: oldest.lastID,
+                                  delivered: settlement.delivered, deadLetters: settlement.deadLetters)
+            progress.withLock {
+                $0.delivered += settlement.delivered
+                $0.deadLettered += settlement.deadLetters.count
+            }
+            metrics.sent.increment(by: settlement.delivered)
+            if !settlement.deadLetters.isEmpty { metrics.deadLettered.increment(by: settlement.deadLetters.count) }
+            if settlement.rejectedByDestination > 0 { metrics.dropped.increment(by: settlement.rejectedByDestination) }
+        }
+        throw CancellationError()
+    }
+
+    func nextRandomDelay(afterAttempt attempt: Int, retryAfter: Duration?) -> Duration {
+        random.withLock { generator in
+            configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &generator)
+        }
+    }
+
+    func count(request: Void = (), retry: Bool = false, paused: Bool? = nil) {
+        progress.withLock {
+            $0.requests += 1
+            if retry { $0.retries += 1 }
+            if let paused { $0.paused = paused }
+        }
+    }
+}
+
+/// The sink's metrics, through swift-metrics: whatever backend the app bootstrapped gets them.
+struct SinkMetrics: Sendable {
+    let sent: Counter
+    let failed: Counter
+    let retried: Counter
+    let deadLettered: Counter
+    let dropped: Counter
+    let latency: Metrics.Timer
+    let batchSize: Recorder
+    let breakerState: Gauge
+
+    init(sink: String) {
+        let dimensions = [("sink", sink)]
+        sent = Counter(label: "spool_entries_sent_total", dimensions: dimensions)
+        failed = Counter(label: "spool_requests_failed_total", dimensions: dimensions)
+        retried = Counter(label: "spool_requests_retried_total", dimensions: dimensions)
+        deadLettered = Counter(label: "spool_entries_dead_lettered_total", dimensions: dimensions)
+        dropped = Counter(label: "spool_entries_dropped_total", dimensions: dimensions)
+        latency = Metrics.Timer(label: "spool_request_duration_seconds", dimensions: dimensions)
+        batchSize = Recorder(label: "spool_batch_entries", dimensions: dimensions)
+        breakerState = Gauge(label: "spool_breaker_state", dimensions: dimensions)
+    }
+}
