@@ -25,6 +25,8 @@ public final class ConcurrencyLimiter: Sendable {
     /// Requests in flight now, and the most seen at once.
     public var inFlight: Int { state.withLock { $0.inFlight } }
     public var peak: Int { state.withLock { $0.peak } }
+    /// Callers waiting for a permit.
+    public var waiting: Int { state.withLock { $0.waiters.count } }
 
     /// Runs `body` holding a permit, waiting in line for one when all are taken.
     /// - Throws: `CancellationError` if the task is cancelled while waiting; what `body` throws.

@@ -11,3 +11,11 @@ final class Reports: Sendable {
 
     func topics() -> [String] { all.map(\.topic) }
 }
+
+/// A value shared with tasks in a test.
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    var value: Value { mutex.withLock { $0 } }
+    func update(_ body: (inout Value) -> Void) { mutex.withLock { body(&$0) } }
+}
