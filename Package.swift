@@ -23,6 +23,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // The system SQLite (apt: libsqlite3-dev, pkg-config: sqlite3).
@@ -30,6 +31,11 @@ let package = Package(
             name: "CSQLite",
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        // The system zlib (apt: zlib1g-dev): gzip for request bodies and the test server.
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
         // Build-time embedding of migrations/*.sql, so an installed `spool` needs no files beside it.
         .executableTarget(name: "EmbedMigrationsTool", swiftSettings: strict),
@@ -58,11 +64,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // An HTTP server on 127.0.0.1 with scripted faults, for the forwarding tests.
+        .target(
+            name: "SpoolTestServer",
+            dependencies: [
+                "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // A child process for tests that need a second process: crash (SIGKILL) and lease tests.
         .executableTarget(name: "SpoolTestChild", dependencies: ["Spool"], path: "Tests/SpoolTestChild", swiftSettings: strict),
         .testTarget(
             name: "SpoolTests",
-            dependencies: ["Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild"],
+            dependencies: ["Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer"],
             swiftSettings: strict
         ),
     ]
