@@ -80,7 +80,11 @@ let package = Package(
         .executableTarget(name: "SpoolTestChild", dependencies: ["Spool"], path: "Tests/SpoolTestChild", swiftSettings: strict),
         .testTarget(
             name: "SpoolTests",
-            dependencies: ["Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer"],
+            dependencies: [
+                "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
     ]
