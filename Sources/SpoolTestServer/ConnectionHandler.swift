@@ -38,6 +38,10 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
             body = []
             unfinished += 1
             server.requestStarted()
+            // libcurl (syslog-ng's http() among others) waits a second for this before a large body.
+            if requestHead.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+            }
         case .body(let buffer):
             body.append(contentsOf: buffer.readableBytesView)
         case .end:

@@ -2,7 +2,7 @@ import CZlib
 
 /// gzip compression and decompression through the system zlib, for building and checking
 /// request bodies in tests.
-public enum Gzip {
+public enum Gzip: Sendable {
     /// A zlib failure, with zlib's return code.
     public struct Failure: Error, CustomStringConvertible, Sendable {
         /// zlib's return code, such as `Z_DATA_ERROR` (-3).

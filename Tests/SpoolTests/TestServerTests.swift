@@ -61,6 +61,17 @@ import Testing
         #expect(throws: Gzip.Failure.self) { try Gzip.decompress(Gzip.compress(Array(repeating: 0, count: 10_000)), limit: 100) }
     }
 
+    @Test func expectContinueGetsAnInterimResponseBeforeTheBody() async throws {
+        try await TestHTTPServer.withServer { server in
+            let reply = try await Client.exchange(port: server.port, Client.request(
+                headers: [("Expect", "100-continue")], body: Array("body".utf8)))
+            let interim = try #require(reply.response)
+            let final = try #require(ParsedResponse(Array(reply.bytes[interim.consumed...])))
+            #expect((interim.status, final.status) == (100, 204))
+            #expect(server.requests.first?.bodyText == "body")
+        }
+    }
+
     @Test func keepAliveRequestsOnOneConnectionAreAnsweredInOrder() async throws {
         try await TestHTTPServer.withServer(behaviour: .failFor(1, then: .ok(204))) { server in
             let pipelined = Client.request(body: Array("one".utf8), keepAlive: true) + Client.request(body: Array("two".utf8))
