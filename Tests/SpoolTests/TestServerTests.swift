@@ -109,6 +109,10 @@ import Testing
             #expect(ended.bytes.isEmpty)
             #expect(ended.ending == .closed)
             try await server.waitUntil { $0.openConnections == 0 && $0.inFlightRequests == 0 }
+            // The server closed first, so its side is in TIME_WAIT: rebinding must still work.
+            server.behaviour = .ok()
+            try await server.restart()
+            #expect(try await Client.exchange(port: server.port, Client.request()).response?.status == 204)
         }
     }
 
