@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// How the test server answers: a function from each received request to an ``Action``.
 ///
@@ -44,9 +44,9 @@ public struct Behaviour: Sendable {
     ///   - first: The behaviour for those requests.
     ///   - next: The behaviour afterwards.
     public static func first(_ count: Int, _ first: Behaviour, then next: Behaviour) -> Behaviour {
-        let served = Mutex(0)
+        let served = NIOLockedValueBox(0)
         return Behaviour { request in
-            let isEarly = served.withLock { served in
+            let isEarly = served.withLockedValue { served in
                 defer { served += 1 }
                 return served < count
             }

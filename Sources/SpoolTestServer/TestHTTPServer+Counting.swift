@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -68,7 +69,7 @@ extension TestHTTPServer {
 
     /// Changes the state, then wakes the waits whose condition now holds (outside the lock).
     func update(_ change: (inout State) -> Void) {
-        let ready = state.withLock { state -> [Waiter] in
+        let ready = state.withLockedValue { state -> [Waiter] in
             change(&state)
             let stats = state.stats
             let ready = state.waiters.filter { $0.value.condition(stats) }

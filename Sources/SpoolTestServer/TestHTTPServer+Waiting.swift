@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 
 // MARK: - Bounded waits
@@ -21,13 +22,13 @@ extension TestHTTPServer {
         timeout: Duration = .seconds(5),
         _ condition: @escaping @Sendable (ServerStats) -> Bool
     ) async throws {
-        let id = state.withLock { state in
+        let id = state.withLockedValue { state in
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let outcome: Result<Void, any Error>? = state.withLock { state in
+                let outcome: Result<Void, any Error>? = state.withLockedValue { state in
                     if state.isShutDown { return .failure(TestServerError(.shutDown, "wait on a shut-down server")) }
                     if Task.isCancelled { return .failure(CancellationError()) }
                     if condition(state.stats) { return .success(()) }
@@ -60,7 +61,7 @@ extension TestHTTPServer {
     }
 
     private func failWait(_ id: Int, _ error: any Error) {
-        let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+        let waiter = state.withLockedValue { $0.waiters.removeValue(forKey: id) }
         guard let waiter else { return }
         waiter.timeout.cancel()
         waiter.continuation.resume(throwing: error)

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A real HTTP/1.1 server on 127.0.0.1 whose answers a test scripts, faults included.
 ///
@@ -68,11 +68,14 @@ public final class TestHTTPServer: Sendable {
     }
 
     let configuration: Configuration
-    let state: Mutex<State>
+    /// A pthread mutex rather than `Synchronization.Mutex`: on Linux the latter is a
+    /// priority-inheritance futex whose contended hand-off happens in the kernel, which
+    /// ThreadSanitizer cannot see, so it reports races that are not there.
+    let state: NIOLockedValueBox<State>
 
     private init(behaviour: Behaviour, configuration: Configuration) {
         self.configuration = configuration
-        self.state = Mutex(State(behaviour: behaviour, port: configuration.port))
+        self.state = NIOLockedValueBox(State(behaviour: behaviour, port: configuration.port))
     }
 
     // MARK: - Life cycle
@@ -122,7 +125,7 @@ public final class TestHTTPServer: Sendable {
     /// ``restart()``. Until then connecting fails with `ECONNREFUSED`, as when a backend is down.
     /// Returns once everything is closed. Does nothing if the server is not listening.
     public func stop() async {
-        let (listener, connections) = state.withLock { state in
+        let (listener, connections) = state.withLockedValue { state in
             state.generation += 1
             defer { state.listener = nil }
             return (state.listener, Array(state.connections.values))
@@ -136,7 +139,7 @@ public final class TestHTTPServer: Sendable {
     /// - Throws: ``TestServerError`` with code `.alreadyListening` or `.shutDown`, or NIO's
     ///   error if the port cannot be bound (another process took it meanwhile).
     public func restart() async throws {
-        let (port, generation) = try state.withLock { state in
+        let (port, generation) = try state.withLockedValue { state in
             guard !state.isShutDown else { throw TestServerError(.shutDown, "restart after shutdown") }
             guard state.listener == nil, !state.isBinding else {
                 throw TestServerError(.alreadyListening, "restart while listening on \(state.port)")
@@ -149,10 +152,10 @@ public final class TestHTTPServer: Sendable {
         do {
             channel = try await bind(port: port, generation: generation)
         } catch {
-            state.withLock { $0.isBinding = false }
+            state.withLockedValue { $0.isBinding = false }
             throw error
         }
-        let superseded = state.withLock { state in
+        let superseded = state.withLockedValue { state in
             state.isBinding = false
             guard state.generation == generation, !state.isShutDown else { return true }
             state.listener = channel
@@ -165,7 +168,7 @@ public final class TestHTTPServer: Sendable {
 
     /// Stops the server for good: closes everything and fails pending waits with `.shutDown`.
     public func shutdown() async {
-        let waiters = state.withLock { state in
+        let waiters = state.withLockedValue { state in
             state.isShutDown = true
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
@@ -180,7 +183,7 @@ public final class TestHTTPServer: Sendable {
     // MARK: - What a test reads and sets
 
     /// The port the server listens on (kept across ``stop()`` and ``restart()``).
-    public var port: Int { state.withLock { $0.port } }
+    public var port: Int { state.withLockedValue { $0.port } }
 
     /// The URL of `path` on this server: `http://127.0.0.1:PORT/path`.
     ///
@@ -190,24 +193,24 @@ public final class TestHTTPServer: Sendable {
     }
 
     /// Whether the listening socket is open.
-    public var isListening: Bool { state.withLock { $0.listener != nil } }
+    public var isListening: Bool { state.withLockedValue { $0.listener != nil } }
 
     /// How the server answers requests from now on; safe to set from any thread at any time.
     public var behaviour: Behaviour {
-        get { state.withLock { $0.behaviour } }
-        set { state.withLock { $0.behaviour = newValue } }
+        get { state.withLockedValue { $0.behaviour } }
+        set { state.withLockedValue { $0.behaviour = newValue } }
     }
 
     /// The counters now.
-    public var stats: ServerStats { state.withLock { $0.stats } }
+    public var stats: ServerStats { state.withLockedValue { $0.stats } }
 
     /// Every request received so far, in arrival order (empty when the configuration does not
     /// keep requests).
-    public var requests: [RecordedRequest] { state.withLock { $0.requests } }
+    public var requests: [RecordedRequest] { state.withLockedValue { $0.requests } }
 
     /// Resets the peak counters to the current values, to measure one phase of a test.
     public func resetPeaks() {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.stats.peakOpenConnections = state.stats.openConnections
             state.stats.peakInFlightRequests = state.stats.inFlightRequests
         }
