@@ -73,11 +73,27 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // An HTTP server on 127.0.0.1 with scripted faults, for the forwarding tests.
+        .target(
+            name: "SpoolTestServer",
+            dependencies: [
+                "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // A child process for tests that need a second process: crash (SIGKILL) and lease tests.
         .executableTarget(name: "SpoolTestChild", dependencies: ["Spool"], path: "Tests/SpoolTestChild", swiftSettings: strict),
         .testTarget(
             name: "SpoolTests",
-            dependencies: ["Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild"],
+            dependencies: [
+                "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
     ]
