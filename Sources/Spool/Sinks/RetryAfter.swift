@@ -11,7 +11,7 @@
 /// RetryAfter.parse("Sun, 06 Nov 1994 08:49:37 GMT",
 ///                  responseDate: "Sun, 06 Nov 1994 08:48:37 GMT", now: now)    // 60 s
 /// ```
-public enum RetryAfter {
+public enum RetryAfter: Sendable {
     /// The wait a `Retry-After` value asks for.
     ///
     /// - Parameters:
