@@ -18,7 +18,7 @@ import Testing
     }
 
     @Test func logReturnsWithoutWaitingForTheAsyncClosure() async {
-        let gate = Gate()
+        let gate = AsyncGate()
         let processed = Atomic<Int>(0)
         let handler = AsyncClosureHandler { _ in
             await gate.wait()
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func aFullQueueDropsAndCountsNewEntries() async {
-        let gate = Gate()
+        let gate = AsyncGate()
         let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
         let processed = Mutex<[String]>([])
         let handler = AsyncClosureHandler(capacity: 4) { entry in

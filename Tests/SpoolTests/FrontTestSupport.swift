@@ -50,7 +50,7 @@ final class Evaluations: Sendable {
 }
 
 /// A door async work waits at until the test opens it; no sleeping.
-final class Gate: Sendable {
+final class AsyncGate: Sendable {
     private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     func wait() async {

@@ -127,7 +127,7 @@ public final class SinkScheduler: Sendable {
             for flight in inFlight { flight.task.cancel() }
             try? store.releaseLease(sink: configuration.name, owner: owner)
         }
-        let batchEntries = max(1, min(configuration.maxBatchEntries, sink.maximumBatchEntries))
+        let batchEntries = max(1, min(configuration.maxBatchEntries, sink.maximumEntriesPerRequest ?? .max))
         while !Task.isCancelled {
             // Keep the pipe full.
             while inFlight.count < max(1, configuration.maxInFlight) && !isStopping {

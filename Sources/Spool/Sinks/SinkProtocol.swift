@@ -8,7 +8,7 @@
 /// ```swift
 /// struct EchoSink: SinkProtocol {
 ///     var kind: String { "echo" }
-///     func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest {
+///     func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
 ///         SinkRequest(url: "http://127.0.0.1:9000/", body: Array(entries.map(EntryJSON.line).joined(separator: "\n").utf8))
 ///     }
 ///     func classify(_ response: SinkResponse) -> Verdict { Verdict.standard(response) }
@@ -18,22 +18,28 @@ public protocol SinkProtocol: Sendable {
     /// The kind of destination (`loki`, `http`, `otlp`…): the default sink name and a metrics label.
     var kind: String { get }
 
-    /// Encodes a non-empty batch, in id order, as one request; nil when none of these entries
-    /// is for this destination (they are acknowledged without sending).
+    /// The most entries one request may carry, or nil when only the scheduler's batch limits
+    /// apply. PagerDuty takes one event per request, so its sink says 1; the scheduler claims
+    /// batches of at most `min(configured batch size, maximumEntriesPerRequest)`.
+    var maximumEntriesPerRequest: Int? { get }
+
+    /// Encodes a non-empty batch, in id order, as one request.
+    ///
+    /// Returns nil when none of these entries is for this destination (PagerDuty's entries
+    /// below its minimum level): nothing is sent and the scheduler acknowledges the batch as
+    /// delivered. A request that carries only some of the entries (the others filtered out)
+    /// acknowledges all of them when it succeeds.
     /// - Throws: ``SpoolError`` when the batch cannot be encoded at all (the scheduler then
     ///   isolates the offending entries by splitting, as for a rejection).
     func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest?
-
-    /// The most entries this destination takes in one request (PagerDuty: 1). Default: no limit
-    /// beyond the scheduler's batch size.
-    var maximumBatchEntries: Int { get }
 
     /// What a response means, by this protocol's table.
     func classify(_ response: SinkResponse) -> Verdict
 }
 
 extension SinkProtocol {
-    public var maximumBatchEntries: Int { Int.max }
+    /// No limit of the protocol's own: the scheduler's batch limits apply.
+    public var maximumEntriesPerRequest: Int? { nil }
 }
 
 /// One HTTP request, as a sink wants it sent.
@@ -72,14 +78,19 @@ public struct SinkResponse: Sendable, Hashable {
     public var headers: [SinkRequest.Header]
     /// At most ``maximumBodyBytes`` of the body: responses are read with a bound.
     public var body: [UInt8]
+    /// When the response arrived, by the transport's (injected) clock. A `Retry-After` date is
+    /// measured from the response's `Date` header, or from this instant when there is none;
+    /// with neither, a date-form `Retry-After` is ignored and the scheduler's backoff applies.
+    public var receivedAt: UnixInstant?
 
     /// Bodies are read up to this size; the rest is discarded.
     public static let maximumBodyBytes = 64 * 1024
 
-    public init(status: Int, headers: [SinkRequest.Header] = [], body: [UInt8] = []) {
+    public init(status: Int, headers: [SinkRequest.Header] = [], body: [UInt8] = [], receivedAt: UnixInstant? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.receivedAt = receivedAt
     }
 
     /// The first header of that name, case-insensitively.
