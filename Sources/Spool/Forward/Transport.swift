@@ -41,8 +41,11 @@ public final class Transport: Sendable {
     private let client: HTTPClient
 
     /// A transport with its own HTTP client; call ``shutdown()`` when done.
-    public init(configuration: Configuration = Configuration()) {
+    private let clock: any WallClock
+
+    public init(configuration: Configuration = Configuration(), clock: any WallClock = SystemClock()) {
         self.configuration = configuration
+        self.clock = clock
         limiter = ConcurrencyLimiter(limit: configuration.maximumConcurrentRequests)
         var clientConfiguration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
@@ -74,6 +77,7 @@ public final class Transport: Sendable {
         outgoing.body = .bytes(ByteBuffer(bytes: body))
         let timeout = TimeAmount.nanoseconds(configuration.requestTimeout.totalNanoseconds)
         let client = self.client
+        let clock = self.clock
         do {
             return try await limiter.withPermit {
                 let response = try await client.execute(outgoing, timeout: timeout)
@@ -84,7 +88,7 @@ public final class Transport: Sendable {
                     if collected.count >= SinkResponse.maximumBodyBytes { break }  // the rest is dropped
                 }
                 let headers = response.headers.map { SinkRequest.Header($0.name, $0.value) }
-                return .success(SinkResponse(status: Int(response.status.code), headers: headers, body: collected))
+                return .success(SinkResponse(status: Int(response.status.code), headers: headers, body: collected, receivedAt: clock.now))
             }
         } catch {
             return .failure(Self.describe(error, url: request.url))
