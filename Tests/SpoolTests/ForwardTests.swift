@@ -89,3 +89,152 @@ struct ForwardRig {
         }
     }
 }
+
+@Suite(.serialized) struct ForwardFailureTests {
+    @Test func poisonEntriesAreDeadLetteredAndTheRestDelivered() async throws {
+        let rig = try ForwardRig()
+        try await TestHTTPServer.withServer(behaviour: .rejectEntries(containing: "poison", status: 400)) { server in
+            try rig.store.registerSink("http")
+            try rig.append(40, marker: { [7, 8, 23].contains($0) })
+            let scheduler = rig.scheduler(NDJSONSink(configuration: .init(url: server.url(path: "/ingest"))))
+            try await scheduler.run(until: .empty)
+            try await rig.shutdown()
+            let accepted = server.requests.filter { !$0.bodyText.contains("poison") }
+            #expect(try ForwardRig.numbers(accepted).sorted() == (0..<40).filter { ![7, 8, 23].contains($0) })
+            let letters = try SQL(rig.directory.file("forward.spool")).rows("SELECT entry_id, status, message FROM dead_letters ORDER BY entry_id")
+            #expect(letters.map { $0[2] } == ["poison 7", "poison 8", "poison 23"])
+            #expect(letters.allSatisfy { $0[1] == "400" })
+            #expect(try rig.store.stats().entries == 0)
+        }
+    }
+
+    @Test func tooLargeBatchesAreSplitUntilTheyFit() async throws {
+        let rig = try ForwardRig()
+        try await TestHTTPServer.withServer(behaviour: .rejectAbove(bytes: 700, status: 413)) { server in
+            try rig.store.registerSink("http")
+            try rig.append(30)
+            let scheduler = rig.scheduler(NDJSONSink(configuration: .init(url: server.url(path: "/ingest"))))
+            try await scheduler.run(until: .empty)
+            try await rig.shutdown()
+            let accepted = server.requests.filter { $0.rawBody.count <= 700 }
+            #expect(try ForwardRig.numbers(accepted) == Array(0..<30))
+            #expect(try rig.store.stats().deadLetters == 0)
+        }
+    }
+
+    @Test func unauthorizedPausesTheSinkAndDeadLettersNothing() async throws {
+        let rig = try ForwardRig()
+        try await TestHTTPServer.withServer(behaviour: .status(401, body: "no org id")) { server in
+            try rig.store.registerSink("http")
+            try rig.append(25)
+            let scheduler = rig.scheduler(NDJSONSink(configuration: .init(url: server.url(path: "/ingest"))))
+            let run = Task { try await scheduler.run() }
+            try await server.waitForRequests(3, timeout: .seconds(10))
+            run.cancel()
+            _ = try? await run.value
+            try await rig.shutdown()
+            #expect(try rig.store.stats().entries == 25)
+            #expect(try rig.store.stats().deadLetters == 0)
+            #expect(rig.reports.topics().contains("spool.forward.misconfigured"))
+            let loud = rig.reports.all.first { $0.topic == "spool.forward.misconfigured" }
+            #expect(loud?.level == .critical)
+            #expect(loud?.message.contains("401") == true)
+        }
+    }
+
+    @Test func retryAfterIsHonoured() async throws {
+        let rig = try ForwardRig()
+        try await TestHTTPServer.withServer(behaviour: .first(1, .tooManyRequests(retryAfter: "0"), then: .ok())) { server in
+            try rig.store.registerSink("http")
+            try rig.append(5)
+            let scheduler = rig.scheduler(NDJSONSink(configuration: .init(url: server.url(path: "/ingest"))))
+            try await scheduler.run(until: .empty)
+            try await rig.shutdown()
+            #expect(server.requests.count == 2)
+            #expect(scheduler.currentProgress.retries == 1)
+        }
+    }
+
+    @Test func aThirtySecondOutageCostsABoundedNumberOfRequests() async throws {
+        let rig = try ForwardRig()
+        let clock = ManualClock()
+        try await TestHTTPServer.withServer(behaviour: .status(503)) { server in
+            try rig.store.registerSink("http")
+            try rig.append(5)
+            var configuration = SinkScheduler.Configuration(name: "http")
+            configuration.pollInterval = .milliseconds(100)
+            let scheduler = SinkScheduler(store: rig.store, sink: NDJSONSink(configuration: .init(url: server.url())),
+                                          transport: rig.transport, configuration: configuration, owner: "t", clock: clock,
+                                          report: rig.reports.record)
+            let run = Task { try await scheduler.run() }
+            var elapsed = Duration.zero
+            while elapsed < .seconds(30) {
+                await eventually("the scheduler waits on the clock") { clock.sleeperCount > 0 }
+                clock.advance(by: .milliseconds(100))
+                elapsed += .milliseconds(100)
+            }
+            run.cancel()
+            _ = try? await run.value
+            try await rig.shutdown()
+            // 1 + 3 quick retries + slow retries until the breaker opens (5 failures), then one
+            // probe after the 30 s cool-down at most.
+            #expect(server.stats.requestsReceived <= 7, "\(server.stats.requestsReceived) requests")
+            #expect(server.stats.requestsReceived >= 4)
+            #expect(scheduler.currentProgress.breaker != .closed)
+            #expect(try rig.store.stats().entries == 5)
+        }
+    }
+
+    @Test func theConcurrencyLimitHoldsAcrossSinks() async throws {
+        let rig = try ForwardRig()
+        let gate = Gate()
+        let limited = Transport(configuration: { var c = Transport.Configuration(); c.maximumConcurrentRequests = 2; return c }())
+        try await TestHTTPServer.withServer(behaviour: .held(by: gate)) { server in
+            let names = ["a", "b", "c", "d"]
+            for name in names { try rig.store.registerSink(name) }
+            try rig.append(40)
+            let schedulers = names.map { name in
+                var configuration = SinkScheduler.Configuration(name: name)
+                configuration.maxBatchEntries = 5
+                configuration.maxBatchWait = .zero
+                configuration.maxInFlight = 3
+                return SinkScheduler(store: rig.store, sink: NDJSONSink(configuration: .init(url: server.url(path: "/\(name)"))),
+                                     transport: limited, configuration: configuration, owner: "t-\(name)")
+            }
+            let forwarder = Forwarder(schedulers: schedulers, transport: limited)
+            let run = Task { try await forwarder.run(until: .empty) }
+            try await server.waitUntil { $0.inFlightRequests == 2 }
+            #expect(limited.limiter.waiting > 0)
+            gate.open()
+            try await run.value
+            try await limited.shutdown()
+            try await rig.shutdown()
+            #expect(server.stats.peakInFlightRequests == 2)
+            #expect(limited.limiter.peak == 2)
+            #expect(try rig.store.stats().entries == 0)
+            #expect(server.requests.count == 4 * 8)
+        }
+    }
+
+    @Test func shutdownDuringAnOutageLosesNothingAndTheNextRunFinishes() async throws {
+        let rig = try ForwardRig()
+        try await TestHTTPServer.withServer(behaviour: .status(503)) { server in
+            try rig.store.registerSink("http")
+            try rig.append(50)
+            let first = rig.scheduler(NDJSONSink(configuration: .init(url: server.url())))
+            let run = Task { try await first.run() }
+            try await server.waitForRequests(3, timeout: .seconds(10))
+            first.requestStop()
+            _ = try? await run.value
+            #expect(try rig.store.stats().entries == 50)
+            #expect(try rig.store.stats().sinks.first?.leaseOwner == nil, "the lease is released on the way out")
+            server.behaviour = .ok()
+            let second = rig.scheduler(NDJSONSink(configuration: .init(url: server.url())))
+            try await second.run(until: .empty)
+            try await rig.shutdown()
+            #expect(try rig.store.stats().entries == 0)
+            let delivered = server.requests.filter { _ in true }.suffix(5)
+            #expect(try ForwardRig.numbers(Array(delivered)).sorted() == Array(0..<50))
+        }
+    }
+}
