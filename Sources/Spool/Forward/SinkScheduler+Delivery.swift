@@ -9,6 +9,8 @@ extension SinkScheduler {
         var reportedOutage = false
         while true {
             try Task.checkCancellation()
+            // Shutting down: a batch back from its backoff is not sent again; it stays in the spool.
+            if attempt > 0 && isStopping { throw CancellationError() }
             attempt += 1
             // A long outage must not let the lease lapse: renew it before every attempt.
             try store.acquireLease(sink: configuration.name, owner: owner, duration: configuration.lease)
