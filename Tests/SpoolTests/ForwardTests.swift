@@ -90,7 +90,7 @@ struct ForwardRig {
     }
 
     @Test func cancellingASchedulerAbandonsABatchInBackoffAtOnce() async throws {
-        let rig = ForwardRig()
+        let rig = try ForwardRig()
         try await TestHTTPServer.withServer(behaviour: .status(503)) { server in
             try rig.store.registerSink("http")
             try rig.append(5)
