@@ -113,4 +113,19 @@ struct ForwardRig {
             try await rig.shutdown()
         }
     }
+
+    @Test func aMisconfiguredAttemptCountsAsOneRequest() async throws {
+        let rig = try ForwardRig()
+        try await TestHTTPServer.withServer(behaviour: .first(1, .status(401), then: .ok())) { server in
+            try rig.store.registerSink("http")
+            try rig.append(3)
+            let scheduler = rig.scheduler(NDJSONSink(configuration: .init(url: server.url(path: "/ingest"))))
+            try await scheduler.run(until: .empty)
+            try await rig.shutdown()
+            #expect(server.requests.count == 2)
+            #expect(scheduler.currentProgress.requests == 2)
+            #expect(scheduler.currentProgress.paused == false, "the success after the pause clears it")
+            #expect(try rig.store.stats().deadLetters == 0)
+        }
+    }
 }

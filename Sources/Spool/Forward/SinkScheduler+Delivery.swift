@@ -82,7 +82,7 @@ extension SinkScheduler {
 
             case .misconfigured(let reason):
                 metrics.failed.increment()
-                count(paused: true)
+                markPaused()
                 report(event(.critical, "spool.forward.misconfigured",
                              "sink '\(configuration.name)' is misconfigured (\(status.map { "HTTP \($0)" } ?? "no response")): \(reason). Nothing is dropped; the sink pauses for \(configuration.retry.misconfigurationPause) and tries again. Check its URL, credentials and tenant.",
                              ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(reason)]))

@@ -191,6 +191,11 @@ public final class SinkScheduler: Sendable {
         }
     }
 
+    /// Marks the sink paused (misconfigured) without counting another request.
+    func markPaused() {
+        progress.withLock { $0.paused = true }
+    }
+
     func count(request: Void = (), retry: Bool = false, paused: Bool? = nil) {
         progress.withLock {
             $0.requests += 1
