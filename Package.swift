@@ -70,6 +70,8 @@ let package = Package(
                 "Spool",
                 "CSQLite",  // the raw-SQLite baselines of `spool bench`
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),  // ServiceGroup's (silent) logger
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),  // `spool forward`
             ],
             swiftSettings: strict
         ),

@@ -78,6 +78,14 @@ enum SpoolBinary {
 
         var isRunning: Bool { process.isRunning }
 
+        /// The child's process id.
+        var processIdentifier: Int32 { process.processIdentifier }
+
+        /// Sends `signal` (SIGTERM, SIGKILL…) to the child.
+        func send(_ signal: Int32) {
+            kill(process.processIdentifier, signal)
+        }
+
         /// Closes stdin and waits at most `timeout` for the exit; a child still running then is
         /// killed and the test fails.
         func finish(timeout: Duration = .seconds(120)) throws -> Outcome {

@@ -88,6 +88,46 @@ struct ForwardRig {
             #expect(scheduler.currentProgress.retries == 7)
         }
     }
+
+    @Test func cancellingASchedulerAbandonsABatchInBackoffAtOnce() async throws {
+        let rig = try ForwardRig()
+        try await TestHTTPServer.withServer(behaviour: .status(503)) { server in
+            try rig.store.registerSink("http")
+            try rig.append(5)
+            let scheduler = rig.scheduler(NDJSONSink(configuration: .init(url: server.url(path: "/ingest")))) {
+                // After the first failure the batch waits a minute: only cancellation can end it.
+                $0.retry.quickAttempts = 1
+                $0.retry.minimumBackoff = .seconds(60)
+                $0.retry.slowBase = .seconds(60)
+                $0.retry.maximumBackoff = .seconds(60)
+            }
+            let run = Task { try await scheduler.run(until: .empty) }
+            try await server.waitForRequests(1)
+            let started = ContinuousClock.now
+            run.cancel()
+            _ = await run.result
+            #expect(ContinuousClock.now - started < .seconds(5), "the delivery in backoff was cancelled with its scheduler")
+            #expect(server.requests.count == 1)
+            #expect(try rig.store.stats().entries == 5)
+            #expect(try rig.store.stats().sinks.first?.leaseOwner == nil)
+            try await rig.shutdown()
+        }
+    }
+
+    @Test func aMisconfiguredAttemptCountsAsOneRequest() async throws {
+        let rig = try ForwardRig()
+        try await TestHTTPServer.withServer(behaviour: .first(1, .status(401), then: .ok())) { server in
+            try rig.store.registerSink("http")
+            try rig.append(3)
+            let scheduler = rig.scheduler(NDJSONSink(configuration: .init(url: server.url(path: "/ingest"))))
+            try await scheduler.run(until: .empty)
+            try await rig.shutdown()
+            #expect(server.requests.count == 2)
+            #expect(scheduler.currentProgress.requests == 2)
+            #expect(scheduler.currentProgress.paused == false, "the success after the pause clears it")
+            #expect(try rig.store.stats().deadLetters == 0)
+        }
+    }
 }
 
 @Suite(.serialized) struct ForwardFailureTests {

@@ -9,6 +9,8 @@ extension SinkScheduler {
         var reportedOutage = false
         while true {
             try Task.checkCancellation()
+            // Shutting down: a batch back from its backoff is not sent again; it stays in the spool.
+            if attempt > 0 && isStopping { throw CancellationError() }
             attempt += 1
             // A long outage must not let the lease lapse: renew it before every attempt.
             try store.acquireLease(sink: configuration.name, owner: owner, duration: configuration.lease)
@@ -80,7 +82,7 @@ extension SinkScheduler {
 
             case .misconfigured(let reason):
                 metrics.failed.increment()
-                count(paused: true)
+                markPaused()
                 report(event(.critical, "spool.forward.misconfigured",
                              "sink '\(configuration.name)' is misconfigured (\(status.map { "HTTP \($0)" } ?? "no response")): \(reason). Nothing is dropped; the sink pauses for \(configuration.retry.misconfigurationPause) and tries again. Check its URL, credentials and tenant.",
                              ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(reason)]))

@@ -59,10 +59,18 @@ public final class SinkScheduler: Sendable {
     private let random = Mutex(SystemRandomNumberGenerator())
     private let progress = Mutex(Progress())
     private let stopping = Atomic<Bool>(false)
+    private let finishing = Atomic<Bool>(false)
 
     /// Stops claiming: the scheduler settles what is in flight (no new retries) and returns.
     public func requestStop() {
         stopping.store(true, ordering: .releasing)
+    }
+
+    /// Makes a running scheduler return once nothing is pending, as if it had been started with
+    /// `run(until: .empty)`: for a producer that has just finished (`spool forward --stdin
+    /// --until-empty` once standard input ended). Until then partial batches wait as usual.
+    public func finishWhenEmpty() {
+        finishing.store(true, ordering: .releasing)
     }
 
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
@@ -129,6 +137,7 @@ public final class SinkScheduler: Sendable {
         }
         let batchEntries = max(1, min(configuration.maxBatchEntries, sink.maximumEntriesPerRequest ?? .max))
         while !Task.isCancelled {
+            let untilEmpty = stop == .empty || finishing.load(ordering: .acquiring)
             // Keep the pipe full.
             while inFlight.count < max(1, configuration.maxInFlight) && !isStopping {
                 let batch = try store.claim(sink: configuration.name, owner: owner, lease: configuration.lease,
@@ -136,7 +145,7 @@ public final class SinkScheduler: Sendable {
                 guard !batch.entries.isEmpty else { partialSince = nil; break }
                 let bytes = batch.entries.reduce(0) { $0 + $1.topic.utf8.count + $1.message.utf8.count + ($1.contextJSON?.utf8.count ?? 0) }
                 let full = batch.entries.count >= batchEntries || bytes * 10 >= configuration.maxBatchBytes * 9
-                if !full && stop == .cancelled {
+                if !full && !untilEmpty {
                     let since = partialSince ?? clock.now
                     partialSince = since
                     if since.duration(to: clock.now) < configuration.maxBatchWait { break }
@@ -148,13 +157,20 @@ public final class SinkScheduler: Sendable {
                 inFlight.append((batch.lastID, Task { try await self.deliver(entries, attempts: 0) }))
             }
             guard let oldest = inFlight.first else {
-                if stop == .empty || isStopping { return }
+                if untilEmpty || isStopping { return }
                 let wait = partialSince.map { max(.milliseconds(1), configuration.maxBatchWait - $0.duration(to: clock.now)) }
                 try await clock.sleep(for: min(wait ?? configuration.pollInterval, configuration.pollInterval))
                 continue
             }
-            // Settle in order: the oldest batch first, whatever finished meanwhile.
-            let settlement = try await oldest.task.value
+            // Settle in order: the oldest batch first, whatever finished meanwhile. The deliveries
+            // are unstructured tasks, which a cancelled caller does not cancel by itself: pass it
+            // on, or a batch in backoff (or a paused sink) would hold shutdown for its whole wait.
+            let pending = inFlight.map(\.task)
+            let settlement = try await withTaskCancellationHandler {
+                try await oldest.task.value
+            } onCancel: {
+                for task in pending { task.cancel() }
+            }
             inFlight.removeFirst()
             try store.acknowledge(sink: configuration.name, owner: owner, through: oldest.lastID,
                                   delivered: settlement.delivered, deadLetters: settlement.deadLetters)
@@ -173,6 +189,11 @@ public final class SinkScheduler: Sendable {
         random.withLock { generator in
             configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &generator)
         }
+    }
+
+    /// Marks the sink paused (misconfigured) without counting another request.
+    func markPaused() {
+        progress.withLock { $0.paused = true }
     }
 
     func count(request: Void = (), retry: Bool = false, paused: Bool? = nil) {

@@ -41,10 +41,6 @@ struct Ingest: ParsableCommand {
             """
     )
 
-    /// Entries per `append(contentsOf:)`: large enough to amortise the commit, small enough
-    /// that one transaction stays short.
-    static let batchSize = 1000
-
     @OptionGroup var spoolPath: SpoolPathOption
 
     @Option(help: "The topic of lines that name none.")
@@ -65,44 +61,17 @@ struct Ingest: ParsableCommand {
     func run() throws {
         let path = try spoolPath.resolved()
         let store = try SpoolStore(path: path, configuration: SpoolStore.Configuration(durability: durability.mode))
-        let parser = LineParser(format: format, topic: topic, level: level.level)
-        var reader = LineReader(descriptor: 0)
-        var batch: [LogEntry] = []
-        batch.reserveCapacity(Self.batchSize)
-        var lineNumber = 0
-        var malformed = 0
-
-        func commit() throws {
-            try store.append(contentsOf: batch)
-            batch.removeAll(keepingCapacity: true)
-        }
-
+        let ingester = LineIngester(store: store, parser: LineParser(format: format, topic: topic, level: level.level))
+        let summary: LineIngester.Summary
         do {
-            // One read's worth of lines per commit: never wait for more input before committing.
-            while try reader.readLines({ line in
-                lineNumber += 1
-                do {
-                    let number = lineNumber
-                    guard let entry = try parser.entry(from: line, warn: { Diagnostics.warning("line \(number): \($0)") }) else { return }
-                    batch.append(entry)
-                    if batch.count >= Self.batchSize { try commit() }
-                } catch let error as LineParser.Malformed {
-                    malformed += 1
-                    Diagnostics.error("line \(lineNumber): \(error.reason); the line was skipped")
-                }
-            }) {
-                try commit()
-            }
-            try commit()
-            try store.close()
-        } catch let error as SpoolError {
-            throw SpoolError(error.code, "\(error.message) (stopped at input line \(lineNumber))", sqliteCode: error.sqliteCode)
-        } catch let error as LineReader.ReadFailure {
+            summary = try ingester.run(descriptor: 0)
+        } catch {
             try? store.close()
-            throw SpoolError(.io, "\(error.message) (after input line \(lineNumber))")
+            throw error
         }
-        if malformed > 0 {
-            Diagnostics.error("\(malformed) of \(lineNumber) input lines were malformed and skipped; the others are stored")
+        try store.close()
+        if summary.malformed > 0 {
+            Diagnostics.error("\(summary.malformed) of \(summary.lines) input lines were malformed and skipped; the others are stored")
             throw ExitCode.failure
         }
     }

@@ -1,0 +1,215 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import Spool
+
+/// `spool forward`: sends a spool's entries to Loki and/or an HTTP/NDJSON endpoint.
+struct Forward: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Send the spool's entries to Loki and/or an HTTP endpoint, deleting them once delivered.",
+        discussion: """
+            Each destination is a sink with its own position in the spool, named by its kind \
+            (loki, http) unless --name (one sink) or --loki-name/--http-name says otherwise. An \
+            app and a later `spool forward` using the same name continue the same stream.
+
+            Credentials come from environment variables or files, never from the command line:
+              --loki-bearer-token-env VAR | --loki-bearer-token-file PATH
+              --loki-basic-user USER with --loki-basic-password-env VAR | --loki-basic-password-file PATH
+            and the same with --http-.
+
+            --stdin also stores standard input's lines (as `spool ingest` does) while forwarding. \
+            --until-empty exits 0 once standard input (with --stdin) has ended and no sink has \
+            anything pending. SIGINT and SIGTERM stop claiming, let requests in flight finish \
+            (at most --shutdown-grace seconds) and exit 0: nothing is lost, the next run continues.
+
+            Exit status: 0 done (or stopped by a signal), 1 failure (a sink leased by another \
+            forwarder, a missing credential, malformed --stdin lines), 2 usage error.
+
+            Example:
+              export LOKI_TOKEN=...
+              tail -f app.log | spool forward --spool app.spool --stdin \\
+                --loki https://loki.example.net --loki-label service=billing --loki-bearer-token-env LOKI_TOKEN
+            """
+    )
+
+    @OptionGroup var spoolPath: SpoolPathOption
+
+    // MARK: - Destinations
+
+    @Option(help: ArgumentHelp("Loki's base URL; /loki/api/v1/push is appended.", valueName: "url"))
+    var loki: String?
+
+    @Option(name: .customLong("loki-label"), help: ArgumentHelp("A static Loki label (repeatable).", valueName: "name=value"))
+    var lokiLabels: [String] = []
+
+    @Option(help: ArgumentHelp("The Loki tenant (X-Scope-OrgID).", valueName: "tenant"))
+    var lokiTenant: String?
+
+    @Flag(help: "Make the topic a Loki label (only for a few, stable topics; default: structured metadata).")
+    var lokiTopicLabel = false
+
+    @Option(help: "What a Loki line holds: message, or json (message, topic, context, schema).")
+    var lokiLine = LokiLineArgument.message
+
+    @Option(help: ArgumentHelp("A URL every batch is POSTed to as NDJSON.", valueName: "url"))
+    var http: String?
+
+    @Option(help: ArgumentHelp("The sink's name (only with one destination).", valueName: "name"))
+    var name: String?
+
+    @Option(help: ArgumentHelp("The Loki sink's name (default: loki).", valueName: "name"))
+    var lokiName: String?
+
+    @Option(help: ArgumentHelp("The HTTP sink's name (default: http).", valueName: "name"))
+    var httpName: String?
+
+    @OptionGroup(title: "Credentials") var credentials: CredentialOptions
+
+    // MARK: - Input and ending
+
+    @Flag(help: "Also store standard input's lines, as `spool ingest` does, while forwarding.")
+    var stdin = false
+
+    @Option(help: "With --stdin: the topic of lines that name none.")
+    var topic = "ingest"
+
+    @Option(help: ArgumentHelp("With --stdin: the level of lines that name none.", valueName: "level"))
+    var level = LevelArgument(.info)
+
+    @Option(help: "With --stdin: text (the line is the message) or json (an object per line).")
+    var format = LineParser.Format.text
+
+    @Flag(help: "Exit once standard input (with --stdin) has ended and nothing is pending.")
+    var untilEmpty = false
+
+    @Flag(help: "Wait for a sink leased by another forwarder instead of failing.")
+    var waitForLease = false
+
+    // MARK: - Batching
+
+    @Option(help: ArgumentHelp("Most entries per request.", valueName: "n"))
+    var batchSize = 1000
+
+    @Option(help: ArgumentHelp("Batches in flight per sink; 1 gives strict order.", valueName: "n"))
+    var maxInFlight = 2
+
+    @Option(help: ArgumentHelp("How long a partial batch waits for more entries, in ms.", valueName: "ms"))
+    var maxBatchWait = 1000
+
+    @Option(help: ArgumentHelp("Seconds requests in flight may finish after SIGINT/SIGTERM.", valueName: "s"))
+    var shutdownGrace = 5.0
+
+    // MARK: - For tests: short waits instead of the production schedule
+
+    @Option(help: .hidden) var retryBaseMs: Int?
+    @Option(help: .hidden) var leaseMs: Int?
+    @Option(help: .hidden) var requestTimeoutMs: Int?
+    @Option(help: .hidden) var pollMs: Int?
+
+    func validate() throws {
+        guard loki != nil || http != nil else { throw ValidationError("Name a destination: --loki URL and/or --http URL.") }
+        if name != nil && loki != nil && http != nil {
+            throw ValidationError("--name names the only sink; with two, use --loki-name and --http-name.")
+        }
+        if name != nil && (lokiName != nil || httpName != nil) {
+            throw ValidationError("Use either --name or --loki-name/--http-name.")
+        }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1.") }
+        guard maxInFlight >= 1 else { throw ValidationError("--max-in-flight must be at least 1.") }
+        guard maxBatchWait >= 0 else { throw ValidationError("--max-batch-wait must not be negative.") }
+        guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must not be negative.") }
+        for label in lokiLabels where !label.contains("=") {
+            throw ValidationError("--loki-label takes name=value, not '\(label)'.")
+        }
+        if !stdin && (format != .text || topic != "ingest") {
+            throw ValidationError("--format and --topic describe --stdin lines; add --stdin.")
+        }
+        try credentials.validate()
+    }
+
+    func run() async throws {
+        let path = try spoolPath.resolved()
+        let destinations = try self.destinations()
+        var storeConfiguration = SpoolStore.Configuration()
+        storeConfiguration.report = StandardError.writeJSONLine
+        let store = try SpoolStore(path: path, configuration: storeConfiguration)
+        let owner = "spool forward pid \(getpid()) on \(Self.hostName())"
+
+        var configurations: [SinkScheduler.Configuration] = []
+        for destination in destinations {
+            let configuration = schedulerConfiguration(for: destination)
+            try store.registerSink(configuration.name)
+            try await takeLease(store: store, sink: configuration.name, owner: owner, duration: configuration.lease)
+            configurations.append(configuration)
+        }
+
+        var transportConfiguration = Transport.Configuration()
+        if let requestTimeoutMs { transportConfiguration.requestTimeout = .milliseconds(requestTimeoutMs) }
+        let transport = Transport(configuration: transportConfiguration)
+        let schedulers = zip(destinations, configurations).map { destination, configuration in
+            SinkScheduler(store: store, sink: destination.sink, transport: transport, configuration: configuration, owner: owner)
+        }
+        let forwarder = Forwarder(schedulers: schedulers, transport: transport,
+                                  shutdownGracePeriod: .milliseconds(Int64(shutdownGrace * 1000)))
+        let ingester = stdin ? LineIngester(store: store, parser: LineParser(format: format, topic: topic, level: level.level)) : nil
+        let service = ForwardService(store: store, forwarder: forwarder, names: configurations.map(\.name), ingester: ingester, untilEmpty: untilEmpty,
+                                     showsStatus: untilEmpty && isatty(2) == 1)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: "spool.forward", factory: { _ in SwiftLogNoOpLogHandler() })))
+
+        var failure: (any Error)?
+        do {
+            try await group.run()
+        } catch {
+            failure = error
+        }
+        try? await transport.shutdown()
+        try? store.close()
+        if let failure { throw failure }
+        if let summary = service.ingestSummary, summary.malformed > 0 {
+            Diagnostics.error("\(summary.malformed) of \(summary.lines) input lines were malformed and skipped; the others are stored")
+            throw ExitCode.failure
+        }
+    }
+
+    // MARK: - Leases
+
+    /// Takes the sink's lease before anything starts, so a second forwarder fails at once with
+    /// the holder and the expiry (or, with --wait-for-lease, waits for it).
+    private func takeLease(store: SpoolStore, sink: String, owner: String, duration: Duration) async throws {
+        var announced = false
+        while true {
+            let held: SpoolError
+            do {
+                try store.acquireLease(sink: sink, owner: owner, duration: duration)
+                return
+            } catch {
+                held = error
+            }
+            guard held.code == .leaseHeld && waitForLease else { throw held }
+            if !announced {
+                Diagnostics.warning("\(held.message); waiting (--wait-for-lease)")
+                announced = true
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// This machine's name, for the lease owner (no DNS lookup).
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown host" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// A `--loki-line` value.
+enum LokiLineArgument: String, ExpressibleByArgument, CaseIterable {
+    case message, json
+
+    var format: LokiSink.Configuration.LineFormat { self == .json ? .json : .message }
+}
