@@ -47,6 +47,8 @@ public struct ConsoleSink: LocalSink {
         }
     }
 
+    /// The configuration the sink was created with (its format possibly ``ConsoleHandler/Format/automatic``;
+    /// the resolved one is decided at init).
     public let configuration: Configuration
     let formatter: ConsoleFormatter
 
@@ -56,6 +58,7 @@ public struct ConsoleSink: LocalSink {
         formatter = ConsoleFormatter(format: configuration.format, fileDescriptor: configuration.stream.descriptor)
     }
 
+    /// `console`.
     public var kind: String { "console" }
 
     /// The batch's lines, in id order, each ending in `\n`.

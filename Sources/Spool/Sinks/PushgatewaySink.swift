@@ -27,6 +27,7 @@ import Synchronization
 /// let group = ServiceGroup(services: [pusher, Forwarder(schedulers: [scheduler], transport: transport)], …)
 /// ```
 public struct PushgatewaySink: LocalSink {
+    /// The configuration the sink was created with.
     public let configuration: Configuration
     let store: SpoolStore
     /// Sanitized metric name, and the grouping key path.
@@ -63,6 +64,7 @@ public struct PushgatewaySink: LocalSink {
         changes = PushgatewayChanges()
     }
 
+    /// `pushgateway`.
     public var kind: String { "pushgateway" }
 
     /// Counts the batch into the spool's counters. A spool failure is transient: the batch is

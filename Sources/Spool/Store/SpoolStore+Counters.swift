@@ -7,6 +7,7 @@ public struct EntryCounter: Sendable, Hashable {
     /// How many, since the spool was created (a restart does not reset it).
     public var value: Int64
 
+    /// Creates a counter value (the store makes them; tests and encoders take them).
     public init(level: LogLevel, topic: String, value: Int64) {
         self.level = level
         self.topic = topic
