@@ -9,7 +9,7 @@ CREATE TABLE counters (
     topic TEXT    NOT NULL,
     value INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (sink, level, topic)
-);
+) WITHOUT ROWID;                              -- keyed by its primary key: one b-tree, no extra index
 
 -- Per sink: every entry with id <= counted_through has been added to counters. Written in the
 -- same transaction as the counts, so a batch claimed again (a retry, or after a crash between
@@ -17,4 +17,4 @@ CREATE TABLE counters (
 CREATE TABLE counter_marks (
     sink            TEXT PRIMARY KEY,
     counted_through INTEGER NOT NULL
-);
+) WITHOUT ROWID;
