@@ -15,32 +15,42 @@ extension SinkScheduler {
             // A long outage must not let the lease lapse: renew it before every attempt.
             try store.acquireLease(sink: configuration.name, owner: owner, duration: configuration.lease)
 
-            let request: SinkRequest?
-            do {
-                request = try sink.encode(entries)
-            } catch {
-                return try await reject(entries, status: nil, reason: "could not encode: \(error.message)", attempts: previous + attempt)
-            }
-            guard let request else {
-                // Nothing of these entries is for this destination (e.g. below its level).
-                return Settlement(delivered: entries.count)
-            }
-            try await bucket?.acquire()
-            try await breaker.permit()
-            let started = clock.now
-            let result = await transport.send(request, credentials: configuration.credentials)
-            metrics.latency.recordNanoseconds(started.duration(to: clock.now).totalNanoseconds)
-
             let verdict: Verdict
             var status: Int?
-            switch result {
-            case .success(let response):
-                status = response.status
-                verdict = sink.classify(response)
-            case .failure(let failure):
-                verdict = failure.kind == .invalidURL
-                    ? .misconfigured(reason: failure.message)
-                    : .retry(after: nil, reason: failure.message)
+            if let local = sink as? any LocalSink {
+                // Not HTTP (console, counters): the sink takes the batch itself; everything
+                // around this step (limits, breaker, verdicts) is the same as for HTTP.
+                try await bucket?.acquire()
+                try await breaker.permit()
+                let started = clock.now
+                verdict = await local.deliver(entries, sink: configuration.name)
+                metrics.latency.recordNanoseconds(started.duration(to: clock.now).totalNanoseconds)
+            } else {
+                let request: SinkRequest?
+                do {
+                    request = try sink.encode(entries)
+                } catch {
+                    return try await reject(entries, status: nil, reason: "could not encode: \(error.message)", attempts: previous + attempt)
+                }
+                guard let request else {
+                    // Nothing of these entries is for this destination (e.g. below its level).
+                    return Settlement(delivered: entries.count)
+                }
+                try await bucket?.acquire()
+                try await breaker.permit()
+                let started = clock.now
+                let result = await transport.send(request, credentials: configuration.credentials)
+                metrics.latency.recordNanoseconds(started.duration(to: clock.now).totalNanoseconds)
+
+                switch result {
+                case .success(let response):
+                    status = response.status
+                    verdict = sink.classify(response)
+                case .failure(let failure):
+                    verdict = failure.kind == .invalidURL
+                        ? .misconfigured(reason: failure.message)
+                        : .retry(after: nil, reason: failure.message)
+                }
             }
             let transient: Bool
             if case .retry = verdict { transient = true } else { transient = false }
