@@ -93,6 +93,7 @@ let package = Package(
             name: "SpoolTests",
             dependencies: [
                 "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

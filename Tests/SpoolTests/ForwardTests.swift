@@ -1,4 +1,5 @@
 import Foundation
+import MetricsTestKit
 import SpoolTestServer
 import SpoolTesting
 import Testing
@@ -276,6 +277,30 @@ struct ForwardRig {
             #expect(try rig.store.stats().entries == 0)
             let delivered = server.requests.filter { _ in true }.suffix(5)
             #expect(try ForwardRig.numbers(Array(delivered)).sorted() == Array(0..<50))
+        }
+    }
+}
+
+@Suite(.serialized) struct ForwardMetricsTests {
+    @Test func metricsCountWhatTheSchedulerDid() async throws {
+        let rig = try ForwardRig()
+        let metrics = TestMetrics()
+        let behaviour = Behaviour.first(2, .status(503), then: .rejectEntries(containing: "poison", status: 400))
+        try await TestHTTPServer.withServer(behaviour: behaviour) { server in
+            try rig.store.registerSink("http")
+            try rig.append(20, marker: { $0 == 5 })
+            let scheduler = rig.scheduler(NDJSONSink(configuration: .init(url: server.url()))) {
+                $0.metricsFactory = metrics
+                $0.maxInFlight = 1
+            }
+            try await scheduler.run(until: .empty)
+            try await rig.shutdown()
+            let dimensions = [("sink", "http")]
+            #expect(try metrics.expectCounter("spool_entries_sent_total", dimensions).totalValue == 19)
+            #expect(try metrics.expectCounter("spool_entries_dead_lettered_total", dimensions).totalValue == 1)
+            #expect(try metrics.expectCounter("spool_requests_retried_total", dimensions).totalValue == 2)
+            #expect(try metrics.expectTimer("spool_request_duration_seconds", dimensions).values.count == server.requests.count)
+            #expect(try metrics.expectRecorder("spool_pending_entries", dimensions).lastValue == 20)
         }
     }
 }

@@ -27,6 +27,8 @@ public final class SinkScheduler: Sendable {
         public var breaker = CircuitBreaker.Configuration()
         /// Requests per second allowed, with a burst; nil for no limit. Default nil.
         public var rateLimit: (perSecond: Double, burst: Double)?
+        /// Where metrics go; nil for the process's bootstrapped `MetricsSystem`. Default nil.
+        public var metricsFactory: (any MetricsFactory)?
         /// Headers with credentials, added by the transport; never logged.
         public var credentials: [SinkRequest.Header] = []
 
@@ -104,7 +106,7 @@ public final class SinkScheduler: Sendable {
         self.clock = clock
         self.report = report
         let name = configuration.name
-        let metrics = SinkMetrics(sink: name)
+        let metrics = SinkMetrics(sink: name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
         self.metrics = metrics
         breaker = CircuitBreaker(configuration: configuration.breaker, clock: clock) { from, to in
             metrics.breakerState.record(to == .closed ? 0 : to == .halfOpen ? 1 : 2)
@@ -136,8 +138,13 @@ public final class SinkScheduler: Sendable {
             try? store.releaseLease(sink: configuration.name, owner: owner)
         }
         let batchEntries = max(1, min(configuration.maxBatchEntries, sink.maximumEntriesPerRequest ?? .max))
+        var gaugesUpdated: UnixInstant?
         while !Task.isCancelled {
             let untilEmpty = stop == .empty || finishing.load(ordering: .acquiring)
+            if gaugesUpdated.map({ $0.duration(to: clock.now) >= .seconds(1) }) ?? true {
+                gaugesUpdated = clock.now
+                recordBacklog()
+            }
             // Keep the pipe full.
             while inFlight.count < max(1, configuration.maxInFlight) && !isStopping {
                 let batch = try store.claim(sink: configuration.name, owner: owner, lease: configuration.lease,
@@ -185,6 +192,14 @@ public final class SinkScheduler: Sendable {
         throw CancellationError()
     }
 
+    /// Spool depth and oldest pending age, as gauges.
+    private func recordBacklog() {
+        guard let backlog = try? store.backlog(of: configuration.name) else { return }
+        metrics.depth.record(backlog.entries)
+        let age = backlog.oldestTimestamp.map { UnixTime.seconds(nanoseconds: clock.now.nanoseconds &- $0) } ?? 0
+        metrics.oldestPendingAge.record(max(0, age))
+    }
+
     func nextRandomDelay(afterAttempt attempt: Int, retryAfter: Duration?) -> Duration {
         random.withLock { generator in
             configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &generator)
@@ -215,16 +230,20 @@ struct SinkMetrics: Sendable {
     let latency: Metrics.Timer
     let batchSize: Recorder
     let breakerState: Gauge
+    let depth: Gauge
+    let oldestPendingAge: Gauge
 
-    init(sink: String) {
+    init(sink: String, factory: any MetricsFactory) {
         let dimensions = [("sink", sink)]
-        sent = Counter(label: "spool_entries_sent_total", dimensions: dimensions)
-        failed = Counter(label: "spool_requests_failed_total", dimensions: dimensions)
-        retried = Counter(label: "spool_requests_retried_total", dimensions: dimensions)
-        deadLettered = Counter(label: "spool_entries_dead_lettered_total", dimensions: dimensions)
-        dropped = Counter(label: "spool_entries_dropped_total", dimensions: dimensions)
-        latency = Metrics.Timer(label: "spool_request_duration_seconds", dimensions: dimensions)
-        batchSize = Recorder(label: "spool_batch_entries", dimensions: dimensions)
-        breakerState = Gauge(label: "spool_breaker_state", dimensions: dimensions)
+        sent = Counter(label: "spool_entries_sent_total", dimensions: dimensions, factory: factory)
+        failed = Counter(label: "spool_requests_failed_total", dimensions: dimensions, factory: factory)
+        retried = Counter(label: "spool_requests_retried_total", dimensions: dimensions, factory: factory)
+        deadLettered = Counter(label: "spool_entries_dead_lettered_total", dimensions: dimensions, factory: factory)
+        dropped = Counter(label: "spool_entries_dropped_total", dimensions: dimensions, factory: factory)
+        latency = Metrics.Timer(label: "spool_request_duration_seconds", dimensions: dimensions, factory: factory)
+        batchSize = Recorder(label: "spool_batch_entries", dimensions: dimensions, factory: factory)
+        breakerState = Gauge(label: "spool_breaker_state", dimensions: dimensions, factory: factory)
+        depth = Gauge(label: "spool_pending_entries", dimensions: dimensions, factory: factory)
+        oldestPendingAge = Gauge(label: "spool_oldest_pending_age_seconds", dimensions: dimensions, factory: factory)
     }
 }
