@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("batch_size: 0", #"sinks.s.batch_size: line 7: expected a positive integer, got 0"#),
+        ("batch_size: 0", #"sinks.s.batch_size: line 7: expected a positive integer (at most 1000000), got 0"#),
         ("batch_size: 99999999999999999999999", #"sinks.s.batch_size: line 7: expected a positive integer, got "99999999999999999999999""#),
         ("batch_bytes: lots", #"sinks.s.batch_bytes: line 7: expected a size such as 1048576, 512KiB or 1GiB, got "lots""#),
         ("batch_bytes: 10", #"sinks.s.batch_bytes: line 7: expected at least 1024 bytes, got "10""#),
@@ -63,7 +63,7 @@ import Testing
             #"transport.request_timeout: line 7: expected a duration such as 500ms, 2s or 5m, greater than zero, got "forever""#,
             #"transport.max_concurrent_requests: line 8: expected a positive integer (at most 10000), got -3"#,
             #"redaction.keys: line 10: expected a list, got "password""#,
-        ])
+        ])  // in line order, whatever order the loader reads the sections in
     }
 
     @Test func maxDelayWithoutBufferedIsRefused() {
@@ -169,7 +169,7 @@ import Testing
 
     @Test func yamlSyntaxErrorsGiveLineAndColumnWithoutQuotingTheLine() {
         let message = F.refusal("spool:\n  path: a\n  durability: committed: sometimes\n")
-        #expect(message.hasPrefix("line 3, column 23: invalid YAML: mapping values are not allowed in this context"), "\(message)")
+        #expect(message.hasPrefix("line 3, column 24: invalid YAML: mapping values are not allowed in this context"), "\(message)")
         #expect(!message.contains("sometimes"))
         #expect(F.refusal("spool: {path: a}\n---\nspool: {path: b}\n").hasPrefix("line 2, column 1: invalid YAML: but found another document"))
     }

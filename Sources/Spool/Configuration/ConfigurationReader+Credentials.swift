@@ -84,7 +84,9 @@ extension ConfigurationReader {
             fail(path, file, "\(envKey) and \(fileKey) are both written; keep one")
             return nil
         case (nil, nil):
-            if required { fail(path, node, "missing \(envKey): VARIABLE or \(fileKey): PATH") }
+            // After an inline secret was refused here, "missing" would say the same thing twice.
+            let refusedInline = issues.contains { $0.path.hasPrefix(path + ".") && $0.message.hasPrefix("a secret cannot") }
+            if required && !refusedInline { fail(path, node, "missing \(envKey): VARIABLE or \(fileKey): PATH") }
             return nil
         }
     }

@@ -40,6 +40,12 @@ extension SpoolConfiguration {
     /// however malformed, gives a configuration or an error: never a crash or a hang.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``.
     public init(yaml bytes: [UInt8]) throws(SpoolError) {
+        self = try Self.decode(bytes, scanningForAliases: true)
+    }
+
+    /// The loader. `scanningForAliases` is false only in the test of the walk's own refusal of
+    /// anchors, the second line of defence.
+    static func decode(_ bytes: [UInt8], scanningForAliases: Bool) throws(SpoolError) -> SpoolConfiguration {
         func refuse(_ message: String) -> SpoolError { SpoolError(.configuration, message) }
         guard bytes.count <= Self.maximumFileBytes else {
             throw refuse("the configuration is \(bytes.count) bytes; at most \(Self.maximumFileBytes) are accepted")
@@ -47,14 +53,14 @@ extension SpoolConfiguration {
         let text: String
         switch Self.decodeUTF8(bytes) {
         case .success(let decoded): text = decoded
-        case .failure(let line): throw refuse("line \(line): the configuration is not valid UTF-8")
+        case .failure(let error): throw refuse("line \(error.line): the configuration is not valid UTF-8")
         }
-        if let found = Self.firstAnchorOrAlias(bytes) {
+        if scanningForAliases, let found = Self.firstAnchorOrAlias(bytes) {
             let kind = found.character == UInt8(ascii: "&") ? "an anchor" : "an alias"
             let character = Character(Unicode.Scalar(found.character))
             throw refuse("line \(found.line), column \(found.column): '\(character)' followed by a name starts \(kind), "
                 + "and YAML anchors and aliases (&name, *name) are not supported; write the value out. "
-                + "The loader refuses '&' and '*' after a space or punctuation anywhere, quoted text and comments included")
+                + "The loader refuses '&' and '*' after a space or a flow indicator anywhere, quoted text and comments included")
         }
         let root: Node?
         let parser: Parser
@@ -74,11 +80,9 @@ extension SpoolConfiguration {
         let reader = ConfigurationReader()
         let configuration = reader.configuration(root)
         withExtendedLifetime(parser) {}
-        if reader.issues.isEmpty, let configuration {
-            self = configuration
-            return
-        }
-        var lines = reader.issues.prefix(ConfigurationReader.maximumIssues).map(\.text)
+        if reader.issues.isEmpty, let configuration { return configuration }
+        let issues = reader.issues.enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }.map(\.element)
+        var lines = issues.prefix(ConfigurationReader.maximumIssues).map(\.text)
         if reader.issues.count > ConfigurationReader.maximumIssues {
             lines.append("… and \(reader.issues.count - ConfigurationReader.maximumIssues) more problems")
         }
@@ -104,38 +108,45 @@ extension SpoolConfiguration {
 
     struct LineError: Error { var line: Int }
 
-    /// The first `&` or `*` that may start an anchor or alias: after the start of the file or a
-    /// byte that is not an ASCII letter or digit, and before a byte that is not blank.
+    /// The first `&` or `*` that may start an anchor or alias: where libyaml may start a token
+    /// (the start of the file, after a blank, a line break, a byte order mark, a flow indicator
+    /// `[]{},`, or `:` and `?`, which are indicators in flow context even before a non-blank),
+    /// and before a byte that is not blank.
     ///
-    /// Deliberately conservative (it does not know where quotes and comments are): an alias that
-    /// is a mapping key makes Yams hash its expanded target while parsing, which a "billion
-    /// laughs" document turns into exponential time before any tree can be checked.
+    /// Deliberately conservative, since it does not know where quotes and comments are (so
+    /// `"fish &chips"` is refused): an alias that is a mapping key makes Yams hash its expanded
+    /// target while parsing, which a "billion laughs" document turns into exponential time
+    /// before any tree can be checked. After a letter, a digit, a quote or another `&`/`*`, no
+    /// token starts, so `"***"` and `?a=1&b=2` pass.
     static func firstAnchorOrAlias(_ bytes: [UInt8]) -> (line: Int, column: Int, character: UInt8)? {
         var line = 1
         var column = 0
-        var previous: UInt8?
         for index in bytes.indices {
             let byte = bytes[index]
             if byte == 0x0A {
                 line += 1
                 column = 0
-                previous = byte
                 continue
             }
             if byte & 0xC0 != 0x80 { column += 1 }
-            if byte == UInt8(ascii: "&") || byte == UInt8(ascii: "*") {
-                let afterBoundary = previous.map { !isASCIIAlphanumeric($0) } ?? true
-                let next = index + 1 < bytes.count ? bytes[index + 1] : 0x20
-                let beforeName = ![0x20, 0x09, 0x0D, 0x0A].contains(next)
-                if afterBoundary && beforeName { return (line, column, byte) }
-            }
-            previous = byte
+            guard byte == UInt8(ascii: "&") || byte == UInt8(ascii: "*") else { continue }
+            let next = index + 1 < bytes.count ? bytes[index + 1] : 0x20
+            guard ![0x20, 0x09, 0x0D, 0x0A].contains(next) else { continue }
+            if mayStartToken(bytes, at: index) { return (line, column, byte) }
         }
         return nil
     }
 
-    private static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
-        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+    /// Whether what precedes `index` lets a token start there.
+    private static func mayStartToken(_ bytes: [UInt8], at index: Int) -> Bool {
+        guard index > 0 else { return true }
+        let previous = bytes[index - 1]
+        if Array("\t\r\n []{},:?".utf8).contains(previous) { return true }
+        func endsWith(_ sequence: [UInt8]) -> Bool {
+            index >= sequence.count && Array(bytes[(index - sequence.count)..<index]) == sequence
+        }
+        // Byte order mark, NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR (libyaml's other breaks).
+        return endsWith([0xEF, 0xBB, 0xBF]) || endsWith([0xC2, 0x85]) || endsWith([0xE2, 0x80, 0xA8]) || endsWith([0xE2, 0x80, 0xA9])
     }
 
     /// A parse error as `line <n>, column <c>: <problem>`. Yams' own descriptions quote the
