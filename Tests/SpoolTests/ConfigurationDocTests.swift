@@ -26,7 +26,7 @@ import Testing
         let examples = Self.blocks("yaml")
         try #require(examples.count == 1)
         let configuration = try SpoolConfiguration(yaml: examples[0])
-        #expect(configuration.path == "/var/lib/billing/billing.spool")
+        #expect(configuration.spoolPath == "/var/lib/billing/billing.spool")
         #expect(configuration.store.durability == .buffered(maxDelay: .milliseconds(200)))
         #expect(configuration.store.maximumBytes == 2 << 30)
         #expect(configuration.redaction.keys == Redaction.defaultKeys + ["session_id", "card_number"])

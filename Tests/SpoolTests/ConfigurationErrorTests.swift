@@ -73,6 +73,7 @@ import Testing
 
     @Test func missingRequiredKeysAreNamed() {
         #expect(F.refusal("sinks: {}\n") == "spool: line 1: missing required key 'spool' (the spool file and how it is written)")
+        #expect(F.refusal("spool:\n  path: \"\"\n") == "spool.path: line 2: expected text, got nothing")
         #expect(F.refusal("spool:\n  durability: fsync\n") == "spool.path: line 2: missing required key 'path' (the spool file, e.g. /var/lib/app/app.spool)")
         #expect(F.refusal(F.withSink("url: http://x")) == "sinks.s: line 5: missing required key 'type' (one of loki, http, otlp, pagerduty)")
         #expect(F.refusal(F.withSink("type: http")) == "sinks.s: line 5: missing required key 'url'")

@@ -79,7 +79,7 @@ import Testing
         #expect(F.refusal("spool:\u{2028}*c\n").hasPrefix("line 1, column 8: '*'"))
         // Quoted text and text in which no token can start are fine.
         let configuration = try? F.load("spool: {path: 'a&b*c'}\nredaction: {marker: \"***\"}\nsinks: {s: {type: http, url: 'http://x/?a=1&b=2'}}\n")
-        #expect(configuration?.path == "a&b*c")
+        #expect(configuration?.spoolPath == "a&b*c")
         #expect(configuration?.redaction.marker == "***")
         // The price of a text scan: quoted text with '&' after a blank is refused too.
         #expect(F.refusal("spool: {path: 'fish &chips'}\n").hasPrefix("line 1, column 21: '&'"))

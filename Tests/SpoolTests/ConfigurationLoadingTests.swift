@@ -107,7 +107,7 @@ enum ConfigurationFixtures {
 
     @Test func aFullFileLoadsIntoTheSwiftValues() throws {
         let configuration = try F.load(Self.full)
-        #expect(configuration.path == "/var/lib/app/app.spool")
+        #expect(configuration.spoolPath == "/var/lib/app/app.spool")
         #expect(configuration.store.durability == .buffered(maxDelay: .milliseconds(50)))
         #expect(configuration.store.maximumBytes == 512 << 20)
         #expect(configuration.store.overflowPolicy == .reject)
@@ -230,7 +230,7 @@ enum ConfigurationFixtures {
     }
 
     @Test func aConfigurationBuiltInCodeMakesTheSameSinks() throws {
-        var configuration = SpoolConfiguration(path: "/tmp/x.spool")
+        var configuration = SpoolConfiguration(spoolPath: "/tmp/x.spool")
         var sink = SpoolConfiguration.Sink(name: "logs", destination: .http(.init(url: "http://127.0.0.1:9/in")))
         sink.credentials.headers["X-Token"] = .value("from-code")
         sink.scheduling.maxInFlight = 1

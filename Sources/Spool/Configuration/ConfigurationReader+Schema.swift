@@ -12,7 +12,7 @@ extension ConfigurationReader {
         if let node = top["version"], let version = integer(node, at: "version", in: 1...Int.max), version != 1 {
             fail("version", node, "this Spool reads version 1 configuration files, not version \(version)")
         }
-        var configuration = SpoolConfiguration(path: "")
+        var configuration = SpoolConfiguration(spoolPath: "")
         if let node = top["spool"] {
             spool(node, into: &configuration)
         } else {
@@ -36,7 +36,7 @@ extension ConfigurationReader {
                 if text.utf8.contains(0) {
                     fail("spool.path", value, "the path contains a NUL character")
                 } else {
-                    configuration.path = text
+                    configuration.spoolPath = text
                 }
             }
         } else {

@@ -103,14 +103,15 @@ final class ConfigurationReader {
 
     // MARK: - Scalars
 
-    /// The text of a scalar that is not null.
+    /// The text of a scalar that is not null, nor empty unless `allowEmpty` (then only quoted:
+    /// `""`).
     func text(_ node: Node, at path: String, expected: String, allowEmpty: Bool = false) -> String? {
         guard refuseAnchor(node, at: path) else { return nil }
         guard case .scalar(let scalar) = node else {
             fail(path, node, "expected \(expected), got \(describe(node))")
             return nil
         }
-        if isNull(node) && !(allowEmpty && scalar.style != .plain) {
+        if isNull(node) || (scalar.string.isEmpty && !allowEmpty) {
             fail(path, node, "expected \(expected), got nothing")
             return nil
         }

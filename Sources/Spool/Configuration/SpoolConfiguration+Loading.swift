@@ -15,7 +15,7 @@ extension SpoolConfiguration {
     ///
     /// ```swift
     /// let configuration = try SpoolConfiguration(contentsOfFile: "/etc/spool/billing.yaml")
-    /// let store = try SpoolStore(path: configuration.path, configuration: configuration.store)
+    /// let store = try SpoolStore(path: configuration.spoolPath, configuration: configuration.store)
     /// ```
     /// - Parameter path: The file.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/io`` when the file cannot be read,

@@ -15,7 +15,7 @@ extension SpoolConfiguration {
     /// Opens the spool the configuration names, with its store settings.
     /// - Throws: ``SpoolError`` from ``SpoolStore/init(path:configuration:)``.
     public func openStore() throws(SpoolError) -> SpoolStore {
-        try SpoolStore(path: path, configuration: store)
+        try SpoolStore(path: spoolPath, configuration: store)
     }
 
     /// Builds every sink: checks the configuration, reads each credential from its environment

@@ -7,7 +7,7 @@
 /// `docs/configuration.md`.
 ///
 /// ```swift
-/// var configuration = SpoolConfiguration(path: "/var/lib/billing/billing.spool")
+/// var configuration = SpoolConfiguration(spoolPath: "/var/lib/billing/billing.spool")
 /// configuration.store.durability = .fsync
 /// var loki = SpoolConfiguration.Sink(name: "loki", destination: .loki(.init(url: "http://127.0.0.1:3100")))
 /// loki.credentials.bearer = .environment("LOKI_TOKEN")
@@ -18,8 +18,8 @@
 /// Secrets are never values of the configuration: a ``Secret`` names an environment variable or
 /// a file, read only by ``makeSinks(environment:readFile:)``.
 public struct SpoolConfiguration: Sendable {
-    /// The spool file. No default: a file must name it (`spool.path`).
-    public var path: String
+    /// The spool file (file key `spool.path`). No default.
+    public var spoolPath: String
     /// How the spool is opened and written: durability, size bound, overflow policy. Default
     /// ``SpoolStore/Configuration/init()``.
     public var store: SpoolStore.Configuration
@@ -32,9 +32,9 @@ public struct SpoolConfiguration: Sendable {
     public var sinks: [Sink]
 
     /// A configuration with every default and no sink.
-    /// - Parameter path: The spool file.
-    public init(path: String) {
-        self.path = path
+    /// - Parameter spoolPath: The spool file.
+    public init(spoolPath: String) {
+        self.spoolPath = spoolPath
         store = SpoolStore.Configuration()
         redaction = Redaction()
         transport = Transport.Configuration()
