@@ -8,7 +8,7 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
         private enum Value: String, Sendable {
             case sqlite, sqliteTooOld, notASpool, corrupt, newerSchema, migrationFailed
             case spoolFull, diskFull, leaseHeld, notLeaseHolder, unknownSink, invalidArgument
-            case invalidTimestamp, invalidInput, io, closed
+            case invalidTimestamp, invalidInput, io, closed, configuration
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -45,6 +45,9 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let io = Code(.io)
         /// The spool was closed.
         public static let closed = Code(.closed)
+        /// A configuration (file or value) is invalid, or one of its credentials cannot be read.
+        /// The message names the key path and line, never a secret's value.
+        public static let configuration = Code(.configuration)
 
         public var description: String { value.rawValue }
     }

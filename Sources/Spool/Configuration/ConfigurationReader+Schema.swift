@@ -1,0 +1,133 @@
+import Yams
+
+/// The file's top level: `version`, `spool`, `redaction`, `transport`, `sinks`. Every value
+/// starts from the Swift default, so a key left out means exactly what leaving the property
+/// alone means in code.
+extension ConfigurationReader {
+    static let topLevelKeys = ["version", "spool", "redaction", "transport", "sinks"]
+
+    /// The configuration, or nil when a required part is missing; problems are in ``issues``.
+    func configuration(_ root: Node) -> SpoolConfiguration? {
+        guard let top = mapping(root, at: "", known: Self.topLevelKeys) else { return nil }
+        if let node = top["version"], let version = integer(node, at: "version", in: 1...Int.max), version != 1 {
+            fail("version", node, "this Spool reads version 1 configuration files, not version \(version)")
+        }
+        var configuration = SpoolConfiguration(spoolPath: "")
+        if let node = top["spool"] {
+            spool(node, into: &configuration)
+        } else {
+            fail("spool", line: root.mark?.line, "missing required key 'spool' (the spool file and how it is written)")
+        }
+        if let node = top["redaction"] { configuration.redaction = redaction(node, at: "redaction") }
+        if let node = top["transport"] { configuration.transport = transport(node, at: "transport") }
+        if let node = top["sinks"] { configuration.sinks = sinks(node, at: "sinks") }
+        return issues.isEmpty ? configuration : nil
+    }
+
+    // MARK: - spool
+
+    static let spoolKeys = ["path", "durability", "max_delay", "max_size", "overflow", "max_message_size", "busy_timeout"]
+
+    private func spool(_ node: Node, into configuration: inout SpoolConfiguration) {
+        let path = "spool"
+        guard let keys = mapping(node, at: path, known: Self.spoolKeys) else { return }
+        if let value = keys["path"] {
+            if let text = string(value, at: "spool.path") {
+                if text.utf8.contains(0) {
+                    fail("spool.path", value, "the path contains a NUL character")
+                } else {
+                    configuration.spoolPath = text
+                }
+            }
+        } else {
+            fail("spool.path", line: node.mark?.line, "missing required key 'path' (the spool file, e.g. /var/lib/app/app.spool)")
+        }
+        var store = configuration.store
+        let mode = keys["durability"].flatMap {
+            choice($0, at: "spool.durability", ["committed": "committed", "fsync": "fsync", "buffered": "buffered"])
+        } ?? "committed"
+        switch mode {
+        case "fsync": store.durability = .fsync
+        case "buffered":
+            let delay = keys["max_delay"].flatMap { duration($0, at: "spool.max_delay") } ?? .milliseconds(200)
+            store.durability = .buffered(maxDelay: delay)
+        default: store.durability = .committed
+        }
+        if mode != "buffered", let value = keys["max_delay"] {
+            fail("spool.max_delay", value, "max_delay applies only to durability: buffered (durability is \(mode))")
+        }
+        if let value = keys["max_size"] {
+            if case .scalar(let scalar) = value, scalar.string.lowercased() == "none" {
+                store.maximumBytes = nil
+            } else if let bytes = size(value, at: "spool.max_size", minimum: 64 * 1024) {
+                store.maximumBytes = bytes
+            }
+        }
+        if let value = keys["overflow"], let policy = choice(value, at: "spool.overflow", [
+            "drop_oldest": SpoolStore.OverflowPolicy.dropOldest, "drop_newest": .dropNewest, "reject": .reject,
+        ]) {
+            store.overflowPolicy = policy
+        }
+        if let value = keys["max_message_size"], let bytes = size(value, at: "spool.max_message_size", minimum: 1024) {
+            store.maximumMessageBytes = Int(clamping: bytes)
+        }
+        if let value = keys["busy_timeout"], let timeout = duration(value, at: "spool.busy_timeout", allowZero: true) {
+            store.busyTimeout = timeout
+        }
+        configuration.store = store
+    }
+
+    // MARK: - redaction
+
+    static let redactionKeys = ["keys", "extra_keys", "marker"]
+
+    private func redaction(_ node: Node, at path: String) -> Redaction {
+        var redaction = Redaction()
+        guard let keys = mapping(node, at: path, known: Self.redactionKeys) else { return redaction }
+        if let value = keys["keys"], let list = stringList(value, at: "\(path).keys") {
+            redaction.keys = list
+        }
+        if let value = keys["extra_keys"], let list = stringList(value, at: "\(path).extra_keys") {
+            redaction.keys += list.filter { !redaction.keys.contains($0) }
+        }
+        if let value = keys["marker"], let marker = string(value, at: "\(path).marker", allowEmpty: true) {
+            redaction.marker = .string(marker)
+        }
+        return redaction
+    }
+
+    // MARK: - transport
+
+    static let transportKeys = ["connect_timeout", "request_timeout", "gzip_threshold", "max_concurrent_requests", "user_agent"]
+
+    private func transport(_ node: Node, at path: String) -> Transport.Configuration {
+        var transport = Transport.Configuration()
+        guard let keys = mapping(node, at: path, known: Self.transportKeys) else { return transport }
+        if let value = keys["connect_timeout"], let timeout = duration(value, at: "\(path).connect_timeout") {
+            transport.connectTimeout = timeout
+        }
+        if let value = keys["request_timeout"], let timeout = duration(value, at: "\(path).request_timeout") {
+            transport.requestTimeout = timeout
+        }
+        if let value = keys["gzip_threshold"], let bytes = size(value, at: "\(path).gzip_threshold", minimum: 0) {
+            transport.gzipThreshold = Int(clamping: bytes)
+        }
+        if let value = keys["max_concurrent_requests"], let count = integer(value, at: "\(path).max_concurrent_requests", in: 1...10_000) {
+            transport.maximumConcurrentRequests = count
+        }
+        if let value = keys["user_agent"], let agent = headerValue(value, at: "\(path).user_agent") {
+            transport.userAgent = agent
+        }
+        return transport
+    }
+
+    /// Text that can go in an HTTP header: no control characters.
+    func headerValue(_ node: Node, at path: String) -> String? {
+        guard let text = string(node, at: path) else { return nil }
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            fail(path, node, "a header value cannot contain control characters or line breaks")
+            return nil
+        }
+        return text
+    }
+}
