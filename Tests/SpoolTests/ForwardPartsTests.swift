@@ -4,17 +4,6 @@ import SpoolTesting
 import Testing
 @testable import Spool
 
-/// A seeded generator (SplitMix64): jitter that is random but the same in every run.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Waits (bounded, by yielding) until `condition` holds.
 func eventually(_ what: String = "condition", _ condition: () -> Bool) async {
@@ -29,7 +18,7 @@ func eventually(_ what: String = "condition", _ condition: () -> Bool) async {
     @Test(arguments: 0..<20)
     func quickRetriesFollowTheDesignedSchedule(seed: UInt64) {
         let policy = RetryPolicy()
-        var random = SeededRandom(state: seed)
+        var random = SplitMix64(seed: seed)
         for (attempt, base) in [(1, 100), (2, 400), (3, 1600)] {
             let delay = policy.delay(afterAttempt: attempt, using: &random)
             #expect(delay >= .milliseconds(base) && delay <= .milliseconds(base + 50), "attempt \(attempt): \(delay)")
@@ -39,7 +28,7 @@ func eventually(_ what: String = "condition", _ condition: () -> Bool) async {
     @Test(arguments: 0..<20)
     func slowBackoffGrowsWithFullJitterUpToTheCap(seed: UInt64) {
         let policy = RetryPolicy()
-        var random = SeededRandom(state: seed)
+        var random = SplitMix64(seed: seed)
         #expect(policy.delay(afterAttempt: 4, using: &random) <= .seconds(2))
         #expect(policy.delay(afterAttempt: 5, using: &random) <= .seconds(4))
         for attempt in 6..<60 {
@@ -59,7 +48,7 @@ func eventually(_ what: String = "condition", _ condition: () -> Bool) async {
     @Test(arguments: 0..<20)
     func anOutageOfThirtySecondsCostsABoundedNumberOfAttempts(seed: UInt64) {
         let policy = RetryPolicy()
-        var random = SeededRandom(state: seed)
+        var random = SplitMix64(seed: seed)
         var waited = Duration.zero
         var attempts = 0
         while waited < .seconds(30) {
