@@ -37,36 +37,38 @@ public final class Forwarder: Service, Sendable {
         let schedulers = self.schedulers
         let grace = shutdownGracePeriod
         let clock = self.clock
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            let work = Task {
-                try await withThrowingTaskGroup(of: Void.self) { inner in
-                    for scheduler in schedulers {
-                        inner.addTask { try await scheduler.run(until: stop) }
+        let shutdown = AsyncStream<Void>.makeStream()
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for scheduler in schedulers {
+                    group.addTask {
+                        try await scheduler.run(until: stop)
+                        return true
                     }
-                    try await inner.waitForAll()
                 }
-            }
-            group.addTask {
-                try await withTaskCancellationHandler {
-                    try await withGracefulShutdownHandler {
-                        try await work.value
-                    } onGracefulShutdown: {
-                        // Stop claiming at once; requests in flight get the grace period.
-                        for scheduler in schedulers { scheduler.requestStop() }
-                        Task {
-                            try? await clock.sleep(for: grace)
-                            work.cancel()
-                        }
+                // The deadline: after a shutdown request, requests in flight get `grace`.
+                group.addTask {
+                    for await _ in shutdown.stream { break }
+                    try await clock.sleep(for: grace)
+                    return false
+                }
+                var running = schedulers.count
+                while running > 0, let result = await group.nextResult() {
+                    switch result {
+                    case .success(true): running -= 1
+                    case .success(false): group.cancelAll()  // the grace period is over
+                    case .failure(let error):
+                        if error is CancellationError { running -= 1; continue }
+                        group.cancelAll()
+                        throw error
                     }
-                } onCancel: {
-                    work.cancel()
                 }
+                group.cancelAll()  // ends the deadline watcher
             }
-            do {
-                try await group.waitForAll()
-            } catch is CancellationError {
-                // A requested shutdown is a normal end.
-            }
+        } onGracefulShutdown: {
+            // Stop claiming at once; batches in flight settle or are abandoned at the deadline.
+            for scheduler in schedulers { scheduler.requestStop() }
+            shutdown.continuation.yield()
         }
     }
 }
