@@ -120,6 +120,24 @@ import Testing
         }
     }
 
+    @Test func sigtermEndsWithAFinalPushOfEveryCount() async throws {
+        let rig = ForwardCommandRig()
+        try fill(rig, mixedLevels)
+        try await TestHTTPServer.withServer(behaviour: .ok(200)) { server in
+            let running = try SpoolBinary.Running(rig.base + ["--pushgateway", server.url(), "--job", "billing", "--instance", "web-1"])
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try rig.stats().entries > 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            running.send(SIGTERM)
+            let outcome = try running.finish(timeout: .seconds(10))
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let last = try #require(server.requests.last)
+            #expect(last.method == "PUT")
+            #expect(last.bodyText.contains(#"spool_log_entries_total{level="error",topic="billing"} 2"# + "\n"), "\(last.bodyText)")
+        }
+    }
+
     @Test func consoleReplaysTheEntriesToStandardOutput() throws {
         let rig = ForwardCommandRig()
         try fill(rig, mixedLevels)
