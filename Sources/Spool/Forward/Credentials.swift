@@ -87,6 +87,20 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
 
     // MARK: - Reading secrets
 
+    /// Reads a secret that goes somewhere other than a header (a PagerDuty routing key goes in
+    /// the request body), with the same rules and messages as the credentials.
+    /// - Parameters:
+    ///   - source: Where the secret is.
+    ///   - what: What it is, for messages: `PagerDuty routing key`.
+    ///   - environment: The variables to read from. Default: the process's environment.
+    /// - Throws: ``SpoolError`` `.invalidArgument` for a missing or empty variable or a control
+    ///   character; `.io` for a file that cannot be read. The message names the variable or
+    ///   file, never a value.
+    public static func secret(_ source: Source, what: String,
+                              environment: [String: String] = ProcessInfo.processInfo.environment) throws(SpoolError) -> String {
+        try read(source, what: what, environment: environment)
+    }
+
     private static func read(_ source: Source, what: String, environment: [String: String]) throws(SpoolError) -> String {
         var value: String
         switch source {

@@ -4,20 +4,29 @@ import Logging
 import ServiceLifecycle
 import Spool
 
-/// `spool forward`: sends a spool's entries to Loki and/or an HTTP/NDJSON endpoint.
+/// `spool forward`: sends a spool's entries to Loki, an HTTP/NDJSON endpoint, an OTLP collector,
+/// PagerDuty, a Prometheus Pushgateway and/or the console.
 struct Forward: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forward",
-        abstract: "Send the spool's entries to Loki and/or an HTTP endpoint, deleting them once delivered.",
+        abstract: "Send the spool's entries to Loki, HTTP, OTLP, PagerDuty, a Pushgateway or the console, deleting them once delivered.",
         discussion: """
             Each destination is a sink with its own position in the spool, named by its kind \
-            (loki, http) unless --name (one sink) or --loki-name/--http-name says otherwise. An \
-            app and a later `spool forward` using the same name continue the same stream.
+            (loki, http, otlp, pagerduty, pushgateway, console) unless --name (one sink) or \
+            --<kind>-name says otherwise. An app and a later `spool forward` using the same name \
+            continue the same stream.
+
+            PagerDuty is on when its routing key has a source (--pagerduty-routing-key-env VAR or \
+            --pagerduty-routing-key-file PATH); entries at --pagerduty-min-level (default error) \
+            and above are sent, one event per request, to --pagerduty-url (default \
+            \(PagerDutySink.Configuration.defaultURL)). --pushgateway counts entries per level \
+            and topic in the spool and PUTs the counters to /metrics/job/<job>/instance/<instance>, \
+            once more on exit. --console replays entries to standard output.
 
             Credentials come from environment variables or files, never from the command line:
               --loki-bearer-token-env VAR | --loki-bearer-token-file PATH
               --loki-basic-user USER with --loki-basic-password-env VAR | --loki-basic-password-file PATH
-            and the same with --http-.
+            and the same with --http-; --pagerduty-routing-key-env VAR | --pagerduty-routing-key-file PATH.
 
             --stdin also stores standard input's lines (as `spool ingest` does) while forwarding. \
             --until-empty exits 0 once standard input (with --stdin) has ended and no sink has \
@@ -65,6 +74,8 @@ struct Forward: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The HTTP sink's name (default: http).", valueName: "name"))
     var httpName: String?
 
+    @OptionGroup(title: "More destinations") var sinks: SinkOptions
+
     @OptionGroup(title: "Credentials") var credentials: CredentialOptions
 
     // MARK: - Input and ending
@@ -109,12 +120,15 @@ struct Forward: AsyncParsableCommand {
     @Option(help: .hidden) var pollMs: Int?
 
     func validate() throws {
-        guard loki != nil || http != nil else { throw ValidationError("Name a destination: --loki URL and/or --http URL.") }
-        if name != nil && loki != nil && http != nil {
-            throw ValidationError("--name names the only sink; with two, use --loki-name and --http-name.")
+        guard destinationCount > 0 else {
+            throw ValidationError("Name a destination: --loki, --http, --otlp, --pushgateway URL, --pagerduty-routing-key-env VAR or --console.")
         }
-        if name != nil && (lokiName != nil || httpName != nil) {
-            throw ValidationError("Use either --name or --loki-name/--http-name.")
+        if name != nil && destinationCount > 1 {
+            throw ValidationError("--name names the only sink; with several, use --<kind>-name (--loki-name, --http-name…).")
+        }
+        let kindNames = [lokiName, httpName, sinks.otlpName, sinks.pagerdutyName, sinks.pushgatewayName, sinks.consoleName]
+        if name != nil && kindNames.contains(where: { $0 != nil }) {
+            throw ValidationError("Use either --name or --<kind>-name.")
         }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1.") }
         guard maxInFlight >= 1 else { throw ValidationError("--max-in-flight must be at least 1.") }
@@ -127,14 +141,22 @@ struct Forward: AsyncParsableCommand {
             throw ValidationError("--format and --topic describe --stdin lines; add --stdin.")
         }
         try credentials.validate()
+        try sinks.validate(pagerDutyEnabled: credentials.pagerDutyEnabled)
     }
 
     func run() async throws {
         let path = try spoolPath.resolved()
-        let destinations = try self.destinations()
+        let secrets = try self.secrets()
         var storeConfiguration = SpoolStore.Configuration()
         storeConfiguration.report = StandardError.writeJSONLine
         let store = try SpoolStore(path: path, configuration: storeConfiguration)
+        let destinations: [Destination]
+        do {
+            destinations = try self.destinations(store: store, secrets: secrets)
+        } catch {
+            try? store.close()
+            throw error
+        }
         let owner = "spool forward pid \(getpid()) on \(Self.hostName())"
 
         var configurations: [SinkScheduler.Configuration] = []
@@ -156,8 +178,12 @@ struct Forward: AsyncParsableCommand {
         let ingester = stdin ? LineIngester(store: store, parser: LineParser(format: format, topic: topic, level: level.level)) : nil
         let service = ForwardService(store: store, forwarder: forwarder, names: configurations.map(\.name), ingester: ingester, untilEmpty: untilEmpty,
                                      showsStatus: untilEmpty && isatty(2) == 1)
+        // Companions first: a service group stops services in reverse order, so they stop after
+        // the forwarder has settled its last batch (the Pushgateway's final push counts it).
+        let companions = destinations.compactMap { $0.companion?(transport) }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: companions.map { .init(service: $0) }
+                + [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "spool.forward", factory: { _ in SwiftLogNoOpLogHandler() })))
 

@@ -1,44 +1,109 @@
 import ArgumentParser
 import Foundation
+import ServiceLifecycle
 import Spool
 
-/// One destination of `spool forward`: its sink, name and credentials.
+/// One destination of `spool forward`: its sink, name and credentials, and any service that
+/// must run beside the forwarder.
 struct Destination {
     var name: String
     var sink: any SinkProtocol
-    var credentials: Credentials
+    var credentials: Credentials = .none
+    /// Requests per second, with a burst; nil for none.
+    var rateLimit: (perSecond: Double, burst: Double)?
+    /// A service that works with the sink's scheduler (the Pushgateway's pusher). The command
+    /// lists it before the forwarder, so a service group stops it after the forwarder's last
+    /// batch: the pusher's final push then carries the last counts.
+    var companion: ((Transport) -> any Service)?
+}
+
+/// The secrets the options name, read before the spool is opened, so that a missing variable
+/// or file fails at once and touches nothing.
+struct Secrets {
+    var loki = Credentials.none
+    var http = Credentials.none
+    var pagerDutyRoutingKey: String?
 }
 
 extension Forward {
-    /// The destinations the options name, credentials resolved (a missing variable or file is a
-    /// ``SpoolError`` naming it, never a value).
-    func destinations() throws(SpoolError) -> [Destination] {
+    /// How many destinations the options name.
+    var destinationCount: Int {
+        [loki != nil, http != nil, sinks.otlp != nil, credentials.pagerDutyEnabled, sinks.pushgateway != nil, sinks.console]
+            .filter { $0 }.count
+    }
+
+    /// Reads every credential and key of the destinations named (an error names the variable or
+    /// file, never a value).
+    func secrets() throws(SpoolError) -> Secrets {
+        var secrets = Secrets()
+        if loki != nil { secrets.loki = try credentials.loki() }
+        if http != nil { secrets.http = try credentials.http() }
+        secrets.pagerDutyRoutingKey = try credentials.pagerDutyRoutingKey()
+        return secrets
+    }
+
+    /// The destinations the options name, in a fixed order, each named `--name`, its
+    /// `--<kind>-name` or its kind.
+    /// - Throws: ``SpoolError`` `.invalidArgument` for an invalid URL or two sinks of one name.
+    func destinations(store: SpoolStore, secrets: Secrets) throws(SpoolError) -> [Destination] {
         var destinations: [Destination] = []
+        func add(_ sink: any SinkProtocol, named override: String?, credentials: Credentials = .none) -> Int {
+            destinations.append(Destination(name: name ?? override ?? sink.kind, sink: sink, credentials: credentials))
+            return destinations.count - 1
+        }
         if let loki {
-            var labels: [String: String] = [:]
-            for label in lokiLabels {
-                let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                labels[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
-            }
             let configuration = LokiSink.Configuration(
-                url: loki, labels: labels, topic: lokiTopicLabel ? .label : .structuredMetadata,
+                url: loki, labels: Self.pairs(lokiLabels), topic: lokiTopicLabel ? .label : .structuredMetadata,
                 line: lokiLine.format, tenant: lokiTenant)
-            let sink = try LokiSink(configuration: configuration)
-            destinations.append(Destination(name: name ?? lokiName ?? sink.kind, sink: sink,
-                                            credentials: try credentials.loki()))
+            _ = add(try LokiSink(configuration: configuration), named: lokiName, credentials: secrets.loki)
         }
         if let http {
             guard http.hasPrefix("http://") || http.hasPrefix("https://") else {
                 throw SpoolError(.invalidArgument, "HTTP sink: the URL must start with http:// or https://")
             }
-            let sink = NDJSONSink(configuration: .init(url: http))
-            destinations.append(Destination(name: name ?? httpName ?? sink.kind, sink: sink,
-                                            credentials: try credentials.http()))
+            _ = add(NDJSONSink(configuration: .init(url: http)), named: httpName, credentials: secrets.http)
         }
-        if destinations.count == 2 && destinations[0].name == destinations[1].name {
-            throw SpoolError(.invalidArgument, "both sinks are named '\(destinations[0].name)'; give them different names")
+        if let otlp = sinks.otlp {
+            var configuration = OTLPSink.Configuration(url: otlp)
+            if let serviceName = sinks.otlpServiceName { configuration.serviceName = serviceName }
+            configuration.resourceAttributes = Self.pairs(sinks.otlpResources).mapValues { .string($0) }
+            _ = add(try OTLPSink(configuration: configuration), named: sinks.otlpName)
+        }
+        if let routingKey = secrets.pagerDutyRoutingKey {
+            let configuration = PagerDutySink.Configuration(
+                routingKey: routingKey, url: sinks.pagerdutyURL ?? PagerDutySink.Configuration.defaultURL,
+                minimumLevel: sinks.pagerdutyMinLevel?.level ?? .error, source: sinks.pagerdutySource,
+                component: sinks.pagerdutyComponent, group: sinks.pagerdutyGroup)
+            let index = add(try PagerDutySink(configuration: configuration), named: sinks.pagerdutyName)
+            // PagerDuty's per-key limit: 100 events a minute by default, in bursts of at most 20.
+            destinations[index].rateLimit = (perSecond: 100.0 / 60, burst: 20)
+        }
+        if let pushgateway = sinks.pushgateway {
+            let configuration = PushgatewaySink.Configuration(
+                url: pushgateway, job: sinks.job ?? "spool", instance: sinks.instance ?? Self.hostName())
+            let sink = try PushgatewaySink(configuration: configuration, store: store)
+            let index = add(sink, named: sinks.pushgatewayName)
+            let name = destinations[index].name
+            destinations[index].companion = { transport in PushgatewayPusher(sink: sink, name: name, transport: transport) }
+        }
+        if sinks.console {
+            _ = add(ConsoleSink(configuration: .init(format: sinks.consoleFormat?.format ?? .automatic)), named: sinks.consoleName)
+        }
+        var seen: Set<String> = []
+        for destination in destinations where !seen.insert(destination.name).inserted {
+            throw SpoolError(.invalidArgument, "two sinks are named '\(destination.name)'; give them different names")
         }
         return destinations
+    }
+
+    /// `name=value` options as a dictionary (validated to hold a `=`).
+    static func pairs(_ options: [String]) -> [String: String] {
+        var pairs: [String: String] = [:]
+        for option in options {
+            let parts = option.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            pairs[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        return pairs
     }
 
     /// Batching, retry and lease settings from the options.
@@ -48,6 +113,7 @@ extension Forward {
         configuration.maxInFlight = maxInFlight
         configuration.maxBatchWait = .milliseconds(maxBatchWait)
         configuration.credentials = destination.credentials.headers
+        configuration.rateLimit = destination.rateLimit
         if let leaseMs { configuration.lease = .milliseconds(leaseMs) }
         if let pollMs { configuration.pollInterval = .milliseconds(pollMs) }
         if let base = retryBaseMs {
@@ -91,7 +157,18 @@ struct CredentialOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The HTTP sink's basic-auth password is in this file.", valueName: "path"))
     var httpBasicPasswordFile: String?
 
+    @Option(help: ArgumentHelp("The PagerDuty routing key is in this environment variable; turns PagerDuty on.", valueName: "var"))
+    var pagerdutyRoutingKeyEnv: String?
+    @Option(help: ArgumentHelp("The PagerDuty routing key is in this file; turns PagerDuty on.", valueName: "path"))
+    var pagerdutyRoutingKeyFile: String?
+
+    /// PagerDuty is on when its routing key has a source.
+    var pagerDutyEnabled: Bool { pagerdutyRoutingKeyEnv != nil || pagerdutyRoutingKeyFile != nil }
+
     func validate() throws {
+        if pagerdutyRoutingKeyEnv != nil && pagerdutyRoutingKeyFile != nil {
+            throw ValidationError("Use one of --pagerduty-routing-key-env and --pagerduty-routing-key-file.")
+        }
         try Self.check("loki", bearerEnv: lokiBearerTokenEnv, bearerFile: lokiBearerTokenFile,
                        user: lokiBasicUser, passwordEnv: lokiBasicPasswordEnv, passwordFile: lokiBasicPasswordFile)
         try Self.check("http", bearerEnv: httpBearerTokenEnv, bearerFile: httpBearerTokenFile,
@@ -106,6 +183,13 @@ struct CredentialOptions: ParsableArguments {
     func http() throws(SpoolError) -> Credentials {
         try Self.resolve(bearerEnv: httpBearerTokenEnv, bearerFile: httpBearerTokenFile,
                          user: httpBasicUser, passwordEnv: httpBasicPasswordEnv, passwordFile: httpBasicPasswordFile)
+    }
+
+    /// The routing key, when PagerDuty is on; it goes in the request body, never in any output.
+    func pagerDutyRoutingKey() throws(SpoolError) -> String? {
+        if let pagerdutyRoutingKeyEnv { return try Credentials.secret(.environment(pagerdutyRoutingKeyEnv), what: "PagerDuty routing key") }
+        if let pagerdutyRoutingKeyFile { return try Credentials.secret(.file(pagerdutyRoutingKeyFile), what: "PagerDuty routing key") }
+        return nil
     }
 
     /// One scheme per sink, and a user goes with exactly one password source.

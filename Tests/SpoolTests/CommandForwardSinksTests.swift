@@ -1,0 +1,172 @@
+import Foundation
+import SpoolTestServer
+import Testing
+@testable import Spool
+
+/// `spool forward --otlp / --pagerduty-… / --pushgateway / --console`: the real binary against
+/// the test HTTP server (or its own stdout).
+@Suite(.serialized) struct CommandForwardSinksTests {
+    /// Stores `entries` through the library and closes the spool.
+    private func fill(_ rig: ForwardCommandRig, _ entries: [LogEntry]) throws {
+        var configuration = SpoolStore.Configuration()
+        configuration.report = { _ in }
+        let store = try SpoolStore(path: rig.spool, configuration: configuration)
+        try store.append(contentsOf: entries)
+        try store.close()
+    }
+
+    /// Two of each level from info up, topic `billing`, messages `<level> N`.
+    private var mixedLevels: [LogEntry] {
+        [LogLevel.info, .warning, .error, .critical, .info, .error].enumerated().map { index, level in
+            entry(index, level: level, topic: "billing", message: "\(level.rawValue) \(index)")
+        }
+    }
+
+    @Test func otlpPostsResourceLogsJSONToV1Logs() async throws {
+        let rig = ForwardCommandRig()
+        try fill(rig, mixedLevels)
+        try await TestHTTPServer.withServer(behaviour: .ok(200)) { server in
+            let outcome = try SpoolBinary.run(rig.base + [
+                "--otlp", server.url(), "--otlp-service-name", "billing", "--otlp-resource", "deployment.environment=test",
+                "--until-empty",
+            ], timeout: .seconds(20))
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let requests = server.requests
+            #expect(!requests.isEmpty && requests.allSatisfy { $0.method == "POST" && $0.path == "/v1/logs" },
+                    "\(requests.map { "\($0.method) \($0.uri)" })")
+            var bodies: [String] = []
+            for request in requests {
+                #expect(request.header("Content-Type") == "application/json")
+                guard case .object(let root) = try JSONValue(parsing: request.bodyText),
+                      case .array(let resourceLogs) = root["resourceLogs"],
+                      case .object(let first) = resourceLogs.first,
+                      case .object(let resource) = first["resource"],
+                      case .array(let attributes) = resource["attributes"],
+                      case .array(let scopeLogs) = first["scopeLogs"],
+                      case .object(let scope) = scopeLogs.first,
+                      case .array(let records) = scope["logRecords"] else {
+                    Issue.record("not an OTLP logs request: \(request.bodyText.prefix(300))")
+                    continue
+                }
+                let pairs = attributes.compactMap { attribute -> String? in
+                    guard case .object(let pair) = attribute, case .string(let key) = pair["key"],
+                          case .object(let value) = pair["value"], case .string(let text) = value["stringValue"] else { return nil }
+                    return "\(key)=\(text)"
+                }
+                #expect(Set(pairs) == ["service.name=billing", "deployment.environment=test"])
+                for case .object(let record) in records {
+                    if case .object(let body) = record["body"], case .string(let text) = body["stringValue"] { bodies.append(text) }
+                }
+            }
+            #expect(bodies.sorted() == mixedLevels.map(\.message).sorted())
+        }
+        #expect(try rig.stats().entries == 0)
+    }
+
+    @Test func pagerDutySendsOneEventPerErrorWithTheKeyFromTheEnvironmentAndNeverPrintsIt() async throws {
+        let rig = ForwardCommandRig()
+        try fill(rig, mixedLevels)
+        let key = "pd-routing-key-\(UUID().uuidString)"
+        try await TestHTTPServer.withServer(behaviour: .ok(202)) { server in
+            let outcome = try SpoolBinary.run(rig.base + [
+                "--pagerduty-url", server.url(path: "/v2/enqueue"), "--pagerduty-routing-key-env", "SPOOL_TEST_PD_KEY",
+                "--pagerduty-source", "web-1", "--batch-size", "100", "--until-empty",
+            ], environment: ["SPOOL_TEST_PD_KEY": key], timeout: .seconds(20))
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            #expect(!outcome.stdout.contains(key) && !outcome.stderr.contains(key))
+            let requests = server.requests
+            #expect(requests.allSatisfy { $0.method == "POST" && $0.path == "/v2/enqueue" })
+            var summaries: [String] = []
+            for request in requests {
+                // One event per request: the body is one JSON object, not a list.
+                guard case .object(let event) = try JSONValue(parsing: request.bodyText),
+                      case .object(let payload) = event["payload"], case .string(let summary) = payload["summary"] else {
+                    Issue.record("not a PagerDuty event: \(request.bodyText.prefix(300))")
+                    continue
+                }
+                #expect(event["routing_key"] == .string(key))
+                #expect(event["event_action"] == .string("trigger"))
+                #expect(payload["source"] == .string("web-1"))
+                summaries.append(summary)
+            }
+            // error and critical only, one request each.
+            #expect(summaries.sorted() == ["critical 3", "error 2", "error 5"])
+        }
+        #expect(try rig.stats().entries == 0)
+    }
+
+    @Test func pushgatewayPutsTheCountersToTheJobAndInstanceGroupOnExit() async throws {
+        let rig = ForwardCommandRig()
+        try fill(rig, mixedLevels)
+        try await TestHTTPServer.withServer(behaviour: .ok(200)) { server in
+            let outcome = try SpoolBinary.run(rig.base + [
+                "--pushgateway", server.url(), "--job", "billing", "--instance", "web-1", "--until-empty",
+            ], timeout: .seconds(20))
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let requests = server.requests
+            #expect(!requests.isEmpty && requests.allSatisfy { $0.method == "PUT" && $0.path == "/metrics/job/billing/instance/web-1" },
+                    "\(requests.map { "\($0.method) \($0.uri)" })")
+            // The last push (at shutdown) carries every entry the forwarder counted.
+            let last = try #require(requests.last).bodyText
+            #expect(last.contains("# TYPE spool_log_entries_total counter\n"), "\(last)")
+            for line in [
+                #"spool_log_entries_total{level="info",topic="billing"} 2"#,
+                #"spool_log_entries_total{level="warning",topic="billing"} 1"#,
+                #"spool_log_entries_total{level="error",topic="billing"} 2"#,
+                #"spool_log_entries_total{level="critical",topic="billing"} 1"#,
+            ] {
+                #expect(last.contains(line + "\n"), "\(line) in \(last)")
+            }
+        }
+    }
+
+    @Test func sigtermEndsWithAFinalPushOfEveryCount() async throws {
+        let rig = ForwardCommandRig()
+        try fill(rig, mixedLevels)
+        try await TestHTTPServer.withServer(behaviour: .ok(200)) { server in
+            let running = try SpoolBinary.Running(rig.base + ["--pushgateway", server.url(), "--job", "billing", "--instance", "web-1"])
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try rig.stats().entries > 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            running.send(SIGTERM)
+            let outcome = try running.finish(timeout: .seconds(10))
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let last = try #require(server.requests.last)
+            #expect(last.method == "PUT")
+            #expect(last.bodyText.contains(#"spool_log_entries_total{level="error",topic="billing"} 2"# + "\n"), "\(last.bodyText)")
+        }
+    }
+
+    @Test func consoleReplaysTheEntriesToStandardOutput() throws {
+        let rig = ForwardCommandRig()
+        try fill(rig, mixedLevels)
+        let outcome = try SpoolBinary.run(rig.base + ["--console", "--console-format", "json", "--until-empty"], timeout: .seconds(20))
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let messages = try outcome.stdout.split(separator: "\n").map { line -> String in
+            guard case .object(let object) = try JSONValue(parsing: String(line)), case .string(let message) = object["message"] else {
+                return "?"
+            }
+            return message
+        }
+        #expect(messages == mixedLevels.map(\.message))
+        #expect(try rig.stats().entries == 0)
+    }
+
+    @Test func aMissingRoutingKeyVariableFailsNamingItAndSendsNothing() async throws {
+        let rig = ForwardCommandRig()
+        try fill(rig, mixedLevels)
+        try await TestHTTPServer.withServer(behaviour: .ok(202)) { server in
+            let outcome = try SpoolBinary.run(rig.base + [
+                "--pagerduty-url", server.url(), "--pagerduty-routing-key-env", "SPOOL_TEST_NO_SUCH_PD_KEY", "--until-empty",
+            ], timeout: .seconds(20))
+            #expect(outcome.status == 1)
+            #expect(outcome.stderr == "spool: error: the PagerDuty routing key comes from the environment variable SPOOL_TEST_NO_SUCH_PD_KEY, which is not set or empty\n")
+            #expect(server.requests.isEmpty)
+        }
+        // A URL without a routing key is a usage error.
+        let usage = try SpoolBinary.run(rig.base + ["--pagerduty-url", "http://127.0.0.1:9/"], timeout: .seconds(20))
+        #expect(usage.status == 2)
+        #expect(usage.stderr.contains("--pagerduty-routing-key-env"), "\(usage.stderr)")
+    }
+}
