@@ -74,6 +74,19 @@ enum Exit {
 }
 
 /// `--spool PATH`, shared by every command; `SPOOL_PATH` is the fallback.
+/// `--spool PATH` for a command that can also take the path from elsewhere (`forward --config`):
+/// not required while parsing.
+struct OptionalSpoolPathOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The spool file (default: $SPOOL_PATH, or the configuration file's spool.path).", valueName: "path"))
+    var spool: String?
+
+    /// The path from `--spool`, else `SPOOL_PATH`, else `fallback`.
+    func resolved(fallback: String? = nil) throws -> String {
+        if let path = SpoolPathOption.explicit(spool) ?? fallback { return path }
+        throw ValidationError("Missing --spool PATH (or set SPOOL_PATH).")
+    }
+}
+
 struct SpoolPathOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The spool file (default: $SPOOL_PATH).", valueName: "path"))
     var spool: String?
@@ -84,10 +97,16 @@ struct SpoolPathOption: ParsableArguments {
     }
 
     func resolved() throws -> String {
-        if let spool, !spool.isEmpty { return spool }
+        if let path = Self.explicit(spool) { return path }
+        throw ValidationError("Missing --spool PATH (or set SPOOL_PATH).")
+    }
+
+    /// `--spool`'s value, else `SPOOL_PATH`, else nil.
+    static func explicit(_ option: String?) -> String? {
+        if let option, !option.isEmpty { return option }
         if let fromEnvironment = ProcessInfo.processInfo.environment["SPOOL_PATH"], !fromEnvironment.isEmpty {
             return fromEnvironment
         }
-        throw ValidationError("Missing --spool PATH (or set SPOOL_PATH).")
+        return nil
     }
 }

@@ -43,7 +43,10 @@ struct Forward: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var spoolPath: SpoolPathOption
+    @OptionGroup var spoolPath: OptionalSpoolPathOption
+
+    @Option(help: ArgumentHelp("A YAML configuration file with the spool and its sinks (docs/configuration.md); replaces the destination options.", valueName: "file"))
+    var config: String?
 
     // MARK: - Destinations
 
@@ -120,6 +123,14 @@ struct Forward: AsyncParsableCommand {
     @Option(help: .hidden) var pollMs: Int?
 
     func validate() throws {
+        if config == nil { _ = try spoolPath.resolved() }
+        if config != nil {
+            guard destinationCount == 0, name == nil else {
+                throw ValidationError("--config names the sinks; drop the destination options (--loki, --http…) or the --config.")
+            }
+            guard batchSize >= 1, maxInFlight >= 1 else { throw ValidationError("--batch-size and --max-in-flight must be at least 1.") }
+            return
+        }
         guard destinationCount > 0 else {
             throw ValidationError("Name a destination: --loki, --http, --otlp, --pushgateway URL, --pagerduty-routing-key-env VAR or --console.")
         }
@@ -145,29 +156,20 @@ struct Forward: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let path = try spoolPath.resolved()
-        let secrets = try self.secrets()
-        var storeConfiguration = SpoolStore.Configuration()
-        storeConfiguration.report = StandardError.writeJSONLine
-        let store = try SpoolStore(path: path, configuration: storeConfiguration)
-        let destinations: [Destination]
-        do {
-            destinations = try self.destinations(store: store, secrets: secrets)
-        } catch {
-            try? store.close()
-            throw error
-        }
+        let plan = try config.map(planFromConfiguration) ?? planFromOptions()
+        let store = plan.store
+        let destinations = plan.destinations
         let owner = "spool forward pid \(getpid()) on \(Self.hostName())"
 
         var configurations: [SinkScheduler.Configuration] = []
         for destination in destinations {
-            let configuration = schedulerConfiguration(for: destination)
+            let configuration = destination.scheduling ?? schedulerConfiguration(for: destination)
             try store.registerSink(configuration.name)
             try await takeLease(store: store, sink: configuration.name, owner: owner, duration: configuration.lease)
             configurations.append(configuration)
         }
 
-        var transportConfiguration = Transport.Configuration()
+        var transportConfiguration = plan.transport
         if let requestTimeoutMs { transportConfiguration.requestTimeout = .milliseconds(requestTimeoutMs) }
         let transport = Transport(configuration: transportConfiguration)
         let schedulers = zip(destinations, configurations).map { destination, configuration in
@@ -200,6 +202,48 @@ struct Forward: AsyncParsableCommand {
             Diagnostics.error("\(summary.malformed) of \(summary.lines) input lines were malformed and skipped; the others are stored")
             throw ExitCode.failure
         }
+    }
+
+    // MARK: - What to run
+
+    /// The store, the destinations and the transport settings to run.
+    struct Plan {
+        var store: SpoolStore
+        var destinations: [Destination]
+        var transport: Transport.Configuration
+    }
+
+    /// From the command-line options.
+    private func planFromOptions() throws -> Plan {
+        let path = try spoolPath.resolved()
+        let secrets = try self.secrets()
+        var storeConfiguration = SpoolStore.Configuration()
+        storeConfiguration.report = StandardError.writeJSONLine
+        let store = try SpoolStore(path: path, configuration: storeConfiguration)
+        do {
+            return Plan(store: store, destinations: try destinations(store: store, secrets: secrets), transport: Transport.Configuration())
+        } catch {
+            try? store.close()
+            throw error
+        }
+    }
+
+    /// From `--config FILE`: its spool (unless `--spool` or SPOOL_PATH names another), store and
+    /// transport settings, and sinks with their own scheduling. Secrets are read first, so a
+    /// missing variable or file fails before the spool is opened.
+    private func planFromConfiguration(_ file: String) throws -> Plan {
+        let configuration = try SpoolConfiguration(contentsOfFile: file)
+        let sinks = try configuration.makeSinks()
+        var storeConfiguration = configuration.store
+        storeConfiguration.report = StandardError.writeJSONLine
+        let path = try spoolPath.resolved(fallback: configuration.spoolPath)
+        let store = try SpoolStore(path: path, configuration: storeConfiguration)
+        let destinations = sinks.map { resolved in
+            var destination = Destination(name: resolved.scheduling.name, sink: resolved.sink)
+            destination.scheduling = resolved.scheduling
+            return destination
+        }
+        return Plan(store: store, destinations: destinations, transport: configuration.transport)
     }
 
     // MARK: - Leases

@@ -15,6 +15,8 @@ struct Destination {
     /// lists it before the forwarder, so a service group stops it after the forwarder's last
     /// batch: the pusher's final push then carries the last counts.
     var companion: ((Transport) -> any Service)?
+    /// The sink's scheduling when a configuration file gave it; nil: from the command's options.
+    var scheduling: SinkScheduler.Configuration?
 }
 
 /// The secrets the options name, read before the spool is opened, so that a missing variable
