@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 // Group commit.
 //
@@ -29,6 +30,7 @@ struct Lane: Sendable {
 
 private enum SubmitRole {
     case returnNow
+    case wakeCommitter
     case lead(UInt64)
     case wait(Waiter)
 }
@@ -61,12 +63,12 @@ extension SpoolStore {
             if lane.closed && !rows.isEmpty { throw closedError() }
             lane.pending.append(contentsOf: rows)
             if !waitForCommit {
-                // Buffered: return at once below the high-water mark; past it, commit inline
-                // (or, while another caller commits, past four times the mark, wait for it) so
-                // memory stays bounded when appends outrun the disk.
+                // Buffered: return at once, waking the background committer past a quarter of
+                // the high-water mark; past the mark itself, wait for a commit like a durable
+                // append, so memory stays bounded when appends outrun the disk.
                 let waiting = lane.pending.count
-                if waiting < configuration.bufferedHighWater || (lane.leaderActive && waiting < 4 * configuration.bufferedHighWater) {
-                    return .returnNow
+                if waiting < configuration.bufferedHighWater {
+                    return waiting >= configuration.bufferedHighWater / 4 ? .wakeCommitter : .returnNow
                 }
             }
             lane.issued += 1
@@ -81,6 +83,8 @@ extension SpoolStore {
         switch role {
         case .returnNow:
             return
+        case .wakeCommitter:
+            committer?.request()
         case .lead(let ticket):
             try lead(ticket: ticket)
         case .wait(let waiter):
@@ -155,5 +159,40 @@ extension SpoolStore {
         for waiter in woken { waiter.semaphore.signal() }
         reportDrops(outcome.drops, now: now)
         if let failure { throw failure }
+    }
+}
+
+/// The buffered mode's committing thread: woken by `request()`, it runs `commit` once per wake-up
+/// (requests while it commits fold into one more round).
+final class BackgroundCommitter: Sendable {
+    private let wake = DispatchSemaphore(value: 0)
+    private let requested = Atomic<Bool>(false)
+    private let stopped = Atomic<Bool>(false)
+    private let started = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    func start(_ commit: @escaping @Sendable () -> Void) {
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        Thread.detachNewThread { [self] in
+            defer { finished.signal() }
+            while true {
+                wake.wait()
+                if stopped.load(ordering: .acquiring) { return }
+                requested.store(false, ordering: .releasing)
+                commit()
+            }
+        }
+    }
+
+    func request() {
+        guard !requested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        wake.signal()
+    }
+
+    /// Stops the thread after its current round and waits for it.
+    func stop() {
+        guard started.load(ordering: .acquiring), !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        wake.signal()
+        finished.wait()
     }
 }

@@ -66,8 +66,9 @@ extension SpoolStore {
         public var migrate: Bool = true
         /// WAL size, in pages, that wakes the background checkpointer. Default 1000 (about 4 MiB).
         public var checkpointPages: Int = 1000
-        /// In ``Durability/buffered(maxDelay:)`` mode, the number of waiting entries at which
-        /// `append` commits inline instead of waiting for the background writer. Default 16384.
+        /// In ``Durability/buffered(maxDelay:)`` mode, the bound on entries waiting in memory: a
+        /// quarter of it wakes the background committer at once (rather than at `maxDelay`), and
+        /// past it `append` waits for a commit. Default 16384.
         public var bufferedHighWater: Int = 16384
         /// The clock for timestamps, leases and the buffered writer. Default the system clock.
         public var clock: any WallClock = SystemClock()

@@ -35,6 +35,8 @@ public final class SpoolStore: Sendable {
     let leases = Mutex<[String: LeaseRecord]>([:])
     private let checkpointer: Checkpointer
     private let bufferedWriter = Mutex<Task<Void, Never>?>(nil)
+    /// Buffered mode: the thread that commits, so appenders only enqueue.
+    let committer: BackgroundCommitter?
 
     var clock: any WallClock { configuration.clock }
     /// Background checkpoints run so far.
@@ -61,6 +63,7 @@ public final class SpoolStore: Sendable {
         let openedAt = configuration.clock.now.nanoseconds
         let (connection, recovery) = try SpoolFile.openWriter(path: path, configuration: configuration, now: openedAt)
         recoveredFrom = recovery?.movedTo
+        if case .buffered = configuration.durability { committer = BackgroundCommitter() } else { committer = nil }
         checkpointer = Checkpointer(path: path, threshold: configuration.checkpointPages, report: configuration.report, clock: configuration.clock)
         checkpointer.attach(to: connection)
         writer = Mutex(try Writer(connection: connection, configuration: configuration))
@@ -85,6 +88,7 @@ public final class SpoolStore: Sendable {
         bufferedWriter.withLock { $0?.cancel() }
         try? flush()
         checkpointer.stop()
+        committer?.stop()
     }
 
     /// Commits what is waiting and stops background work. Later appends throw `.closed`.
@@ -94,6 +98,7 @@ public final class SpoolStore: Sendable {
             task?.cancel()
             task = nil
         }
+        committer?.stop()
         try flush()
         lane.withLock { $0.closed = true }
         checkpointer.stop()
@@ -141,20 +146,27 @@ public final class SpoolStore: Sendable {
 
     // MARK: - Buffered mode
 
+    /// Buffered mode: a thread commits whenever it is woken (by appends past a quarter of the
+    /// high-water mark, or by the timer every `delay` on the injected clock), so appenders only
+    /// enqueue and the commit runs beside them.
     private func startBufferedWriter(every delay: Duration) {
+        committer?.start { [weak self] in
+            guard let self else { return }
+            do throws(SpoolError) {
+                try self.flush()
+            } catch {
+                self.configuration.report(LogEntry(
+                    timestamp: self.now, level: .error, topic: "spool.store.buffered_commit_failed",
+                    message: "a background commit failed; the entries stay in memory and are retried",
+                    context: ["error": .string(error.description), "path": .string(self.path)]))
+            }
+        }
         let clock = configuration.clock
-        let task = Task.detached { [weak self] in
+        let committer = self.committer
+        let task = Task.detached {
             while !Task.isCancelled {
                 do { try await clock.sleep(for: delay) } catch { return }
-                guard let self else { return }
-                do throws(SpoolError) {
-                    try self.flush()
-                } catch {
-                    self.configuration.report(LogEntry(
-                        timestamp: self.now, level: .error, topic: "spool.store.buffered_commit_failed",
-                        message: "a background commit failed; the entries stay in memory and are retried",
-                        context: ["error": .string(error.description), "path": .string(self.path)]))
-                }
+                committer?.request()
             }
         }
         bufferedWriter.withLock { $0 = task }
