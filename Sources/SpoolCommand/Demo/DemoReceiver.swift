@@ -151,7 +151,6 @@ private final class PushHandler: ChannelInboundHandler {
             let status = receiver.handle(method: head.method, uri: head.uri, gzip: gzip, body: body)
             var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: "0")
-            if status == .serviceUnavailable { headers.add(name: "Retry-After", value: "1") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             self.head = nil

@@ -22,7 +22,7 @@ struct DemoRun {
         func summary() -> String {
             var lines = ["", "summary"]
             lines.append("  written:     \(written) entries, each committed to the spool before anything was sent")
-            lines.append("  delivered:   \(delivered) distinct entries (\(tally.received) received in \(tally.accepted) accepted requests; \(tally.refused) requests refused with 503)")
+            lines.append("  delivered:   \(delivered) distinct entries (\(tally.received) received in \(DemoRun.count(tally.accepted, "accepted request")); \(DemoRun.count(tally.refused, "request")) refused with 503)")
             lines.append("  duplicates:  \(tally.duplicates) (an entry resent after a lost acknowledgement arrives twice: at-least-once delivery)")
             lines.append("  lost:        \(lost)")
             if pendingLeft > 0 { lines.append("  still in the spool, not delivered: \(pendingLeft)") }
@@ -146,6 +146,11 @@ struct DemoRun {
         } else {
             narrate("         forwarder: \(entry.message)")
         }
+    }
+
+    /// `1 request`, `2 requests`.
+    static func count(_ value: Int, _ noun: String) -> String {
+        "\(value) \(noun)\(value == 1 ? "" : "s")"
     }
 
     static func seconds(_ value: Double) -> String {
