@@ -11,7 +11,8 @@ struct SpoolCLI: AsyncParsableCommand {
         discussion: """
             Exit status: 0 success, 1 failure (including a partly failed ingest), 2 usage error.
 
-            Example:
+            Examples:
+              spool demo
               printf 'hello\\nworld\\n' | spool ingest --spool app.spool --topic demo
               spool stats --spool app.spool
             """,
