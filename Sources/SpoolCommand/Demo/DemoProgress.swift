@@ -42,10 +42,10 @@ final class DemoProgress: Sendable {
         }
     }
 
-    /// Leaves the live line's last state on its own line.
-    func finish() {
-        guard showsLive else { return }
-        output.withLock { _ in StandardError.write("\r\u{1B}[K" + lastLine.withLock { $0 } + "\n") }
+    /// Leaves the final state on its own line (live or plain).
+    func finish(scheduler: SinkScheduler, store: SpoolStore, sink: String, receiver: DemoReceiver, written: Int) {
+        let line = Self.line(scheduler: scheduler, store: store, sink: sink, receiver: receiver, written: written)
+        output.withLock { _ in StandardError.write((showsLive ? "\r\u{1B}[K" : "") + line + "\n") }
     }
 
     private static func line(scheduler: SinkScheduler, store: SpoolStore, sink: String, receiver: DemoReceiver, written: Int) -> String {

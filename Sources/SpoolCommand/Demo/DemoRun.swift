@@ -98,7 +98,7 @@ struct DemoRun {
         narrate("t=\(Self.elapsed(since: started))  drained")
         display.cancel()
         _ = await display.value
-        progress.finish()
+        progress.finish(scheduler: scheduler, store: store, sink: sinkName, receiver: receiver, written: app.written)
 
         let pendingLeft = (try? store.stats().sinks.first { $0.name == sinkName }?.pending) ?? 0
         try? await transport.shutdown()
