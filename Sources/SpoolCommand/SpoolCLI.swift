@@ -11,11 +11,12 @@ struct SpoolCLI: AsyncParsableCommand {
         discussion: """
             Exit status: 0 success, 1 failure (including a partly failed ingest), 2 usage error.
 
-            Example:
+            Examples:
+              spool demo
               printf 'hello\\nworld\\n' | spool ingest --spool app.spool --topic demo
               spool stats --spool app.spool
             """,
-        subcommands: [Ingest.self, Forward.self, Stats.self, Check.self, Migrate.self, Bench.self]
+        subcommands: [Demo.self, Ingest.self, Forward.self, Stats.self, Check.self, Compact.self, Migrate.self, Bench.self]
     )
 
     /// ArgumentParser's own `main`, with the exit statuses and the error line this tool

@@ -1,0 +1,170 @@
+import CSQLite
+import Foundation
+
+/// `spool check --repair`: salvaging what a damaged spool still holds.
+extension SpoolStore {
+    /// What ``repair(path:clock:progress:)`` saved and lost.
+    public struct RepairReport: Sendable, Codable, Hashable {
+        /// A range of rowids (for `entries`, entry ids) that could not be read. Some ids in it
+        /// may never have existed; `last` is nil when everything from `first` on was lost.
+        public struct IDRange: Sendable, Codable, Hashable {
+            /// The first rowid in doubt.
+            public var first: Int64
+            /// The last rowid in doubt, or nil for "to the end of the table".
+            public var last: Int64?
+        }
+
+        /// One table's salvage.
+        public struct Table: Sendable, Codable, Hashable {
+            /// The table's name.
+            public var name: String
+            /// Rows copied into the new spool.
+            public var saved = 0
+            /// Rows read but refused by the schema (nonsense a damaged page left).
+            public var rejected = 0
+            /// Rowid ranges that could not be read.
+            public var lostRanges: [IDRange] = []
+            /// Damaged regions met while reading.
+            public var errors = 0
+            /// False when nothing of the table could be read.
+            public var readable = true
+            /// What else to know, for a person.
+            public var note: String?
+
+            init(name: String) { self.name = name }
+
+            /// The most rows that can have been lost: the lost ranges' sizes plus the rejected
+            /// rows; nil when a range is open-ended or the table was unreadable.
+            public var lostAtMost: Int64? {
+                guard readable else { return nil }
+                if note?.hasPrefix("a damaged page") == true { return nil }
+                var total = Int64(rejected)
+                for range in lostRanges {
+                    guard let last = range.last else { return nil }
+                    total += last - range.first + 1
+                }
+                return total
+            }
+        }
+
+        /// The repaired spool: a fresh file at the damaged one's path.
+        public var path: String
+        /// Where the damaged file (with its -wal and -shm) was kept.
+        public var damagedMovedTo: String
+        /// Per table, in the order they were copied.
+        public var tables: [Table]
+        /// `meta.id_floor` in the new spool: at least every id seen, so no id is ever reused.
+        public var idFloor: Int64
+        /// Whether the new file passed `PRAGMA integrity_check`.
+        public var integrityOK: Bool
+        /// How long it took, in seconds.
+        public var seconds: Double
+
+        /// The `entries` table's part of the report.
+        public var entries: Table? { tables.first { $0.name == "entries" } }
+        /// Whether every row was read and kept.
+        public var lostNothing: Bool { tables.allSatisfy { $0.readable && $0.lostRanges.isEmpty && $0.rejected == 0 && $0.errors == 0 } }
+    }
+
+    /// The tables of a spool in copy order: `meta` first (its id floor bounds the lost ranges
+    /// of `entries`), then `sinks`, then the rest.
+    private static let salvageOrder: [(name: String, withoutRowID: Bool, conflict: Salvage.Conflict)] = [
+        ("meta", false, .replace), ("sinks", false, .replace), ("entries", false, .ignore),
+        ("dead_letters", false, .ignore), ("drops", false, .ignore),
+        ("counters", true, .replace), ("counter_marks", true, .replace),
+    ]
+
+    /// Salvages every readable row of a damaged spool into a new file at the same path and
+    /// keeps the damaged file aside as `<path>.corrupt-<UTC time>` (with its -wal and -shm).
+    ///
+    /// The new spool is created through the normal open path (current schema). Entry ids, sink
+    /// positions and counters, dead letters, drops and counters are preserved; leases are
+    /// cleared; `meta.id_floor` is raised to at least every id seen, so no id is ever reused.
+    /// Stop every process using the spool first: repair does not coordinate with them.
+    ///
+    /// ```swift
+    /// let report = try SpoolStore.repair(path: "app.spool")
+    /// print(report.entries?.saved ?? 0, "entries saved; damaged file at", report.damagedMovedTo)
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - path: The damaged spool.
+    ///   - clock: Names the file kept aside.
+    ///   - progress: Called now and then with a table's name and the rows saved so far.
+    /// - Returns: What was saved and lost, per table.
+    /// - Throws: ``SpoolError``: `.io` for a missing file or one that cannot be moved,
+    ///   `.notASpool` for another application's database, `.newerSchema` for a spool of a newer
+    ///   Spool (neither is touched), `.corrupt` if the salvaged file does not pass its check.
+    public static func repair(path: String, clock: any WallClock = SystemClock(),
+                              progress: (String, Int) -> Void = { _, _ in }) throws(SpoolError) -> RepairReport {
+        let started = ContinuousClock.now
+        let found = try check(path: path)
+        switch found.status {
+        case .notASpool, .newerSchema:
+            throw SpoolError(found.status == .notASpool ? .notASpool : .newerSchema, "\(found.message); not repaired")
+        case .ok, .outdatedSchema, .corrupt, .empty:
+            break
+        }
+        let building = "\(path).repairing-\(getpid())"
+        for suffix in ["", "-wal", "-shm"] { unlink(building + suffix) }
+        let (tables, idFloor, integrityOK) = try withoutActuallyEscaping(progress) { progress throws(SpoolError) in
+            try salvage(from: path, into: building, now: clock.now.nanoseconds, progress: progress)
+        }
+        let movedTo = try SpoolFile.moveAside(path, now: clock.now.nanoseconds)
+        guard rename(building, path) == 0 else {
+            throw SpoolError(.io, "the salvaged spool \(building) could not be moved to \(path): \(String(cString: strerror(errno))); the damaged file is at \(movedTo)")
+        }
+        for suffix in ["-wal", "-shm"] { _ = rename(building + suffix, path + suffix) }
+        return RepairReport(path: path, damagedMovedTo: movedTo, tables: tables, idFloor: idFloor, integrityOK: integrityOK,
+                            seconds: Double((ContinuousClock.now - started).totalNanoseconds) / 1e9)
+    }
+
+    /// Copies into a fresh spool at `building`; closes both files before returning.
+    private static func salvage(from path: String, into building: String, now: Int64,
+                                progress: @escaping (String, Int) -> Void) throws(SpoolError) -> ([RepairReport.Table], Int64, Bool) {
+        var configuration = Configuration()
+        configuration.recoverCorruptFile = false
+        let (target, _) = try SpoolFile.openWriter(path: building, configuration: configuration, now: now)
+        let source = try Connection(path: path, create: false, readOnly: true)
+        // Catch damaged cells as errors instead of reading past them.
+        try? source.execute("PRAGMA cell_size_check = ON")
+        let salvage = Salvage(source: source, target: target, progress: progress)
+        var tables: [RepairReport.Table] = []
+        let idFloor: Int64 = try target.transaction { () throws(SpoolError) -> Int64 in
+            for table in salvageOrder {
+                var lowest: Int64 = 1
+                if table.name == "entries" {
+                    lowest = (try target.scalarInt("SELECT value FROM meta WHERE key = 'id_floor'") ?? 0) + 1
+                }
+                tables.append(salvage.copy(table.name, withoutRowID: table.withoutRowID, conflict: table.conflict, lowestRowID: lowest))
+            }
+            try target.execute("UPDATE sinks SET lease_owner = NULL, lease_expires_ns = NULL")
+            // Never reuse an id: not one read, not one in a lost range, not one a sink passed.
+            var highest = try target.scalarInt("""
+                SELECT max(COALESCE((SELECT max(id) FROM entries), 0),
+                           COALESCE((SELECT max(position) FROM sinks), 0),
+                           COALESCE((SELECT max(entry_id) FROM dead_letters), 0),
+                           COALESCE((SELECT max(last_id) FROM drops), 0),
+                           COALESCE((SELECT value FROM meta WHERE key = 'id_floor'), 0))
+                """) ?? 0
+            for range in tables.first(where: { $0.name == "entries" })?.lostRanges ?? [] {
+                highest = max(highest, range.last ?? range.first)
+            }
+            let raise = try target.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('id_floor', ?)")
+            raise.bind(1, highest)
+            try raise.run()
+            return highest
+        }
+        _ = try? target.scalarInt("PRAGMA wal_checkpoint(TRUNCATE)")
+        var integrityOK = true
+        do throws(SpoolError) {
+            try SpoolFile.verify(target, full: true)
+        } catch {
+            integrityOK = false
+        }
+        guard integrityOK else {
+            throw SpoolError(.corrupt, "the salvaged copy \(building) failed its integrity check; \(path) was left as it is")
+        }
+        return (tables, idFloor, integrityOK)
+    }
+}
