@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "Spool", targets: ["Spool"]),
         .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
         .executable(name: "spool", targets: ["SpoolCommand"]),
+        // Preloaded by `spool bench log` to count allocations per call; never linked into spool.
+        .library(name: "SpoolMallocCounter", type: .dynamic, targets: ["SpoolMallocCounter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -94,6 +96,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "SpoolMallocCounter"),
         // A child process for tests that need a second process: crash (SIGKILL) and lease tests.
         .executableTarget(name: "SpoolTestChild", dependencies: ["Spool"], path: "Tests/SpoolTestChild", swiftSettings: strict),
         .testTarget(

@@ -11,8 +11,10 @@ struct BenchLog: AsyncParsableCommand {
         abstract: "Nanoseconds per log call through the front, next to swift-log's Logger.",
         discussion: """
             Each case is timed over --iterations calls (fewer for the durable spool modes), --runs
-            times; the table shows the median, the fastest and the slowest run. Allocations are not
-            counted here (see BENCHMARKS.md: the runtime's allocation hook is unusable on Linux).
+            times; the table shows the median, the fastest and the slowest run. Allocations per call
+            are counted by preloading libSpoolMallocCounter.so (built beside `spool` by
+            `swift build -c release --product SpoolMallocCounter`): the command re-runs itself
+            with LD_PRELOAD when it finds the library; without it the column says "-".
 
             Example:
               swift run -c release spool bench log --runs 7
@@ -29,14 +31,17 @@ struct BenchLog: AsyncParsableCommand {
     var directory = FileManager.default.currentDirectoryPath
 
     func run() async throws {
+        AllocationCounter.preloadIfAvailable()
         let spoolDirectory = directory + "/spool-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: spoolDirectory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: spoolDirectory) }
 
         print("spool bench log: \(runs) runs, \(iterations) calls per run; spools in \(spoolDirectory)")
         print("")
-        print("| case | ns/call (median) | min–max |")
-        print("|---|---:|---:|")
+        print("allocations: \(AllocationCounter.available ? "counted (libSpoolMallocCounter.so preloaded)" : "not counted (build the SpoolMallocCounter product)")")
+        print("")
+        print("| case | ns/call (median) | min–max | allocations/call |")
+        print("|---|---:|---:|---:|")
 
         let swiftLog = Logger(label: "bench") { _ in NoOpSwiftLogHandler() }
         var swiftLogInfoLevel = swiftLog
@@ -84,7 +89,8 @@ struct BenchLog: AsyncParsableCommand {
         }
         samples = samples.map { $0 / Double(calls) }.sorted()
         let median = samples[samples.count / 2]
-        print("| \(name) | \(format(median)) | \(format(samples.first!))–\(format(samples.last!)) |")
+        let allocations = AllocationCounter.perCall(calls, body).map { String(format: "%.2f", $0) } ?? "-"
+        print("| \(name) | \(format(median)) | \(format(samples.first!))–\(format(samples.last!)) | \(allocations) |")
     }
 
     private func format(_ nanoseconds: Double) -> String {
@@ -106,5 +112,48 @@ private struct NoOpSwiftLogHandler: LogHandler {
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
+    }
+}
+
+/// Counts heap allocations through libSpoolMallocCounter.so, when it is preloaded.
+enum AllocationCounter {
+    private typealias Enable = @convention(c) (Int32) -> Void
+    private typealias Count = @convention(c) () -> UInt64
+    private static let marker = "SPOOL_BENCH_ALLOCATIONS"
+
+    nonisolated(unsafe) private static let handle = dlopen(nil, RTLD_NOW)
+    private static var enable: Enable? {
+        dlsym(handle, "spool_malloc_counter_enable").map { unsafeBitCast($0, to: Enable.self) }
+    }
+    private static var count: Count? {
+        dlsym(handle, "spool_malloc_counter_count").map { unsafeBitCast($0, to: Count.self) }
+    }
+
+    static var available: Bool { enable != nil && count != nil }
+
+    /// Runs this command again with the counter preloaded, if the library sits beside `spool`
+    /// and it is not preloaded yet. Returns only when it did not re-run.
+    static func preloadIfAvailable() {
+        guard !available, ProcessInfo.processInfo.environment[marker] == nil else { return }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let library = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("libSpoolMallocCounter.so").path
+        guard FileManager.default.fileExists(atPath: library) else { return }
+        setenv("LD_PRELOAD", library, 1)
+        setenv(marker, "1", 1)
+        fflush(nil)
+        var arguments = CommandLine.arguments.map { strdup($0) }
+        arguments.append(nil)
+        execv(executable, &arguments)
+        // execv returned: it failed; measure without allocations.
+    }
+
+    /// Allocations per call of `body` over `calls` calls (process-wide: the cases run on one thread).
+    static func perCall(_ calls: Int, _ body: () -> Void) -> Double? {
+        guard let enable, let count, calls > 0 else { return nil }
+        let before = count()
+        enable(1)
+        for _ in 0..<calls { body() }
+        enable(0)
+        return Double(count() - before) / Double(calls)
     }
 }
