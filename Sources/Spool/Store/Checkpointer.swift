@@ -20,6 +20,11 @@ final class Checkpointer: Sendable {
     let walPages = Atomic<Int32>(0)
     /// Past this many pages a PASSIVE checkpoint is not enough (see `run`).
     var restartThreshold: Int32 { threshold.multipliedReportingOverflow(by: 16).overflow ? .max : threshold * 16 }
+    /// The checkpoint mode for a WAL of `walPages` pages.
+    func mode(walPages: Int32) -> String {
+        walPages >= restartThreshold ? "RESTART" : "PASSIVE"
+    }
+
     /// Checkpoints run so far, for tests and stats.
     let runs = Atomic<Int>(0)
     /// Signalled after each checkpoint, so a test can wait for one without sleeping.
@@ -86,8 +91,7 @@ final class Checkpointer: Sendable {
             // everything back while holding writers off (appenders wait on the busy timeout,
             // a few tens of milliseconds for 64 MiB), and lets the next commit start the WAL
             // from the beginning; journal_size_limit then truncates the file.
-            let mode = walPages.load(ordering: .relaxed) >= restartThreshold ? "RESTART" : "PASSIVE"
-            try? connection.execute("PRAGMA wal_checkpoint(\(mode))")
+            try? connection.execute("PRAGMA wal_checkpoint(\(mode(walPages: walPages.load(ordering: .relaxed))))")
             runs.add(1, ordering: .relaxed)
             ran.signal()
         }
