@@ -15,7 +15,7 @@ struct SpoolCLI: AsyncParsableCommand {
               printf 'hello\\nworld\\n' | spool ingest --spool app.spool --topic demo
               spool stats --spool app.spool
             """,
-        subcommands: [Ingest.self, Forward.self, Stats.self, Check.self, Migrate.self, Bench.self]
+        subcommands: [Ingest.self, Forward.self, Stats.self, Tail.self, Export.self, DeadLetters.self, Sinks.self, Check.self, Migrate.self, Bench.self]
     )
 
     /// ArgumentParser's own `main`, with the exit statuses and the error line this tool
