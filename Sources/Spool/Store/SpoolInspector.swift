@@ -53,9 +53,11 @@ public final class SpoolInspector {
     }
 
     /// Calls `body` with every entry matching `filter` whose id is above `id`, in id order, one
-    /// row at a time. Returns the id of the last entry handed over (or `id` when none was).
+    /// row at a time (one statement: one consistent snapshot of the file).
+    /// - Returns: The id of the last entry handed over (or `id` when none was).
+    /// - Throws: ``SpoolError`` from SQLite, or what `body` threw (which stops the walk).
     @discardableResult
-    public func forEachEntry(after id: Int64 = 0, matching filter: EntryFilter, _ body: (StoredEntry) throws(SpoolError) -> Void) throws(SpoolError) -> Int64 {
+    public func forEachEntry(after id: Int64 = 0, matching filter: EntryFilter, _ body: (StoredEntry) throws -> Void) throws -> Int64 {
         let (clause, bind) = try conditions(filter)
         let statement = try connection.prepare("""
             SELECT id, ts_ns, level, topic, message, context, schema FROM entries
@@ -63,13 +65,12 @@ public final class SpoolInspector {
             """)
         statement.bind(1, id)
         _ = bind(statement, 2)
+        defer { statement.reset() }
         var last = id
-        try connection.transaction(immediate: false) { () throws(SpoolError) in
-            while try statement.step() {
-                let entry = Self.entry(statement)
-                last = entry.id
-                try body(entry)
-            }
+        while try statement.step() {
+            let entry = Self.entry(statement)
+            last = entry.id
+            try body(entry)
         }
         return last
     }
@@ -92,17 +93,18 @@ public final class SpoolInspector {
 
     // MARK: - Dead letters
 
-    /// Calls `body` with every dead letter matching `filter`, by sink and original order.
-    public func forEachDeadLetter(matching filter: DeadLetterFilter, _ body: (DeadLetterRecord) throws(SpoolError) -> Void) throws(SpoolError) {
+    /// Calls `body` with every dead letter matching `filter`, by sink and original order, one
+    /// row at a time.
+    /// - Throws: ``SpoolError`` from SQLite, or what `body` threw (which stops the walk).
+    public func forEachDeadLetter(matching filter: DeadLetterFilter, _ body: (DeadLetterRecord) throws -> Void) throws {
         let (clause, bind) = filter.sql()
         let statement = try connection.prepare("""
             SELECT id, sink, entry_id, ts_ns, level, topic, message, context, schema, status, reason, attempts, failed_ns
             FROM dead_letters WHERE \(clause) ORDER BY sink, entry_id, id
             """)
         bind(statement)
-        try connection.transaction(immediate: false) { () throws(SpoolError) in
-            while try statement.step() { try body(DeadLetterRecord(statement)) }
-        }
+        defer { statement.reset() }
+        while try statement.step() { try body(DeadLetterRecord(statement)) }
     }
 
     // MARK: - Helpers

@@ -135,9 +135,9 @@ extension SpoolStore {
     ///   that is no longer registered (nothing changes then: register the sink or purge them).
     @discardableResult
     public func requeueDeadLetters(matching filter: DeadLetterFilter) throws(SpoolError) -> [Int64] {
-        let (clause, bind) = filter.sql()
-        return try writer.withLock { writer throws(SpoolError) -> [Int64] in
+        try writer.withLock { writer throws(SpoolError) -> [Int64] in
             try writer.transaction { () throws(SpoolError) -> [Int64] in
+                let (clause, bind) = filter.sql()
                 let connection = writer.connection
                 let orphans = try connection.prepare("""
                     SELECT DISTINCT sink FROM dead_letters
@@ -183,9 +183,9 @@ extension SpoolStore {
     /// - Returns: How many were deleted.
     @discardableResult
     public func purgeDeadLetters(matching filter: DeadLetterFilter) throws(SpoolError) -> Int {
-        let (clause, bind) = filter.sql()
-        return try writer.withLock { writer throws(SpoolError) -> Int in
+        try writer.withLock { writer throws(SpoolError) -> Int in
             try writer.transaction { () throws(SpoolError) -> Int in
+                let (clause, bind) = filter.sql()
                 let statement = try writer.connection.prepare("DELETE FROM dead_letters WHERE \(clause)")
                 bind(statement)
                 try statement.run()

@@ -55,7 +55,7 @@ struct DeadLetters: ParsableCommand {
             let inspector = try SpoolInspector(path: try spoolPath.resolved())
             var output = Output()
             var rows = [["id", "sink", "entry", "time", "status", "attempts", "topic", "reason"]]
-            try inspector.forEachDeadLetter(matching: selection.filter) { (letter: DeadLetterRecord) throws(SpoolError) in
+            try inspector.forEachDeadLetter(matching: selection.filter) { letter in
                 if json {
                     try output.line(letter.jsonLine)
                 } else {
@@ -140,7 +140,7 @@ struct DeadLetters: ParsableCommand {
             let path = try spoolPath.resolved()
             if !yes && isatty(STDIN_FILENO) == 1 {
                 var count = 0
-                try SpoolInspector(path: path).forEachDeadLetter(matching: selection.filter) { (_: DeadLetterRecord) throws(SpoolError) in count += 1 }
+                try SpoolInspector(path: path).forEachDeadLetter(matching: selection.filter) { _ in count += 1 }
                 StandardError.write("Delete \(count) dead letter\(count == 1 ? "" : "s") from \(path) for good? [y/N] ")
                 let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased()
                 guard answer == "y" || answer == "yes" else {

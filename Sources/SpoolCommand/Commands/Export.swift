@@ -48,18 +48,18 @@ struct Export: ParsableCommand {
         do {
             if deadLetters {
                 let filter = DeadLetterFilter(sink: sink, since: since?.nanoseconds, until: until?.nanoseconds)
-                try inspector.forEachDeadLetter(matching: filter) { (letter: DeadLetterRecord) throws(SpoolError) in
+                try inspector.forEachDeadLetter(matching: filter) { letter in
                     try output.line(letter.jsonLine)
                 }
             } else {
                 let filter = EntryFilter(pendingFor: sink, since: since?.nanoseconds, until: until?.nanoseconds)
-                try inspector.forEachEntry(matching: filter) { (entry: StoredEntry) throws(SpoolError) in
+                try inspector.forEachEntry(matching: filter) { entry in
                     try output.line(EntryJSON.line(entry))
                 }
             }
             try output.flush()
-        } catch let error as SpoolError where output.isClosed {
-            _ = error  // the reader has gone: nothing more to do
+        } catch where output.isClosed {
+            // The reader has gone: nothing more to do.
         }
     }
 }

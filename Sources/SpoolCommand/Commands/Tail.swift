@@ -62,8 +62,8 @@ struct Tail: ParsableCommand {
         var output = Output()
         do {
             try tail(into: &output)
-        } catch let error as SpoolError where output.isClosed {
-            _ = error  // the reader has gone (`| head`): that is how a follow ends too
+        } catch where output.isClosed {
+            // The reader has gone (`| head`): that is how a follow ends too.
         }
     }
 
@@ -86,7 +86,7 @@ struct Tail: ParsableCommand {
         filter.pendingFor = nil
         filter.addressedTo = sink
         while !Self.stopRequested.load(ordering: .relaxed) && !Output.readerHasGone {
-            last = max(last, try inspector.forEachEntry(after: last, matching: filter) { (entry: StoredEntry) throws(SpoolError) in
+            last = max(last, try inspector.forEachEntry(after: last, matching: filter) { entry in
                 try output.line(formatter.line(entry))
             })
             try output.flush()
