@@ -11,9 +11,12 @@ import Testing
     private func spool(_ count: Int, deadLettered: [Int64], bThrough: Int64, in scratch: TemporaryDirectory) throws -> String {
         let path = scratch.file("app.spool")
         let store = try SpoolStore(path: path)
-        try store.append(contentsOf: (1...count).map {
-            LogEntry(timestamp: Self.base + Int64($0), level: .info, topic: "t", message: "message \($0)", context: ["n": .int(Int64($0))])
-        })
+        var entries: [LogEntry] = []
+        for index in 1...count {
+            let n = Int64(index)
+            entries.append(LogEntry(timestamp: Self.base + n, level: .info, topic: "t", message: "message \(index)", context: ["n": .int(n)]))
+        }
+        try store.append(contentsOf: entries)
         try store.registerSink("a")
         try store.registerSink("b")
         let batch = try store.claim(sink: "a", owner: "test")

@@ -13,10 +13,14 @@ import Testing
     private func spool(_ count: Int, in scratch: TemporaryDirectory) throws -> String {
         let path = scratch.file("app.spool")
         let store = try SpoolStore(path: path)
-        try store.append(contentsOf: (1...count).map { index in
-            LogEntry(timestamp: Self.base + Int64(index - 1) * 3_600_000_000_000, level: index % 2 == 0 ? .error : .info,
-                     topic: index % 2 == 0 ? "billing.payment" : "web", message: "message \(index)")
-        })
+        var entries: [LogEntry] = []
+        for index in 1...count {
+            let even = index % 2 == 0
+            let timestamp: Int64 = Self.base + Int64(index - 1) * 3_600_000_000_000
+            entries.append(LogEntry(timestamp: timestamp, level: even ? .error : .info,
+                                    topic: even ? "billing.payment" : "web", message: "message \(index)"))
+        }
+        try store.append(contentsOf: entries)
         try store.close()
         return path
     }
@@ -26,6 +30,17 @@ import Testing
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             return try #require(object?["message"] as? String)
         }
+    }
+
+    /// Waits at most 20 s for `child` to exit; kills it and returns false if it does not.
+    private func waitForExit(_ child: Process) -> Bool {
+        let exited = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { child.waitUntilExit(); exited.signal() }
+        if exited.wait(timeout: .now() + 20) == .timedOut {
+            kill(child.processIdentifier, SIGKILL)
+            return false
+        }
+        return true
     }
 
     // MARK: - tail
@@ -93,20 +108,24 @@ import Testing
         child.standardError = FileHandle.nullDevice
         try child.run()
         defer { if child.isRunning { kill(child.processIdentifier, SIGKILL) } }
+        // Bounded polling on what the child wrote.
+        func waitForLines(_ count: Int) throws -> [String] {
+            let deadline = ContinuousClock.now + .seconds(20)
+            var lines: [String] = []
+            while ContinuousClock.now < deadline {
+                lines = try messages(String(decoding: try Data(contentsOf: URL(fileURLWithPath: outputPath)), as: UTF8.self))
+                if lines.count >= count { break }
+                usleep(20_000)
+            }
+            return lines
+        }
+        #expect(try waitForLines(1) == ["message 2"])
         let store = try SpoolStore(path: path)
         try store.append(LogEntry(timestamp: Self.base, level: .notice, topic: "late", message: "after start"))
         try store.close()
-        // Bounded polling on what the child wrote.
-        let deadline = ContinuousClock.now + .seconds(20)
-        var lines: [String] = []
-        while ContinuousClock.now < deadline {
-            lines = try messages(String(decoding: try Data(contentsOf: URL(fileURLWithPath: outputPath)), as: UTF8.self))
-            if lines.count >= 2 { break }
-            usleep(20_000)
-        }
-        #expect(lines == ["message 2", "after start"])
+        #expect(try waitForLines(2) == ["message 2", "after start"])
         child.terminate()  // SIGTERM
-        child.waitUntilExit()
+        #expect(waitForExit(child), "tail --follow kept running after SIGTERM")
         #expect(child.terminationReason == .exit && child.terminationStatus == 0)
     }
 
@@ -122,10 +141,7 @@ import Testing
         child.standardError = errors
         try child.run()
         try output.fileHandleForReading.close()  // `| head` that has read enough
-        let exited = DispatchSemaphore(value: 0)
-        Thread.detachNewThread { child.waitUntilExit(); exited.signal() }
-        if exited.wait(timeout: .now() + 20) == .timedOut {
-            kill(child.processIdentifier, SIGKILL)
+        guard waitForExit(child) else {
             Issue.record("tail --follow kept running after its reader went away")
             return
         }
@@ -148,9 +164,11 @@ import Testing
         let store = try SpoolStore(path: path)
         try store.append(LogEntry(timestamp: SystemClock().now.nanoseconds, level: .info, topic: "now", message: "just now"))
         try store.close()
-        let recent = try SpoolBinary.run(["export", "--spool", path, "--since", "-1h"])
-        #expect(recent.status == 0, "\(recent.stderr)")
-        #expect(try messages(recent.stdout) == ["just now"])
+        for since in ["--since=-1h", "--since=30m"] {
+            let recent = try SpoolBinary.run(["export", "--spool", path, since])
+            #expect(recent.status == 0, "\(recent.stderr)")
+            #expect(try messages(recent.stdout) == ["just now"])
+        }
         let millis = try SpoolBinary.run(["export", "--spool", path, "--until", "1732876800000"])  // ms: 10:40
         #expect(try messages(millis.stdout) == ["message 1"])
         let bad = try SpoolBinary.run(["export", "--spool", path, "--since", "yesterday"])

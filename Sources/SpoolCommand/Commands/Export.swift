@@ -15,7 +15,8 @@ struct Export: ParsableCommand {
 
             --since and --until select by event time: since inclusive, until exclusive. TIME \
             is ISO 8601 (2026-11-29T08:00:00Z), a Unix time in s, ms, µs or ns (told apart \
-            by magnitude), or relative to now: -90s, -30m, -1h, -2d. --sink NAME exports what \
+            by magnitude), or a duration ago: 90s, 30m, 1h, 2d (or with a minus sign after an \
+            equals sign: --since=-1h). --sink NAME exports what \
             is pending for that sink (with --dead-letters: that sink's dead letters).
 
             Rows are streamed as SQLite reads them: a large spool is not loaded into memory. \
@@ -23,7 +24,7 @@ struct Export: ParsableCommand {
             stdout (`| head`) ends the export with exit 0.
 
             Example:
-              spool export --spool app.spool --since -1h > last-hour.ndjson
+              spool export --spool app.spool --since 1h > last-hour.ndjson
               spool export --spool app.spool --dead-letters --sink loki | jq '.dead_letter.reason'
             """
     )

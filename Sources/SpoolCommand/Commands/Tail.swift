@@ -79,9 +79,15 @@ struct Tail: ParsableCommand {
         }
         try output.flush()
         guard follow else { return }
+        // A parent may hand its blocked signal mask down (Foundation's Process does): unblock
+        // the two that stop us, or a SIGTERM would wait forever.
+        var stopping = sigset_t()
+        sigemptyset(&stopping)
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { _ in Tail.stopRequested.store(true, ordering: .relaxed) }
+            sigaddset(&stopping, signalNumber)
         }
+        pthread_sigmask(SIG_UNBLOCK, &stopping, nil)
         // New entries are shown whether or not a forwarder already sent them.
         filter.pendingFor = nil
         filter.addressedTo = sink

@@ -6,7 +6,8 @@ import Spool
 ///
 /// - ISO 8601: `2026-11-29T08:00:00Z`, with optional fraction and a `Z` or `±hh:mm` offset;
 /// - a Unix number, in s, ms, µs or ns told apart by magnitude (`UnixTime`): `1764403200`;
-/// - relative to now: `-90s`, `-30m`, `-1h`, `-2d` (also with a fraction: `-1.5h`).
+/// - relative to now: `90s`, `30m`, `1h`, `2d` ago (a fraction is fine: `1.5h`), also written
+///   with a minus sign, `--since=-1h` (with `=`, or the parser takes `-1h` for an option).
 struct TimeArgument: ExpressibleByArgument {
     var nanoseconds: Int64
 
@@ -15,11 +16,13 @@ struct TimeArgument: ExpressibleByArgument {
         nanoseconds = value
     }
 
-    static let help = "ISO 8601 (2026-11-29T08:00:00Z), a Unix time in s/ms/µs/ns, or relative to now (-30m, -1h, -2d)"
+    static let help = "ISO 8601 (2026-11-29T08:00:00Z), a Unix time in s/ms/µs/ns, or a duration ago (30m, 1h, 2d; or --since=-1h)"
 
     static func parse(_ text: String, now: Int64) -> Int64? {
-        if text.hasPrefix("-"), let unit = text.last, let scale = Self.scales[unit],
-           let amount = Double(text.dropFirst().dropLast()), amount.isFinite, amount >= 0 {
+        // `-1h` (which the shell form `--since=-1h` needs) or `1h`: both an hour ago.
+        let ago = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+        if let unit = ago.last, let scale = Self.scales[unit],
+           let amount = Double(ago.dropLast()), amount.isFinite, amount >= 0 {
             return now - Int64((amount * scale).rounded())
         }
         if let integer = Int64(text) { return try? UnixTime.nanoseconds(fromEpoch: integer) }
