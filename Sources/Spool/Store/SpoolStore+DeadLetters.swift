@@ -8,11 +8,15 @@ public struct DeadLetterRecord: Sendable, Hashable, Codable {
     public var entryID: Int64
     /// Event time of the entry, Unix nanoseconds.
     public var timestamp: Int64
+    /// The entry's level.
     public var level: LogLevel
+    /// The entry's topic.
     public var topic: String
+    /// The entry's message.
     public var message: String
     /// The entry's context, a JSON object as text, or nil.
     public var contextJSON: String?
+    /// The entry's payload schema.
     public var schema: String
     /// The HTTP status, or nil when the failure was not an HTTP response.
     public var status: Int?
