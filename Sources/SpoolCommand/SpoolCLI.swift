@@ -16,7 +16,7 @@ struct SpoolCLI: AsyncParsableCommand {
               printf 'hello\\nworld\\n' | spool ingest --spool app.spool --topic demo
               spool stats --spool app.spool
             """,
-        subcommands: [Demo.self, Ingest.self, Forward.self, Stats.self, Check.self, Compact.self, Migrate.self, Bench.self]
+        subcommands: [Demo.self, Ingest.self, Forward.self, Tail.self, Export.self, DeadLetters.self, Sinks.self, Stats.self, Check.self, Compact.self, Migrate.self, Bench.self]
     )
 
     /// ArgumentParser's own `main`, with the exit statuses and the error line this tool

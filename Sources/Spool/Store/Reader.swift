@@ -6,16 +6,18 @@ final class Reader {
     init(connection: Connection) throws(SpoolError) {
         self.connection = connection
         batch = try connection.prepare(
-            "SELECT id, ts_ns, level, topic, message, context, schema FROM entries WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT id, ts_ns, level, topic, message, context, schema FROM entries WHERE id > ? AND (only_sink IS NULL OR only_sink = ?) ORDER BY id LIMIT ?",
             persistent: true)
     }
 
-    /// Entries after `position` in id order: at most `maxCount`, and at most `maxBytes` of
-    /// topic + message + context (but always at least one entry, however large).
-    func entries(after position: Int64, maxCount: Int, maxBytes: Int) throws(SpoolError) -> [StoredEntry] {
+    /// Entries for `sink` after `position` in id order: at most `maxCount`, and at most
+    /// `maxBytes` of topic + message + context (but always at least one entry, however large).
+    /// Entries addressed to another sink (requeued dead letters, `only_sink`) are skipped.
+    func entries(for sink: String, after position: Int64, maxCount: Int, maxBytes: Int) throws(SpoolError) -> [StoredEntry] {
         defer { batch.reset() }
         batch.bind(1, position)
-        batch.bind(2, Int64(maxCount))
+        batch.bind(2, sink)
+        batch.bind(3, Int64(maxCount))
         var entries: [StoredEntry] = []
         entries.reserveCapacity(min(maxCount, 4096))
         var bytes = 0

@@ -52,16 +52,18 @@ extension SpoolStore {
                 guard through > after else { return 0 }
                 let add = try connection.prepare("""
                     INSERT INTO counters (sink, level, topic, value)
-                    SELECT ?, level, topic, count(*) FROM entries WHERE id > ? AND id <= ? GROUP BY level, topic
+                    SELECT ?1, level, topic, count(*) FROM entries
+                    WHERE id > ?2 AND id <= ?3 AND (only_sink IS NULL OR only_sink = ?1) GROUP BY level, topic
                     ON CONFLICT (sink, level, topic) DO UPDATE SET value = value + excluded.value
                     """)
                 add.bind(1, sink)
                 add.bind(2, after)
                 add.bind(3, through)
                 try add.run()
-                let added = try connection.prepare("SELECT count(*) FROM entries WHERE id > ? AND id <= ?")
+                let added = try connection.prepare("SELECT count(*) FROM entries WHERE id > ? AND id <= ? AND (only_sink IS NULL OR only_sink = ?)")
                 added.bind(1, after)
                 added.bind(2, through)
+                added.bind(3, sink)
                 _ = try added.step()
                 let count = Int(added.int64(0))
                 added.reset()

@@ -155,7 +155,7 @@ extension SpoolStore {
     }
 
     /// Opens a file that must already exist: never creates one.
-    private static func openExisting(_ path: String, readOnly: Bool) throws(SpoolError) -> Connection {
+    static func openExisting(_ path: String, readOnly: Bool) throws(SpoolError) -> Connection {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw SpoolError(.io, "no spool at \(path): the file does not exist (nothing was created)")

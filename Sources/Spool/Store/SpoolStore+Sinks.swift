@@ -150,7 +150,7 @@ extension SpoolStore {
         let start: Int64
         if let cursor { start = cursor } else { start = try position(of: sink) }
         let entries = try reader.withLock { reader throws(SpoolError) -> [StoredEntry] in
-            try reader.entries(after: start, maxCount: max(1, maxCount), maxBytes: max(1, maxBytes))
+            try reader.entries(for: sink, after: start, maxCount: max(1, maxCount), maxBytes: max(1, maxBytes))
         }
         return ClaimedBatch(sink: sink, entries: entries, lastID: entries.last?.id ?? start)
     }

@@ -56,10 +56,12 @@ extension SpoolStats {
                 "SELECT count(*), COALESCE(sum(length(CAST(topic AS BLOB)) + length(CAST(message AS BLOB)) + COALESCE(length(CAST(context AS BLOB)), 0)), 0), min(id), max(id) FROM entries")
             _ = try totals.step()
             var sinks: [Sink] = []
+            // Entries addressed to one sink (schema 4, requeued dead letters) are pending for it only.
+            let own = (try connection.scalarInt("PRAGMA user_version") ?? 0) >= 4 ? " AND (only_sink IS NULL OR only_sink = s.name)" : ""
             let perSink = try connection.prepare("""
                 SELECT s.name, s.position,
-                       (SELECT count(*) FROM entries WHERE id > s.position),
-                       (SELECT ts_ns FROM entries WHERE id > s.position ORDER BY id LIMIT 1),
+                       (SELECT count(*) FROM entries WHERE id > s.position\(own)),
+                       (SELECT ts_ns FROM entries WHERE id > s.position\(own) ORDER BY id LIMIT 1),
                        s.delivered, s.dead_lettered, s.lease_owner, s.lease_expires_ns
                 FROM sinks AS s ORDER BY s.name
                 """)

@@ -11,6 +11,7 @@ final class Writer {
     private let newestID: Statement
     private let idFloor: Statement
     private let raiseFloor: Statement
+    private let skipEntriesForOtherSinks: Statement
 
     let maximumBytes: Int64?
     let policy: SpoolStore.OverflowPolicy
@@ -30,6 +31,14 @@ final class Writer {
         newestID = try connection.prepare("SELECT max(id) FROM entries", persistent: true)
         idFloor = try connection.prepare("SELECT value FROM meta WHERE key = 'id_floor'", persistent: true)
         raiseFloor = try connection.prepare("UPDATE meta SET value = max(value, ?) WHERE key = 'id_floor'", persistent: true)
+        // One index seek per sink when nothing is addressed (the first row after the position is
+        // the sink's own): cheap enough for every acknowledgement.
+        skipEntriesForOtherSinks = try connection.prepare("""
+            UPDATE sinks SET position = max(position, COALESCE(
+                (SELECT id - 1 FROM entries WHERE id > sinks.position AND (only_sink IS NULL OR only_sink = sinks.name) ORDER BY id LIMIT 1),
+                (SELECT max(id) FROM entries),
+                position))
+            """, persistent: true)
         maximumBytes = configuration.maximumBytes
         policy = configuration.overflowPolicy
         usedBytesEstimate = try measureUsedBytes()
@@ -122,7 +131,14 @@ final class Writer {
     }
 
     /// Deletes what every registered sink has passed (nothing when no sink is registered).
+    ///
+    /// First, each sink's position moves over the entries right after it that are addressed to
+    /// another sink (requeued dead letters, `entries.only_sink`): its claims never return them,
+    /// so without this a sink whose backlog ends in such rows would hold them forever. The move
+    /// stops before the sink's first own entry, so it never passes anything the sink has not
+    /// acknowledged, in flight or not.
     func deletePassedEntries() throws(SpoolError) {
+        try skipEntriesForOtherSinks.run()
         if let lowest = try connection.scalarInt("SELECT min(position) FROM sinks") {
             try deleteEntries(through: lowest)
         }

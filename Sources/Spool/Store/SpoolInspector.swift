@@ -1,0 +1,194 @@
+import Foundation
+
+/// Reads a spool file from outside without changing it: `spool tail`, `spool export` and
+/// `spool dlq list`.
+///
+/// The file is opened read-only: never created, recovered or migrated, and no lease is taken,
+/// so an inspector can watch a spool that an app and a forwarder are writing. Rows are handed
+/// over one at a time as SQLite steps, so exporting a large spool does not load it into memory.
+///
+/// ```swift
+/// let inspector = try SpoolInspector(path: "app.spool")
+/// for entry in try inspector.lastEntries(10, matching: EntryFilter(minimumLevel: .warning)) {
+///     print(EntryJSON.line(entry))
+/// }
+/// ```
+///
+/// One owner: an inspector holds a SQLite connection, which must not cross threads.
+public final class SpoolInspector {
+    /// The spool file's path.
+    public let path: String
+    private let connection: Connection
+    /// Whether the file has `entries.only_sink` (schema 4): older spools have no addressed rows.
+    private let hasAddressedEntries: Bool
+
+    /// Opens an existing spool read-only.
+    /// - Parameter path: The spool file; it is not created when missing.
+    /// - Throws: ``SpoolError``: `.io` for a missing file or a directory, `.notASpool`,
+    ///   `.corrupt`, `.newerSchema`.
+    public init(path: String) throws(SpoolError) {
+        self.path = path
+        connection = try SpoolStore.openExisting(path, readOnly: true)
+        try SpoolFile.applyBusyTimeout(connection, .seconds(5))
+        guard case .spool(let version) = try SpoolFile.inspect(connection) else {
+            throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database)")
+        }
+        hasAddressedEntries = version >= 4
+    }
+
+    // MARK: - Entries
+
+    /// The last `count` entries matching `filter`, oldest first.
+    public func lastEntries(_ count: Int, matching filter: EntryFilter) throws(SpoolError) -> [StoredEntry] {
+        let (clause, bind) = try conditions(filter)
+        let statement = try connection.prepare("""
+            SELECT * FROM (SELECT id, ts_ns, level, topic, message, context, schema FROM entries
+                           WHERE \(clause) ORDER BY id DESC LIMIT ?) ORDER BY id
+            """)
+        let next = bind(statement, 1)
+        statement.bind(next, Int64(max(0, count)))
+        var entries: [StoredEntry] = []
+        while try statement.step() { entries.append(Self.entry(statement)) }
+        return entries
+    }
+
+    /// Calls `body` with every entry matching `filter` whose id is above `id`, in id order, one
+    /// row at a time (one statement: one consistent snapshot of the file).
+    /// - Returns: The id of the last entry handed over (or `id` when none was).
+    /// - Throws: ``SpoolError`` from SQLite, or what `body` threw (which stops the walk).
+    @discardableResult
+    public func forEachEntry(after id: Int64 = 0, matching filter: EntryFilter, _ body: (StoredEntry) throws -> Void) throws -> Int64 {
+        let (clause, bind) = try conditions(filter)
+        let statement = try connection.prepare("""
+            SELECT id, ts_ns, level, topic, message, context, schema FROM entries
+            WHERE id > ? AND \(clause) ORDER BY id
+            """)
+        statement.bind(1, id)
+        _ = bind(statement, 2)
+        defer { statement.reset() }
+        var last = id
+        while try statement.step() {
+            let entry = Self.entry(statement)
+            last = entry.id
+            try body(entry)
+        }
+        return last
+    }
+
+    /// The highest entry id in the spool, or the highest ever deleted when it is empty.
+    public func newestID() throws(SpoolError) -> Int64 {
+        try connection.scalarInt("SELECT max(COALESCE((SELECT max(id) FROM entries), 0), (SELECT value FROM meta WHERE key = 'id_floor'))") ?? 0
+    }
+
+    /// The sink's delivery position.
+    /// - Throws: `.unknownSink` when no sink of that name is registered.
+    public func position(of sink: String) throws(SpoolError) -> Int64 {
+        let statement = try connection.prepare("SELECT position FROM sinks WHERE name = ?")
+        statement.bind(1, sink)
+        guard try statement.step() else {
+            throw SpoolError(.unknownSink, "no sink named '\(sink)' is registered in \(path)")
+        }
+        return statement.int64(0)
+    }
+
+    // MARK: - Dead letters
+
+    /// Calls `body` with every dead letter matching `filter`, by sink and original order, one
+    /// row at a time.
+    /// - Throws: ``SpoolError`` from SQLite, or what `body` threw (which stops the walk).
+    public func forEachDeadLetter(matching filter: DeadLetterFilter, _ body: (DeadLetterRecord) throws -> Void) throws {
+        let (clause, bind) = filter.sql()
+        let statement = try connection.prepare("""
+            SELECT id, sink, entry_id, ts_ns, level, topic, message, context, schema, status, reason, attempts, failed_ns
+            FROM dead_letters WHERE \(clause) ORDER BY sink, entry_id, id
+            """)
+        bind(statement)
+        defer { statement.reset() }
+        while try statement.step() { try body(DeadLetterRecord(statement)) }
+    }
+
+    // MARK: - Helpers
+
+    private func conditions(_ filter: EntryFilter) throws(SpoolError) -> (String, (Statement, Int32) -> Int32) {
+        var clauses = ["1"]
+        var binders: [(Statement, Int32) -> Void] = []
+        if let sink = filter.pendingFor {
+            let position = try position(of: sink)
+            clauses.append("id > ?")
+            binders.append { $0.bind($1, position) }
+        }
+        if let sink = filter.pendingFor ?? filter.addressedTo {
+            if filter.pendingFor == nil { _ = try position(of: sink) }  // an unknown sink is an error
+            if hasAddressedEntries {
+                clauses.append("(only_sink IS NULL OR only_sink = ?)")
+                binders.append { $0.bind($1, sink) }
+            }
+        }
+        if let prefix = filter.topicPrefix {
+            clauses.append("(topic = ? OR substr(topic, 1, ?) = ?)")
+            binders.append { $0.bind($1, prefix) }
+            binders.append { $0.bind($1, Int64(prefix.utf8.count + 1)) }
+            binders.append { $0.bind($1, prefix + ".") }
+        }
+        if let minimum = filter.minimumLevel, minimum > .trace {
+            let levels = LogLevel.allCases.filter { $0 >= minimum }.map { "'\($0.rawValue)'" }.joined(separator: ",")
+            clauses.append("level IN (\(levels))")
+        }
+        if let since = filter.since {
+            clauses.append("ts_ns >= ?")
+            binders.append { $0.bind($1, since) }
+        }
+        if let until = filter.until {
+            clauses.append("ts_ns < ?")
+            binders.append { $0.bind($1, until) }
+        }
+        let bindAll: (Statement, Int32) -> Int32 = { statement, first in
+            var index = first
+            for binder in binders {
+                binder(statement, index)
+                index += 1
+            }
+            return index
+        }
+        return (clauses.joined(separator: " AND "), bindAll)
+    }
+
+    static func entry(_ statement: Statement) -> StoredEntry {
+        StoredEntry(
+            id: statement.int64(0), timestamp: statement.int64(1),
+            level: LogLevel(rawValue: statement.text(2) ?? "") ?? .info,
+            topic: statement.text(3) ?? "", message: statement.text(4) ?? "",
+            contextJSON: statement.text(5), schema: statement.text(6) ?? LogEntry.currentSchema)
+    }
+}
+
+@available(*, unavailable)
+extension SpoolInspector: Sendable {}
+
+/// Which entries an inspection looks at. Every condition left nil matches everything.
+public struct EntryFilter: Sendable, Hashable {
+    /// Only entries still pending for this sink (after its position, and not addressed to
+    /// another sink).
+    public var pendingFor: String?
+    /// Only entries this sink is to receive, pending or not (not addressed to another sink).
+    public var addressedTo: String?
+    /// Only this topic and the topics below it: `billing` matches `billing` and
+    /// `billing.payment`, not `billingx`.
+    public var topicPrefix: String?
+    /// Only entries at this level or a more severe one.
+    public var minimumLevel: LogLevel?
+    /// Only entries whose event time is at or after this (Unix nanoseconds).
+    public var since: Int64?
+    /// Only entries whose event time is before this (Unix nanoseconds).
+    public var until: Int64?
+
+    /// Creates a filter; the defaults match every entry.
+    public init(pendingFor: String? = nil, addressedTo: String? = nil, topicPrefix: String? = nil, minimumLevel: LogLevel? = nil, since: Int64? = nil, until: Int64? = nil) {
+        self.pendingFor = pendingFor
+        self.addressedTo = addressedTo
+        self.topicPrefix = topicPrefix
+        self.minimumLevel = minimumLevel
+        self.since = since
+        self.until = until
+    }
+}
