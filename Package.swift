@@ -69,9 +69,14 @@ let package = Package(
             dependencies: [
                 "Spool",
                 "CSQLite",  // the raw-SQLite baselines of `spool bench`
+                "CZlib",  // the bench receiver inflates gzip bodies
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),  // ServiceGroup's (silent) logger
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),  // `spool forward`
+                // The counting receiver of `spool bench forward` / `drain` / `receiver`.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

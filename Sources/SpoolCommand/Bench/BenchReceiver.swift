@@ -1,0 +1,43 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Synchronization
+
+/// `spool bench receiver` (hidden): the counting receiver as a process of its own, for
+/// `tools/compare-syslog-ng`. `GET /count` answers the running total; SIGTERM or SIGINT prints
+/// it and exits 0.
+struct BenchReceiver: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receiver",
+        abstract: "Count entries POSTed to 127.0.0.1 (Loki JSON or lines); GET /count; SIGTERM prints the count.",
+        shouldDisplay: false
+    )
+
+    @Option(help: "Port on 127.0.0.1 (0: any free port, printed on the first line).") var port = 0
+
+    func run() async throws {
+        let receiver = try CountingReceiver(port: port)
+        // Unbuffered: the script waiting for this line reads a file, not a terminal.
+        FileHandle.standardOutput.write(Data("listening on 127.0.0.1:\(receiver.port)\n".utf8))
+        let signals = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.resume()
+            return source
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let once = OnceFlag()
+            for source in signals {
+                source.setEventHandler { if once.take() { continuation.resume() } }
+            }
+        }
+        FileHandle.standardOutput.write(Data("count \(receiver.count) requests \(receiver.requests)\n".utf8))
+        receiver.shutdown()
+    }
+}
+
+/// True exactly once.
+private final class OnceFlag: Sendable {
+    private let taken = Atomic<Bool>(false)
+    func take() -> Bool { !taken.exchange(true, ordering: .acquiringAndReleasing) }
+}
