@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Synchronization
 
@@ -19,25 +18,16 @@ struct BenchReceiver: AsyncParsableCommand {
         let receiver = try CountingReceiver(port: port)
         // Unbuffered: the script waiting for this line reads a file, not a terminal.
         FileHandle.standardOutput.write(Data("listening on 127.0.0.1:\(receiver.port)\n".utf8))
-        let signals = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.resume()
-            return source
-        }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let once = OnceFlag()
-            for source in signals {
-                source.setEventHandler { if once.take() { continuation.resume() } }
-            }
+        // A flag set by the signal handler, polled: the simplest handler that is async-signal-safe.
+        signal(SIGTERM) { _ in receiverStopRequested.store(true, ordering: .relaxed) }
+        signal(SIGINT) { _ in receiverStopRequested.store(true, ordering: .relaxed) }
+        while !receiverStopRequested.load(ordering: .relaxed) {
+            try await Task.sleep(for: .milliseconds(50))
         }
         FileHandle.standardOutput.write(Data("count \(receiver.count) requests \(receiver.requests)\n".utf8))
         receiver.shutdown()
     }
 }
 
-/// True exactly once.
-private final class OnceFlag: Sendable {
-    private let taken = Atomic<Bool>(false)
-    func take() -> Bool { !taken.exchange(true, ordering: .acquiringAndReleasing) }
-}
+/// Set by SIGTERM or SIGINT.
+private let receiverStopRequested = Atomic<Bool>(false)

@@ -149,7 +149,7 @@ struct ResourceUsage {
     private static func status(_ key: String) -> Double? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key) }),
-              let kib = Double(line.dropFirst(key.count).split(separator: " ").first ?? "")
+              let kib = Double(line.dropFirst(key.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
         else { return nil }
         return kib / 1024
     }
