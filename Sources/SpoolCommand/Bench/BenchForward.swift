@@ -50,6 +50,7 @@ struct BenchForward: AsyncParsableCommand {
         let pipeline = try ForwardPipeline(directory: options.directory, batchSize: options.batchSize, maxInFlight: options.maxInFlight)
         do {
             let count = options.entries, bytes = options.messageBytes
+            let sampler = RSSSampler()
             let before = ResourceUsage.now()
             let start = ContinuousClock.now
             try await pipeline.forward(whileProducing: { try await pipeline.produce(count: count, messageBytes: bytes) })
@@ -58,7 +59,9 @@ struct BenchForward: AsyncParsableCommand {
             try await options.verify(pipeline)
             print("spool bench forward: \(count) entries of \(bytes) bytes, batch \(options.batchSize), \(options.maxInFlight) in flight")
             printPhase("end to end", entries: count, seconds: seconds, usage: usage, receiver: pipeline.receiver)
-            print(String(format: "  peak RSS (ru_maxrss): %.1f MiB", ResourceUsage.peakRSSMiB))
+            let parts = sampler.stop()
+            print(String(format: "  peak RSS (ru_maxrss): %.1f MiB; sampled every 20 ms: anonymous %.1f MiB, file-backed (libraries) %.1f MiB, shared (WAL index) %.1f MiB",
+                         ResourceUsage.peakRSSMiB, parts.anonymous, parts.file, parts.shared))
         } catch {
             await pipeline.finish()
             throw error
@@ -100,16 +103,20 @@ struct BenchDrain: AsyncParsableCommand {
             print(String(format: "  spool: %.1f MiB file + %.1f MiB WAL", Double(stats.fileBytes) / 1048576, Double(stats.walBytes) / 1048576))
 
             let resetWorked = ResourceUsage.resetPeak()
+            let sampler = RSSSampler()
             before = ResourceUsage.now()
             start = ContinuousClock.now
             try await pipeline.forward()
             let seconds = elapsedSeconds(since: start)
             let usage = ResourceUsage.now() - before
             let drainPeak = ResourceUsage.windowPeakRSSMiB
+            let parts = sampler.stop()
             try await options.verify(pipeline)
             printPhase("drain", entries: count, seconds: seconds, usage: usage, receiver: pipeline.receiver)
             if let appendPeak { print(String(format: "  peak RSS while appending (VmHWM): %.1f MiB", appendPeak)) }
             if let drainPeak, resetWorked { print(String(format: "  peak RSS while draining (VmHWM): %.1f MiB", drainPeak)) }
+            print(String(format: "  of which, sampled every 20 ms: anonymous (heap, stacks) %.1f MiB, file-backed (libraries) %.1f MiB, shared (WAL index) %.1f MiB",
+                         parts.anonymous, parts.file, parts.shared))
             print(String(format: "  peak RSS (ru_maxrss, whole run): %.1f MiB", ResourceUsage.peakRSSMiB))
         } catch {
             await pipeline.finish()

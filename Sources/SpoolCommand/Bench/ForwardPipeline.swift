@@ -1,5 +1,6 @@
 import Foundation
 import Spool
+import Synchronization
 
 /// The path `spool bench forward` and `spool bench drain` measure: entries appended through
 /// ``SpoolStore`` in committed mode, 1000 per `append(contentsOf:)` as `spool ingest` does,
@@ -136,6 +137,14 @@ struct ResourceUsage {
     static var windowPeakRSSMiB: Double? { status("VmHWM:") }
     /// The resident set now (Linux `VmRSS`), in MiB.
     static var currentRSSMiB: Double? { status("VmRSS:") }
+    /// The anonymous part of the resident set now (heap, stacks; Linux `RssAnon`), in MiB: what
+    /// the process allocated, as opposed to mapped library text (`RssFile`).
+    static var anonymousRSSMiB: Double? { status("RssAnon:") }
+    /// The file-backed part of the resident set now (libraries, Linux `RssFile`), in MiB.
+    static var fileRSSMiB: Double? { status("RssFile:") }
+    /// The shared-memory part of the resident set now (SQLite's WAL index, `-shm`; Linux
+    /// `RssShmem`), in MiB.
+    static var sharedRSSMiB: Double? { status("RssShmem:") }
 
     /// Resets `VmHWM` to the current RSS (Linux ≥ 4.0: `5` to `/proc/self/clear_refs`), so a
     /// phase's peak can be told from an earlier phase's. `ru_maxrss` is not reset.
@@ -152,6 +161,31 @@ struct ResourceUsage {
               let kib = Double(line.dropFirst(key.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
         else { return nil }
         return kib / 1024
+    }
+}
+
+/// Samples the anonymous and file-backed resident set every `interval` while a phase runs:
+/// the kernel keeps a peak only for their sum.
+final class RSSSampler: Sendable {
+    private let peaks = Mutex<(anonymous: Double, file: Double, shared: Double)>((0, 0, 0))
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(interval: Duration = .milliseconds(20)) {
+        let peaks = self.peaks
+        task.withLock { $0 = Task.detached {
+            while !Task.isCancelled {
+                let anonymous = ResourceUsage.anonymousRSSMiB ?? 0, file = ResourceUsage.fileRSSMiB ?? 0
+                let shared = ResourceUsage.sharedRSSMiB ?? 0
+                peaks.withLock { $0 = (max($0.anonymous, anonymous), max($0.file, file), max($0.shared, shared)) }
+                try? await Task.sleep(for: interval)
+            }
+        } }
+    }
+
+    /// Stops sampling. - Returns: the peaks seen, in MiB.
+    func stop() -> (anonymous: Double, file: Double, shared: Double) {
+        task.withLock { $0?.cancel() }
+        return peaks.withLock { $0 }
     }
 }
 
