@@ -171,15 +171,15 @@ final class RSSSampler: Sendable {
     private let task = Mutex<Task<Void, Never>?>(nil)
 
     init(interval: Duration = .milliseconds(20)) {
-        let peaks = self.peaks
-        task.withLock { $0 = Task.detached {
+        let sampling = Task.detached { [self] in
             while !Task.isCancelled {
                 let anonymous = ResourceUsage.anonymousRSSMiB ?? 0, file = ResourceUsage.fileRSSMiB ?? 0
                 let shared = ResourceUsage.sharedRSSMiB ?? 0
                 peaks.withLock { $0 = (max($0.anonymous, anonymous), max($0.file, file), max($0.shared, shared)) }
                 try? await Task.sleep(for: interval)
             }
-        } }
+        }
+        task.withLock { $0 = sampling }
     }
 
     /// Stops sampling. - Returns: the peaks seen, in MiB.
