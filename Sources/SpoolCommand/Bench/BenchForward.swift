@@ -60,7 +60,7 @@ struct BenchForward: AsyncParsableCommand {
             print("spool bench forward: \(count) entries of \(bytes) bytes, batch \(options.batchSize), \(options.maxInFlight) in flight")
             printPhase("end to end", entries: count, seconds: seconds, usage: usage, receiver: pipeline.receiver)
             let parts = sampler.stop()
-            print(String(format: "  peak RSS (ru_maxrss): %.1f MiB; sampled every 20 ms: anonymous %.1f MiB, file-backed (libraries) %.1f MiB, shared (WAL index) %.1f MiB",
+            print(String(format: "  peak RSS (ru_maxrss): %.1f MiB; sampled every 20 ms: anonymous %.1f MiB, file-backed (libraries, the -shm WAL index) %.1f MiB, shmem %.1f MiB",
                          ResourceUsage.peakRSSMiB, parts.anonymous, parts.file, parts.shared))
         } catch {
             await pipeline.finish()
@@ -115,7 +115,7 @@ struct BenchDrain: AsyncParsableCommand {
             printPhase("drain", entries: count, seconds: seconds, usage: usage, receiver: pipeline.receiver)
             if let appendPeak { print(String(format: "  peak RSS while appending (VmHWM): %.1f MiB", appendPeak)) }
             if let drainPeak, resetWorked { print(String(format: "  peak RSS while draining (VmHWM): %.1f MiB", drainPeak)) }
-            print(String(format: "  of which, sampled every 20 ms: anonymous (heap, stacks) %.1f MiB, file-backed (libraries) %.1f MiB, shared (WAL index) %.1f MiB",
+            print(String(format: "  of which, sampled every 20 ms: anonymous (heap, stacks) %.1f MiB, file-backed (libraries, the -shm WAL index) %.1f MiB, shmem %.1f MiB",
                          parts.anonymous, parts.file, parts.shared))
             print(String(format: "  peak RSS (ru_maxrss, whole run): %.1f MiB", ResourceUsage.peakRSSMiB))
         } catch {

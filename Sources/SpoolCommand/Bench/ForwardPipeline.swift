@@ -142,7 +142,7 @@ struct ResourceUsage {
     static var anonymousRSSMiB: Double? { status("RssAnon:") }
     /// The file-backed part of the resident set now (libraries, Linux `RssFile`), in MiB.
     static var fileRSSMiB: Double? { status("RssFile:") }
-    /// The shared-memory part of the resident set now (SQLite's WAL index, `-shm`; Linux
+    /// The shared-memory part of the resident set now (SysV/tmpfs shared memory; SQLite's `-shm` file is file-backed instead; Linux
     /// `RssShmem`), in MiB.
     static var sharedRSSMiB: Double? { status("RssShmem:") }
 
