@@ -43,8 +43,10 @@ final class CountingReceiver: Sendable {
                 .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        // Accepted before `init` finished: refused, the client retries.
+                        guard let receiver = box.receiver else { throw ChannelError.ioOnClosedChannel }
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(CountingHandler(receiver: box.receiver!))
+                        try channel.pipeline.syncOperations.addHandler(CountingHandler(receiver: receiver))
                     }
                 }
                 .bind(host: "127.0.0.1", port: port)
@@ -81,10 +83,14 @@ final class CountingReceiver: Sendable {
     }
 }
 
-/// Lets the channel initializer reach the receiver before `init` has finished (no connection
-/// can arrive before `bind` returns, and the box is filled right after).
-private final class ReceiverBox: @unchecked Sendable {
-    var receiver: CountingReceiver?
+/// Lets the channel initializer reach the receiver before `init` has finished: filled right
+/// after `bind` returns; a connection accepted in between finds it empty and is refused.
+private final class ReceiverBox: Sendable {
+    private let value = Mutex<CountingReceiver?>(nil)
+    var receiver: CountingReceiver? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
 }
 
 /// One connection: counts each request's body and answers it.
@@ -130,8 +136,8 @@ private final class CountingHandler: ChannelInboundHandler {
 
     private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String?) {
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Length", value: "\(body?.utf8.count ?? 0)")
-        if status == .noContent { headers.remove(name: "Content-Length") }
+        // A 204 carries no Content-Length (RFC 9110 §8.6).
+        if let body { headers.add(name: "Content-Length", value: "\(body.utf8.count)") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         if let body {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
