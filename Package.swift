@@ -73,11 +73,11 @@ let package = Package(
             dependencies: [
                 "Spool",
                 "CSQLite",  // the raw-SQLite baselines of `spool bench`
-                "CZlib",  // `spool demo`'s receiver reads gzip bodies
+                "CZlib",  // the demo's and the bench's receivers read gzip bodies
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),  // ServiceGroup's (silent) logger
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),  // `spool forward`
-                // `spool demo`'s Loki-compatible receiver on 127.0.0.1
+                // The demo's Loki-compatible receiver and the bench's counting receiver, on 127.0.0.1.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

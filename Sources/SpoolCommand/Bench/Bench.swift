@@ -4,6 +4,6 @@ import ArgumentParser
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Spool on this machine (build with -c release).",
-        subcommands: [BenchAppend.self, BenchLog.self]
+        subcommands: [BenchAppend.self, BenchLog.self, BenchForward.self, BenchDrain.self, BenchReceiver.self]
     )
 }
