@@ -30,11 +30,16 @@ import Testing
         #expect(configuration.store.durability == .buffered(maxDelay: .milliseconds(200)))
         #expect(configuration.store.maximumBytes == 2 << 30)
         #expect(configuration.redaction.keys == Redaction.defaultKeys + ["session_id", "card_number"])
-        #expect(configuration.sinks.map(\.destination.typeName) == ["loki", "http", "otlp", "pagerduty"])
-        let resolved = try configuration.makeSinks(
-            environment: ["LOKI_PASSWORD": "p", "OTEL_TOKEN": "t"],
-            readFile: { _ throws(SpoolError) in Array("secret\n".utf8) })
-        #expect(resolved.map(\.scheduling.name) == ["loki", "archive", "otel", "pager"])
+        #expect(configuration.sinks.map(\.destination.typeName) == ["loki", "http", "otlp", "pagerduty", "pushgateway", "console"])
+        let environment = ["LOKI_PASSWORD": "p", "OTEL_TOKEN": "t"]
+        let readFile: (String) throws(SpoolError) -> [UInt8] = { _ throws(SpoolError) in Array("secret\n".utf8) }
+        try configuration.checkSinks(environment: environment, readFile: readFile)
+        let directory = TemporaryDirectory()
+        let store = try SpoolStore(path: directory.file("doc.spool"))
+        defer { try? store.close() }
+        let resolved = try configuration.makeSinks(store: store, environment: environment, readFile: readFile)
+        #expect(resolved.map(\.scheduling.name) == ["loki", "archive", "otel", "pager", "metrics", "replay"])
+        #expect(resolved.map { $0.companion != nil } == [false, false, false, false, true, false])
     }
 
     /// Every key in a table's first column (`` `name` ``, dotted for nested ones) is a key the

@@ -75,7 +75,7 @@ import Testing
         #expect(F.refusal("sinks: {}\n") == "spool: line 1: missing required key 'spool' (the spool file and how it is written)")
         #expect(F.refusal("spool:\n  path: \"\"\n") == "spool.path: line 2: expected text, got nothing")
         #expect(F.refusal("spool:\n  durability: fsync\n") == "spool.path: line 2: missing required key 'path' (the spool file, e.g. /var/lib/app/app.spool)")
-        #expect(F.refusal(F.withSink("url: http://x")) == "sinks.s: line 5: missing required key 'type' (one of loki, http, otlp, pagerduty)")
+        #expect(F.refusal(F.withSink("url: http://x")) == "sinks.s: line 5: missing required key 'type' (one of loki, http, otlp, pagerduty, pushgateway, console)")
         #expect(F.refusal(F.withSink("type: http")) == "sinks.s: line 5: missing required key 'url'")
         #expect(F.refusal(F.withSink("type: pagerduty")) == "sinks.s: line 5: missing routing_key_env: VARIABLE or routing_key_file: PATH")
     }
@@ -117,13 +117,9 @@ import Testing
         #expect(message.hasSuffix("service_name, resource_attributes, scope_name, scope_version"))
     }
 
-    @Test func sinkTypesNotBuiltYetSayNotYetAndUnknownTypesSayUnknown() {
-        #expect(F.refusal(F.withSink("type: pushgateway\nurl: http://127.0.0.1:9091"))
-            == "sinks.s.type: line 5: the sink type 'pushgateway' is not supported in configuration files yet; supported types: loki, http, otlp, pagerduty")
-        #expect(F.refusal(F.withSink("type: console"))
-            == "sinks.s.type: line 5: the sink type 'console' is not supported in configuration files yet; supported types: loki, http, otlp, pagerduty")
+    @Test func unknownTypesSayUnknownAndListEveryType() {
         #expect(F.refusal(F.withSink("type: kafka\nurl: http://x"))
-            == #"sinks.s.type: line 5: unknown sink type "kafka"; expected one of loki, http, otlp, pagerduty"#)
+            == #"sinks.s.type: line 5: unknown sink type "kafka"; expected one of loki, http, otlp, pagerduty, pushgateway, console"#)
     }
 
     @Test func urlsAreChecked() {

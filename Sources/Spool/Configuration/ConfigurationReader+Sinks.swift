@@ -5,9 +5,9 @@ import Yams
 /// and the scheduling and credential keys every type shares.
 extension ConfigurationReader {
     /// Types a file can name.
-    static let sinkTypes = ["loki", "http", "otlp", "pagerduty"]
+    static let sinkTypes = ["loki", "http", "otlp", "pagerduty", "pushgateway", "console"]
     /// Types being built elsewhere; named so the error says "not yet" rather than "unknown".
-    static let upcomingSinkTypes = ["pushgateway", "console"]
+    static let upcomingSinkTypes: [String] = []
 
     static let commonSinkKeys = [
         "type", "url", "minimum_level", "batch_size", "batch_bytes", "batch_wait", "max_in_flight", "lease",
@@ -18,6 +18,8 @@ extension ConfigurationReader {
         "http": [],
         "otlp": ["service_name", "resource_attributes", "scope_name", "scope_version"],
         "pagerduty": ["routing_key_env", "routing_key_file", "source", "component", "group", "class"],
+        "pushgateway": ["job", "instance", "grouping_labels", "interval"],
+        "console": ["format"],
     ]
 
     func sinks(_ node: Node, at path: String) -> [SpoolConfiguration.Sink] {
@@ -57,7 +59,10 @@ extension ConfigurationReader {
         guard let keys = mapping(node, at: path, known: Self.commonSinkKeys + typeKeys) else { return nil }
         let issuesBefore = issues.count
         let url: String?
-        if let value = keys["url"] {
+        if type == "console" {
+            if let value = keys["url"] { fail("\(path).url", value, "a console sink writes to standard output; it takes no 'url'") }
+            url = nil
+        } else if let value = keys["url"] {
             url = self.url(value, at: "\(path).url")
         } else if type == "pagerduty" {
             url = PagerDutySink.Configuration.defaultURL
@@ -66,11 +71,16 @@ extension ConfigurationReader {
             url = nil
         }
         let level = keys["minimum_level"].flatMap { self.level($0, at: "\(path).minimum_level") }
+        if type == "pushgateway", let value = keys["minimum_level"] {
+            fail("\(path).minimum_level", value, "a pushgateway sink counts entries of every level; it takes no 'minimum_level'")
+        }
         let destination: SpoolConfiguration.Sink.Destination?
         switch type {
         case "loki": destination = loki(keys, url: url, at: path, node: node)
         case "otlp": destination = otlp(keys, url: url, at: path)
         case "pagerduty": destination = pagerDuty(keys, url: url, level: level, at: path, node: node)
+        case "pushgateway": destination = pushgateway(keys, url: url, at: path, node: node)
+        case "console": destination = console(keys, at: path)
         default: destination = url.map { .http(NDJSONSink.Configuration(url: $0)) }
         }
         guard let destination else { return nil }
@@ -139,6 +149,41 @@ extension ConfigurationReader {
         if let value = keys["class"], let eventClass = string(value, at: "\(path).class") { configuration.eventClass = eventClass }
         guard url != nil, let routingKey else { return nil }
         return .pagerDuty(configuration, routingKey: routingKey)
+    }
+
+    private func pushgateway(_ keys: OrderedPairs, url: String?, at path: String, node: Node) -> SpoolConfiguration.Sink.Destination? {
+        var configuration = PushgatewaySink.Configuration(url: url ?? "")
+        if let value = keys["job"], let job = string(value, at: "\(path).job") { configuration.job = job }
+        if let value = keys["instance"], let instance = string(value, at: "\(path).instance") { configuration.instance = instance }
+        if let value = keys["grouping_labels"], let labels = stringMap(value, at: "\(path).grouping_labels") {
+            configuration.groupingLabels = labels
+        }
+        if let value = keys["interval"], let interval = duration(value, at: "\(path).interval") {
+            if interval < .seconds(1) {
+                fail("\(path).interval", value, "an interval shorter than 1s would push the same counts over and over")
+            } else {
+                configuration.interval = interval
+            }
+        }
+        guard url != nil else { return nil }
+        // The sink's own checks (a grouping label named job or instance…), reported with a line.
+        do throws(SpoolError) {
+            _ = try PushgatewaySink.groupURL(configuration)
+        } catch {
+            fail(path, keys["grouping_labels"] ?? node, error.message)
+            return nil
+        }
+        return .pushgateway(configuration)
+    }
+
+    private func console(_ keys: OrderedPairs, at path: String) -> SpoolConfiguration.Sink.Destination? {
+        var configuration = ConsoleSink.Configuration()
+        if let value = keys["format"], let format = choice(value, at: "\(path).format", [
+            "auto": ConsoleFormatChoice.automatic, "human": .human, "json": .json,
+        ]) {
+            configuration.format = format.format
+        }
+        return .console(configuration)
     }
 
     /// A scalar as JSON: unquoted integers, numbers and booleans keep their type.
@@ -216,6 +261,20 @@ extension ConfigurationReader {
                 fail("\(path).retry", value, "min_backoff (\(policy.minimumBackoff)) is longer than max_backoff (\(policy.maximumBackoff))")
             }
             scheduling.retry = policy
+        }
+    }
+}
+
+/// A console sink's `format`: human lines are coloured only on a terminal, and never with
+/// `NO_COLOR` set (as `spool forward --console-format human`).
+enum ConsoleFormatChoice: Sendable {
+    case automatic, human, json
+
+    var format: ConsoleHandler.Format {
+        switch self {
+        case .automatic: .automatic
+        case .json: .json
+        case .human: .human(colour: isatty(1) == 1 && (ProcessInfo.processInfo.environment["NO_COLOR"]?.isEmpty ?? true))
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 
 extension SpoolConfiguration {
     /// One sink ready to forward: the protocol value and its scheduler configuration, with the
@@ -10,6 +11,11 @@ extension SpoolConfiguration {
         /// The scheduling of ``Sink/scheduling``, with ``SinkScheduler/Configuration/credentials``
         /// set from ``Sink/credentials``.
         public var scheduling: SinkScheduler.Configuration
+        /// A service that must run beside the forwarder, given the forwarder's transport: a
+        /// Pushgateway sink's ``PushgatewayPusher`` (the sink only counts; the pusher pushes).
+        /// Nil for every other type. In a `ServiceGroup`, list it before the ``Forwarder``, so it
+        /// stops after the forwarder's last batch and its final push carries the last counts.
+        public var companion: (@Sendable (Transport) -> any Service)?
     }
 
     /// Opens the spool the configuration names, with its store settings.
@@ -31,6 +37,10 @@ extension SpoolConfiguration {
     ///     print(resolved.scheduling.name, resolved.sink.kind)
     /// }
     /// ```
+    ///
+    /// A `pushgateway` sink keeps its counters in the spool, so it needs the open store: use
+    /// ``makeSinks(store:environment:readFile:)`` for a configuration with one (here it is an
+    /// error), or ``checkSinks(environment:readFile:)`` to check without a spool.
     /// - Parameters:
     ///   - environment: Where `*_env` secrets are looked up. Default: the process's environment.
     ///   - readFile: How `*_file` secrets are read. Default: at most 64 KiB from the file system.
@@ -38,6 +48,38 @@ extension SpoolConfiguration {
     public func makeSinks(
         environment: [String: String] = ProcessInfo.processInfo.environment,
         readFile: (String) throws(SpoolError) -> [UInt8] = SpoolConfiguration.readSecretFile
+    ) throws(SpoolError) -> [ResolvedSink] {
+        try resolveSinks(store: nil, requireStore: true, environment: environment, readFile: readFile)
+    }
+
+    /// Builds every sink, as ``makeSinks(environment:readFile:)`` does, with the open spool a
+    /// `pushgateway` sink counts in; its ``ResolvedSink/companion`` is the pusher to run.
+    /// - Parameters:
+    ///   - store: The open spool (``openStore()``).
+    ///   - environment: Where `*_env` secrets are looked up. Default: the process's environment.
+    ///   - readFile: How `*_file` secrets are read. Default: at most 64 KiB from the file system.
+    /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``.
+    public func makeSinks(
+        store: SpoolStore,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        readFile: (String) throws(SpoolError) -> [UInt8] = SpoolConfiguration.readSecretFile
+    ) throws(SpoolError) -> [ResolvedSink] {
+        try resolveSinks(store: store, requireStore: true, environment: environment, readFile: readFile)
+    }
+
+    /// Every check of ``makeSinks(store:environment:readFile:)``, secrets read included, without
+    /// a spool: what `spool forward --config` runs before it opens the spool.
+    /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``.
+    public func checkSinks(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        readFile: (String) throws(SpoolError) -> [UInt8] = SpoolConfiguration.readSecretFile
+    ) throws(SpoolError) {
+        _ = try resolveSinks(store: nil, requireStore: false, environment: environment, readFile: readFile)
+    }
+
+    private func resolveSinks(
+        store: SpoolStore?, requireStore: Bool, environment: [String: String],
+        readFile: (String) throws(SpoolError) -> [UInt8]
     ) throws(SpoolError) -> [ResolvedSink] {
         var problems: [String] = []
         var names: Set<String> = []
@@ -49,8 +91,19 @@ extension SpoolConfiguration {
             do throws(SpoolError) {
                 var scheduling = sink.scheduling
                 scheduling.credentials = try sink.credentials.headers(at: "\(path).credentials", environment: environment, readFile: readFile)
-                let protocolValue = try Self.makeSink(sink, at: path, environment: environment, readFile: readFile)
-                resolved.append(ResolvedSink(sink: protocolValue, scheduling: scheduling))
+                let made = try Self.makeSink(sink, at: path, store: store, environment: environment, readFile: readFile)
+                guard let made else {
+                    if requireStore {
+                        problems.append("\(path): a pushgateway sink counts entries in the spool; build it with makeSinks(store:)")
+                    }
+                    continue
+                }
+                var companion: (@Sendable (Transport) -> any Service)?
+                if let counting = made.pushgateway {
+                    let name = sink.name
+                    companion = { transport in PushgatewayPusher(sink: counting, name: name, transport: transport) }
+                }
+                resolved.append(ResolvedSink(sink: made.sink, scheduling: scheduling, companion: companion))
             } catch {
                 problems.append(error.message)
             }
@@ -60,6 +113,10 @@ extension SpoolConfiguration {
     }
 
     /// The forwarder for every sink, over one transport: what `spool forward --config FILE` runs.
+    ///
+    /// A `pushgateway` sink's pusher is not part of the forwarder: to push, build the sinks with
+    /// ``makeSinks(store:environment:readFile:)`` and run each ``ResolvedSink/companion`` beside
+    /// a forwarder made from them (as `spool forward --config` does).
     ///
     /// ```swift
     /// let configuration = try SpoolConfiguration(contentsOfFile: path)
@@ -80,7 +137,7 @@ extension SpoolConfiguration {
         report: @escaping @Sendable (LogEntry) -> Void = StandardError.writeJSONLine,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(SpoolError) -> Forwarder {
-        let resolved = try makeSinks(environment: environment)
+        let resolved = try makeSinks(store: store, environment: environment)
         let transport = Transport(configuration: transport, clock: clock)
         let schedulers = resolved.map {
             SinkScheduler(store: store, sink: $0.sink, transport: transport, configuration: $0.scheduling,
@@ -89,9 +146,13 @@ extension SpoolConfiguration {
         return Forwarder(schedulers: schedulers, transport: transport, clock: clock)
     }
 
-    private static func makeSink(_ sink: Sink, at path: String, environment: [String: String],
-                                 readFile: (String) throws(SpoolError) -> [UInt8]) throws(SpoolError) -> any SinkProtocol {
+    /// The protocol value, and the counting sink when it is a Pushgateway's; nil for a
+    /// Pushgateway without a store (checked, not built).
+    private static func makeSink(_ sink: Sink, at path: String, store: SpoolStore?, environment: [String: String],
+                                 readFile: (String) throws(SpoolError) -> [UInt8])
+        throws(SpoolError) -> (sink: any SinkProtocol, pushgateway: PushgatewaySink?)? {
         let made: any SinkProtocol
+        var pushgateway: PushgatewaySink?
         do throws(SpoolError) {
             switch sink.destination {
             case .loki(let configuration): made = try LokiSink(configuration: configuration)
@@ -104,13 +165,32 @@ extension SpoolConfiguration {
             case .pagerDuty(var configuration, let routingKey):
                 configuration.routingKey = try routingKey.resolve(for: "\(path).routing_key", environment: environment, readFile: readFile)
                 made = try PagerDutySink(configuration: configuration)
+            case .pushgateway(let configuration):
+                guard let store else {
+                    _ = try PushgatewaySink.groupURL(configuration)
+                    guard sink.minimumLevel == .trace else {
+                        throw SpoolError(.configuration, "\(path): a pushgateway sink counts entries of every level; leave minimumLevel at trace")
+                    }
+                    return nil
+                }
+                let counting = try PushgatewaySink(configuration: configuration, store: store)
+                pushgateway = counting
+                made = counting
+            case .console(let configuration): made = ConsoleSink(configuration: configuration)
             }
         } catch where error.code == .configuration {
             throw error
         } catch {
             throw SpoolError(.configuration, "\(path): \(error.message)")
         }
-        return sink.minimumLevel > .trace ? LevelFilteredSink(base: made, minimumLevel: sink.minimumLevel) : made
+        guard sink.minimumLevel > .trace else { return (made, pushgateway) }
+        if pushgateway != nil {
+            throw SpoolError(.configuration, "\(path): a pushgateway sink counts entries of every level; leave minimumLevel at trace")
+        }
+        if let local = made as? any LocalSink {
+            return (LevelFilteredLocalSink(base: local, minimumLevel: sink.minimumLevel), nil)
+        }
+        return (LevelFilteredSink(base: made, minimumLevel: sink.minimumLevel), nil)
     }
 
     /// At most 64 KiB of the file: what the default `readFile` of ``makeSinks(environment:readFile:)`` does.

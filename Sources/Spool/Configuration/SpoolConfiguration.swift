@@ -66,14 +66,24 @@ extension SpoolConfiguration {
             /// PagerDuty Events v2 (file type `pagerduty`). The configuration's `routingKey` is
             /// ignored: it is replaced by `routingKey`, read when the sink is built.
             case pagerDuty(PagerDutySink.Configuration, routingKey: Secret)
+            /// Counters per level and topic, kept in the spool and pushed to a Prometheus
+            /// Pushgateway (file type `pushgateway`). The sink needs the open spool
+            /// (``SpoolConfiguration/makeSinks(store:environment:readFile:)``), and its pusher
+            /// runs beside the forwarder (``ResolvedSink/companion``).
+            case pushgateway(PushgatewaySink.Configuration)
+            /// Lines on standard output or another stream (file type `console`).
+            case console(ConsoleSink.Configuration)
 
-            /// The file's name for this type: `loki`, `http`, `otlp` or `pagerduty`.
+            /// The file's name for this type: `loki`, `http`, `otlp`, `pagerduty`, `pushgateway`
+            /// or `console`.
             public var typeName: String {
                 switch self {
                 case .loki: "loki"
                 case .http: "http"
                 case .otlp: "otlp"
                 case .pagerDuty: "pagerduty"
+                case .pushgateway: "pushgateway"
+                case .console: "console"
                 }
             }
         }
@@ -97,12 +107,14 @@ extension SpoolConfiguration {
             set { scheduling.name = newValue }
         }
 
-        /// A sink with the default scheduling, every level and no credentials.
+        /// A sink with the default scheduling, every level and no credentials. A PagerDuty sink
+        /// gets ``PagerDutySink/defaultRateLimit`` (PagerDuty's per-key limit), as from the CLI.
         /// - Parameters:
         ///   - name: The sink's name, unique in a configuration.
         ///   - destination: What the sink speaks.
         public init(name: String, destination: Destination) {
             scheduling = SinkScheduler.Configuration(name: name)
+            if case .pagerDuty = destination { scheduling.rateLimit = PagerDutySink.defaultRateLimit }
             self.destination = destination
             minimumLevel = .trace
             credentials = Credentials()

@@ -20,3 +20,22 @@ struct LevelFilteredSink: SinkProtocol {
 
     func classify(_ response: SinkResponse) -> Verdict { base.classify(response) }
 }
+
+/// ``LevelFilteredSink`` for a ``LocalSink`` (the console): the scheduler delivers a local sink
+/// itself, so the filter must stay a local sink. Entries below the level are acknowledged with
+/// their batch.
+struct LevelFilteredLocalSink: LocalSink {
+    let base: any LocalSink
+    let minimumLevel: LogLevel
+
+    var kind: String { base.kind }
+    var maximumEntriesPerRequest: Int? { base.maximumEntriesPerRequest }
+
+    /// The base's verdict for the entries at or above the level; delivered when there is none.
+    func deliver(_ entries: ArraySlice<StoredEntry>, sink: String) async -> Verdict {
+        if entries.allSatisfy({ $0.level >= minimumLevel }) { return await base.deliver(entries, sink: sink) }
+        let kept = entries.filter { $0.level >= minimumLevel }
+        guard !kept.isEmpty else { return .delivered }
+        return await base.deliver(kept[...], sink: sink)
+    }
+}

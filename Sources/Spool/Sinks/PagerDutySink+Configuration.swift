@@ -5,6 +5,11 @@ import Darwin
 #endif
 
 extension PagerDutySink {
+    /// PagerDuty's per-routing-key limit: 100 events a minute, in bursts of at most 20. The
+    /// default ``SinkScheduler/Configuration/rateLimit`` of a PagerDuty sink from
+    /// `spool forward` options and from a configuration file.
+    public static let defaultRateLimit: (perSecond: Double, burst: Double) = (perSecond: 100.0 / 60, burst: 20)
+
     /// Which entries page, and how their events are labelled. The routing key is a secret:
     /// ``description``, ``debugDescription`` and the mirror (`dump`) never show it.
     ///

@@ -46,6 +46,14 @@ public struct PushgatewaySink: LocalSink {
     public init(configuration: Configuration, store: SpoolStore) throws(SpoolError) {
         self.configuration = configuration
         self.store = store
+        metricName = PrometheusText.metricName(configuration.metricName)
+        url = try Self.groupURL(configuration)
+        changes = PushgatewayChanges()
+    }
+
+    /// The group's URL, checking the configuration as ``init(configuration:store:)`` does (a
+    /// configuration file is checked with it before any spool is open).
+    static func groupURL(_ configuration: Configuration) throws(SpoolError) -> String {
         func invalid(_ message: String) -> SpoolError { SpoolError(.invalidArgument, "Pushgateway sink: \(message)") }
         var base = configuration.url
         guard base.hasPrefix("http://") || base.hasPrefix("https://") else { throw invalid("the URL must start with http:// or https://") }
@@ -59,9 +67,7 @@ public struct PushgatewaySink: LocalSink {
             }
             grouping.append((sanitized, value))
         }
-        metricName = PrometheusText.metricName(configuration.metricName)
-        url = base + PrometheusText.groupingPath(grouping)
-        changes = PushgatewayChanges()
+        return base + PrometheusText.groupingPath(grouping)
     }
 
     /// `pushgateway`.

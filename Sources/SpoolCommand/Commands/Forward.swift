@@ -233,17 +233,24 @@ struct Forward: AsyncParsableCommand {
     /// missing variable or file fails before the spool is opened.
     private func planFromConfiguration(_ file: String) throws -> Plan {
         let configuration = try SpoolConfiguration(contentsOfFile: file)
-        let sinks = try configuration.makeSinks()
+        try configuration.checkSinks()
         var storeConfiguration = configuration.store
         storeConfiguration.report = StandardError.writeJSONLine
         let path = try spoolPath.resolved(fallback: configuration.spoolPath)
         let store = try SpoolStore(path: path, configuration: storeConfiguration)
-        let destinations = sinks.map { resolved in
-            var destination = Destination(name: resolved.scheduling.name, sink: resolved.sink)
-            destination.scheduling = resolved.scheduling
-            return destination
+        do {
+            // With the spool open: a Pushgateway sink counts in it, and its pusher is a companion.
+            let destinations = try configuration.makeSinks(store: store).map { resolved in
+                var destination = Destination(name: resolved.scheduling.name, sink: resolved.sink)
+                destination.scheduling = resolved.scheduling
+                destination.companion = resolved.companion
+                return destination
+            }
+            return Plan(store: store, destinations: destinations, transport: configuration.transport)
+        } catch {
+            try? store.close()
+            throw error
         }
-        return Plan(store: store, destinations: destinations, transport: configuration.transport)
     }
 
     // MARK: - Leases

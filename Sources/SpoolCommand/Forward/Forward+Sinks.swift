@@ -78,7 +78,7 @@ extension Forward {
                 component: sinks.pagerdutyComponent, group: sinks.pagerdutyGroup)
             let index = add(try PagerDutySink(configuration: configuration), named: sinks.pagerdutyName)
             // PagerDuty's per-key limit: 100 events a minute by default, in bursts of at most 20.
-            destinations[index].rateLimit = (perSecond: 100.0 / 60, burst: 20)
+            destinations[index].rateLimit = PagerDutySink.defaultRateLimit
         }
         if let pushgateway = sinks.pushgateway {
             let configuration = PushgatewaySink.Configuration(
