@@ -59,11 +59,16 @@ enum JSON {
     /// Appends a JSON string literal: quotes, backslashes and control characters escaped.
     static func writeString(_ text: String, to output: inout String) {
         output += "\""
-        var needsEscape = false
-        for byte in text.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-            needsEscape = true
-            break
-        }
+        // Most strings need no escaping: find out with a tight loop over the contiguous bytes,
+        // then append the string whole.
+        let needsEscape = text.utf8.withContiguousStorageIfAvailable { bytes in
+            var found = false
+            for byte in bytes where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+                found = true
+                break
+            }
+            return found
+        } ?? text.utf8.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
         if !needsEscape {
             output += text
         } else {

@@ -144,6 +144,17 @@ public struct LokiSink: SinkProtocol {
     /// Names are sanitized like labels; the topic comes first and wins over a context key of
     /// the same name; past Loki's limits (128 entries, 64 KiB) further keys are left out.
     func structuredMetadata(for entry: StoredEntry) -> String? {
+        let contextGoesInMetadata = configuration.line == .message && configuration.contextInStructuredMetadata
+            && entry.contextJSON != nil && entry.contextJSON != "{}"
+        if !contextGoesInMetadata {
+            // The common case, written directly: no dictionary per entry (9% of a drain's profile).
+            guard configuration.topic == .structuredMetadata,
+                  entry.topic.utf8.count + 5 <= Self.maximumMetadataBytes else { return nil }
+            var output = "{\"topic\":"
+            JSON.writeString(entry.topic, to: &output)
+            output += "}"
+            return output
+        }
         var metadata: [String: JSONValue] = [:]
         var bytes = 0
         func add(_ name: String, _ value: String) {
