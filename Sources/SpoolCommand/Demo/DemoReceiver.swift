@@ -85,12 +85,7 @@ final class DemoReceiver: Sendable {
             tally.withLock { $0.refused += 1 }
             return .serviceUnavailable
         }
-        let bytes: [UInt8]
-        do {
-            bytes = gzip ? try DemoGunzip.inflate(body) : body
-        } catch {
-            return .badRequest
-        }
+        guard let bytes = gzip ? Inflater.inflate(body) : body else { return .badRequest }
         guard let ids = Self.demoIDs(in: bytes) else { return .badRequest }
         tally.withLock { tally in
             tally.accepted += 1
