@@ -39,8 +39,13 @@ import Testing
         ])
         let batch = try spool.claim(sink: "loki", owner: "test", maxCount: 100_000, maxBytes: Int.max)
         let first = try #require(batch.entries.first?.id)
-        try spool.acknowledge(sink: "loki", owner: "test", through: first, delivered: 0,
-                              deadLetters: [DeadLetter(entryID: first, status: 400, reason: "bad", attempts: 1)])
+        let second = try #require(batch.entries.dropFirst().first?.id)
+        try spool.acknowledge(sink: "loki", owner: "test", through: second, delivered: 0,
+                              deadLetters: [DeadLetter(entryID: first, status: 400, reason: "bad", attempts: 1),
+                                            DeadLetter(entryID: second, status: 422, reason: "worse", attempts: 1)])
+        // One of them requeued, so the requeue recipe has a row too.
+        let letters = try SQL(path).rows("SELECT id FROM dead_letters WHERE status = 422")
+        _ = try spool.requeueDeadLetters(matching: DeadLetterFilter(ids: [Int64(letters[0][0]!)!]))
         let rows = try SQL(path).rows(sql)
         #expect(!rows.isEmpty, "the recipe returned nothing: \(sql)")
     }
