@@ -8,7 +8,7 @@ final class Writer {
     private let commit: Statement
     private let rollback: Statement
     private let insert: Statement
-    private let newestID: Statement
+    private let moveFirstRow: Statement
     private let idFloor: Statement
     private let raiseFloor: Statement
     private let skipEntriesForOtherSinks: Statement
@@ -28,7 +28,7 @@ final class Writer {
         insert = try connection.prepare(
             "INSERT INTO entries (id, ts_ns, level, topic, message, context, schema) VALUES (?, ?, ?, ?, ?, ?, ?)",
             persistent: true)
-        newestID = try connection.prepare("SELECT max(id) FROM entries", persistent: true)
+        moveFirstRow = try connection.prepare("UPDATE entries SET id = ? WHERE id = 1", persistent: true)
         idFloor = try connection.prepare("SELECT value FROM meta WHERE key = 'id_floor'", persistent: true)
         raiseFloor = try connection.prepare("UPDATE meta SET value = max(value, ?) WHERE key = 'id_floor'", persistent: true)
         // One index seek per sink when nothing is addressed (the first row after the position is
@@ -83,10 +83,11 @@ final class Writer {
             if let maximumBytes, try !makeRoom(for: incoming, rows: rows.count, maximum: maximumBytes, now: now, outcome: &outcome) {
                 return outcome
             }
-            // NULL lets SQLite assign max(id) + 1; an empty table continues above id_floor.
-            var explicitID = try firstIDIfEmpty()
+            // SQLite assigns max(id) + 1, which is 1 only when the table was empty: then the
+            // first row moves above id_floor (ids are never reused) and the rest follow it.
+            // The common case costs no extra statement.
+            var first = true
             for row in rows {
-                insert.bind(1, explicitID)
                 insert.bind(2, row.timestamp)
                 insert.bind(3, row.level.rawValue)
                 insert.bind(4, row.topic)
@@ -94,7 +95,10 @@ final class Writer {
                 insert.bind(6, row.context)
                 insert.bind(7, row.schema)
                 try insert.run()
-                explicitID = nil
+                if first {
+                    first = false
+                    if connection.lastInsertRowID == 1 { try moveFirstRowAboveFloor() }
+                }
             }
             outcome.inserted = rows.count
             return outcome
@@ -102,15 +106,18 @@ final class Writer {
         return outcome
     }
 
-    /// The id the next entry must take when the table is empty (ids are never reused), or nil
-    /// when SQLite's max(id) + 1 is right.
-    private func firstIDIfEmpty() throws(SpoolError) -> Int64? {
-        defer { newestID.reset() }
-        _ = try newestID.step()
-        guard newestID.isNull(0) else { return nil }
-        defer { idFloor.reset() }
-        guard try idFloor.step() else { return nil }
-        return idFloor.int64(0) + 1
+    /// Row 1 was just assigned to an empty table: if ids up to id_floor were handed out before,
+    /// give it id_floor + 1 instead.
+    private func moveFirstRowAboveFloor() throws(SpoolError) {
+        let floor: Int64
+        do {
+            defer { idFloor.reset() }
+            guard try idFloor.step() else { return }
+            floor = idFloor.int64(0)
+        }
+        guard floor >= 1 else { return }
+        moveFirstRow.bind(1, floor + 1)
+        try moveFirstRow.run()
     }
 
     // MARK: - Deleting
