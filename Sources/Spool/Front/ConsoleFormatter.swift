@@ -82,18 +82,7 @@ public struct ConsoleFormatter: Sendable, Hashable {
     /// from several threads apart; a batch of lines in one call is written in one piece too.
     /// - Throws: ``SpoolError`` with code `.io` when the write fails (a closed pipe, a full disk).
     func write(_ text: inout String) throws(SpoolError) {
-        let failure: Int32? = text.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Foundation.write(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                offset += written
-            }
-            return nil
-        }
+        let failure: Int32? = StandardError.writeAll(&text, to: fileDescriptor)
         if let failure {
             throw SpoolError(.io, "writing to file descriptor \(fileDescriptor) failed: \(String(cString: strerror(failure)))")
         }

@@ -15,16 +15,25 @@ public enum StandardError {
     @Sendable
     public static func write(_ text: String) {
         var text = text
+        _ = writeAll(&text, to: 2)
+    }
+
+    /// Writes `text` whole to `descriptor`, retrying short writes and EINTR: the one write loop
+    /// of stderr reports, the console and the CLI's output.
+    /// - Returns: nil when everything was written, else the `errno` of the failed write.
+    public static func writeAll(_ text: inout String, to descriptor: Int32) -> Int32? {
         text.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {
-                let written = Foundation.write(2, bytes.baseAddress! + offset, bytes.count - offset)
-                if written <= 0 {
-                    if written < 0 && errno == EINTR { continue }
-                    return
+                let written = Foundation.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return errno
                 }
+                if written == 0 { return EIO }
                 offset += written
             }
+            return nil
         }
     }
 }

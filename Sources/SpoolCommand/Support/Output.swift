@@ -28,18 +28,7 @@ struct Output {
     /// - Throws: `SpoolError` `.io`; when the reader has gone, ``isClosed`` is set too.
     mutating func flush() throws(SpoolError) {
         guard !buffer.isEmpty else { return }
-        let failure: Int32? = buffer.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Foundation.write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                offset += written
-            }
-            return nil
-        }
+        let failure: Int32? = StandardError.writeAll(&buffer, to: STDOUT_FILENO)
         buffer.removeAll(keepingCapacity: true)
         if let failure {
             if failure == EPIPE { isClosed = true }
