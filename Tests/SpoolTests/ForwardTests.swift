@@ -7,15 +7,7 @@ import Testing
 
 /// Fast retries for tests on the real clock: the schedule's shape, in milliseconds.
 func quickRetries() -> RetryPolicy {
-    var policy = RetryPolicy()
-    policy.quickBase = .milliseconds(1)
-    policy.quickJitter = .milliseconds(1)
-    policy.slowBase = .milliseconds(5)
-    policy.minimumBackoff = .milliseconds(1)
-    policy.maximumBackoff = .milliseconds(20)
-    policy.maximumRetryAfter = .milliseconds(50)
-    policy.misconfigurationPause = .milliseconds(20)
-    return policy
+    RetryPolicy.compressed(base: .milliseconds(1))
 }
 
 /// A spool, a transport and one scheduler for a sink at `server`.

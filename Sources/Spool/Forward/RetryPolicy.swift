@@ -28,6 +28,21 @@ public struct RetryPolicy: Sendable, Hashable {
 
     public init() {}
 
+    /// The same schedule compressed so that the first quick wait is `base` (jitter `base`, slow
+    /// ceilings from 5× to 20× `base`, Retry-After capped at 50×, a misconfiguration pause of
+    /// 20×): for tests and short-lived tools, never for production.
+    public static func compressed(base: Duration) -> RetryPolicy {
+        var policy = RetryPolicy()
+        policy.quickBase = base
+        policy.quickJitter = base
+        policy.slowBase = base * 5
+        policy.minimumBackoff = base
+        policy.maximumBackoff = base * 20
+        policy.maximumRetryAfter = base * 50
+        policy.misconfigurationPause = base * 20
+        return policy
+    }
+
     /// The wait after failed attempt `attempt` (1-based), or the destination's `retryAfter`.
     public func delay(afterAttempt attempt: Int, retryAfter: Duration? = nil, using random: inout some RandomNumberGenerator) -> Duration {
         if let retryAfter {

@@ -120,15 +120,7 @@ extension Forward {
         if let pollMs { configuration.pollInterval = .milliseconds(pollMs) }
         if let base = retryBaseMs {
             // Tests: the production schedule's shape, scaled down to `base` milliseconds.
-            var retry = RetryPolicy()
-            retry.quickBase = .milliseconds(base)
-            retry.quickJitter = .milliseconds(base)
-            retry.slowBase = .milliseconds(5 * base)
-            retry.minimumBackoff = .milliseconds(base)
-            retry.maximumBackoff = .milliseconds(20 * base)
-            retry.maximumRetryAfter = .milliseconds(50 * base)
-            retry.misconfigurationPause = .milliseconds(20 * base)
-            configuration.retry = retry
+            configuration.retry = .compressed(base: .milliseconds(base))
             configuration.breaker.coolDown = .milliseconds(10 * base)
         }
         return configuration
