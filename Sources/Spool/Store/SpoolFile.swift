@@ -48,6 +48,7 @@ enum SpoolFile {
         try connection.execute("PRAGMA wal_autocheckpoint = 0")
         // A reset WAL is truncated back to this size, so an outage's peak does not stay on disk.
         try connection.execute("PRAGMA journal_size_limit = \(64 << 20)")
+        if let pages = configuration.maximumPageCount { _ = try connection.scalarInt("PRAGMA max_page_count = \(pages)") }
         if case .spool(let version) = kind, version == Migrations.latestVersion { return connection }
         if !configuration.migrate, case .spool(let version) = kind {
             throw SpoolError(.migrationFailed, "\(path) has schema version \(version); run `spool migrate --spool \(path)` to upgrade it to \(Migrations.latestVersion)")
