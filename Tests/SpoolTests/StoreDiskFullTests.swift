@@ -124,14 +124,40 @@ final class SmallFileSystem: Sendable {
 
     func integrity(_ path: String) throws -> String? { try SQL(path).text("PRAGMA integrity_check") }
 
-    @Test func aFullDiskDropsTheOldestEntriesCountedAndAcknowledgementsMakeRoomAgain() throws {
+    /// A spool with one sink on a fresh small file system, filled until full and `beyond`.
+    struct Filled {
+        let disk: SmallFileSystem
+        let reports: Reports
+        let policy: SpoolStore.OverflowPolicy
+        let spool: SpoolStore
+        let run: Run
+        let beforeFull: Int
+    }
+
+    func fillUntilFull(_ policy: SpoolStore.OverflowPolicy, beyond: Int) throws -> Filled {
         let disk = SmallFileSystem(megabytes: 8)
-        print("disk full, dropOldest: \(disk.description)")
+        print("disk full, \(policy): \(disk.description)")
         let reports = Reports()
-        let spool = try SpoolStore(path: disk.path, configuration: disk.configuration(.dropOldest, reports: reports))
+        let spool = try SpoolStore(path: disk.path, configuration: disk.configuration(policy, reports: reports))
         try spool.registerSink("loki")
-        let run = fill(spool, reports: reports, beyond: 3000)
+        let run = fill(spool, reports: reports, beyond: beyond)
         let beforeFull = try #require(run.beforeFull, "the disk never filled up")
+        return Filled(disk: disk, reports: reports, policy: policy, spool: spool, run: run, beforeFull: beforeFull)
+    }
+
+    /// Closes the spool, reopens it: nothing set aside, `pending` entries for the sink, sound.
+    func expectCleanReopen(_ filled: Filled, pending: Int) throws {
+        try filled.spool.close()
+        let reopened = try SpoolStore(path: filled.disk.path, configuration: filled.disk.configuration(filled.policy, reports: filled.reports))
+        #expect(reopened.recoveredFrom == nil)
+        #expect(try reopened.stats().sinks.first?.pending == Int64(pending))
+        try reopened.close()
+        #expect(try integrity(filled.disk.path) == "ok")
+    }
+
+    @Test func aFullDiskDropsTheOldestEntriesCountedAndAcknowledgementsMakeRoomAgain() throws {
+        let filled = try fillUntilFull(.dropOldest, beyond: 3000)
+        let (disk, reports, spool, run, beforeFull) = (filled.disk, filled.reports, filled.spool, filled.run, filled.beforeFull)
         #expect(run.refused.isEmpty, "\(run.refused.count) refused, first: \(run.refused.first?.description ?? "")")
         #expect(beforeFull > 5000, "the disk filled after \(beforeFull) entries")
 
@@ -172,23 +198,12 @@ final class SmallFileSystem: Sendable {
         for number in 0..<2000 { try spool.append(entry(3_000_000 + number, message: Self.message)) }
         #expect(try recordedDrops(disk.path).count == dropsBefore)
         print("disk full, dropOldest: \(beforeFull) entries stored before full, \(dropped) dropped (counted) of \(run.appended.count), \(disk.mounted ? "\(refusedWhenTaken) of 200 refused with the rest of the disk taken by another file" : "no other file (no tmpfs)"), 2000 stored after the acknowledgement")
-        try spool.close()
-
-        let reopened = try SpoolStore(path: disk.path, configuration: disk.configuration(.dropOldest, reports: reports))
-        #expect(reopened.recoveredFrom == nil)
-        #expect(try reopened.stats().sinks.first?.pending == 2000)
-        try reopened.close()
-        #expect(try integrity(disk.path) == "ok")
+        try expectCleanReopen(filled, pending: 2000)
     }
 
     @Test func aFullDiskUnderRejectRefusesWithAClearErrorAndRecoversOnAcknowledgement() throws {
-        let disk = SmallFileSystem(megabytes: 8)
-        print("disk full, reject: \(disk.description)")
-        let reports = Reports()
-        let spool = try SpoolStore(path: disk.path, configuration: disk.configuration(.reject, reports: reports))
-        try spool.registerSink("loki")
-        let run = fill(spool, reports: reports, beyond: 50)
-        let beforeFull = try #require(run.beforeFull, "the disk never filled up")
+        let filled = try fillUntilFull(.reject, beyond: 50)
+        let (disk, spool, run, beforeFull) = (filled.disk, filled.spool, filled.run, filled.beforeFull)
         #expect(run.appended == Array(0..<beforeFull), "an append succeeded after the first refusal")
         #expect(run.refused.count == 50)
         let refusal = try #require(run.refused.first)
@@ -209,22 +224,12 @@ final class SmallFileSystem: Sendable {
         #expect(recoveredAfter == 1)
         for number in 1..<500 { try spool.append(entry(1_000_000 + number, message: Self.message)) }
         print("disk full, reject: \(beforeFull) entries stored before full, 50 refused with diskFull, stored again \(recoveredAfter) append(s) after acknowledging \(half.entries.count)")
-        try spool.close()
-        let reopened = try SpoolStore(path: disk.path, configuration: disk.configuration(.reject, reports: reports))
-        #expect(reopened.recoveredFrom == nil)
-        #expect(try reopened.stats().sinks.first?.pending == Int64(beforeFull - half.entries.count + 500))
-        try reopened.close()
-        #expect(try integrity(disk.path) == "ok")
+        try expectCleanReopen(filled, pending: beforeFull - half.entries.count + 500)
     }
 
     @Test func aFullDiskUnderDropNewestKeepsWhatIsStoredAndCountsTheRest() throws {
-        let disk = SmallFileSystem(megabytes: 8)
-        print("disk full, dropNewest: \(disk.description)")
-        let reports = Reports()
-        let spool = try SpoolStore(path: disk.path, configuration: disk.configuration(.dropNewest, reports: reports))
-        try spool.registerSink("loki")
-        let run = fill(spool, reports: reports, beyond: 500)
-        let beforeFull = try #require(run.beforeFull, "the disk never filled up")
+        let filled = try fillUntilFull(.dropNewest, beyond: 500)
+        let (disk, spool, run, beforeFull) = (filled.disk, filled.spool, filled.run, filled.beforeFull)
         #expect(run.refused.isEmpty, "\(run.refused.count) refused, first: \(run.refused.first?.description ?? "")")
         let drops = try recordedDrops(disk.path)
         #expect(drops.allSatisfy { $0.reason == "disk_full:dropNewest" && $0.first == nil }, "\(drops)")

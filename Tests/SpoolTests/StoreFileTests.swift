@@ -82,6 +82,16 @@ import Testing
         try spool.append(entry(1))
     }
 
+    /// Opens the spool at `path`, which must be found damaged: the store, what it reported,
+    /// and where the damaged file went.
+    func openRecovering() throws -> (SpoolStore, Reports, String) {
+        let reports = Reports()
+        var configuration = quiet
+        configuration.report = reports.record
+        let spool = try SpoolStore(path: path, configuration: configuration)
+        return (spool, reports, try #require(spool.recoveredFrom))
+    }
+
     var quiet: SpoolStore.Configuration {
         var configuration = SpoolStore.Configuration()
         configuration.report = { _ in }
@@ -147,11 +157,7 @@ import Testing
         }
         try handle.close()
         let damaged = try #require(bytes(path))
-        let reports = Reports()
-        var configuration = quiet
-        configuration.report = reports.record
-        let spool = try SpoolStore(path: path, configuration: configuration)
-        let aside = try #require(spool.recoveredFrom)
+        let (spool, reports, aside) = try openRecovering()
         #expect(bytes(aside) == damaged)
         #expect(reports.topics() == ["spool.store.recovered"])
         try spool.append(entry(1, message: "after"))
@@ -171,8 +177,8 @@ import Testing
         let theirs = try SpoolStore(path: other, configuration: keepWAL)
         try theirs.append(contentsOf: (1...50).map { entry($0, message: "theirs \($0)") })
         let foreignWAL = try #require(bytes(other + "-wal"))
-        FileManager.default.createFile(atPath: path + "-wal", contents: foreignWAL)
-        if withSharedMemory { FileManager.default.createFile(atPath: path + "-shm", contents: bytes(other + "-shm")) }
+        try foreignWAL.write(to: URL(fileURLWithPath: path + "-wal"))
+        if withSharedMemory { try #require(bytes(other + "-shm")).write(to: URL(fileURLWithPath: path + "-shm")) }
         try theirs.close()
         let ours = try #require(bytes(path))
         // The hazard is real: read through the WAL (read-only: closing never checkpoints), the
@@ -194,11 +200,7 @@ import Testing
 
         // Opening sets our file (untouched: no checkpoint wrote their pages into it) and the
         // foreign WAL aside, and the service continues with a fresh spool.
-        let reports = Reports()
-        var configuration = quiet
-        configuration.report = reports.record
-        let spool = try SpoolStore(path: path, configuration: configuration)
-        let aside = try #require(spool.recoveredFrom)
+        let (spool, reports, aside) = try openRecovering()
         #expect(bytes(aside) == ours)
         #expect(bytes(aside + "-wal") == foreignWAL)
         guard case .string(let reason)? = reports.all.first?.context?["reason"] else { Issue.record("no reason reported"); return }
