@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTestServer
 import Testing
 @testable import Spool
 
@@ -248,5 +249,36 @@ final class SmallFileSystem: Sendable {
         #expect(try integrity(disk.path) == "ok")
         print("disk full, dropNewest: \(beforeFull) entries stored before full, \(drops.reduce(0) { $0 + $1.count }) newest dropped (counted)")
         try spool.close()
+    }
+}
+
+/// The same full disk, drained by a real forwarder: a scheduler sending NDJSON to the test
+/// server on 127.0.0.1, acknowledging batch by batch.
+@Suite struct ForwardDiskFullTests {
+    @Test func aRealForwarderDrainsAFullDiskAndAppendsResumeByThemselves() async throws {
+        let filled = try StoreDiskFullTests().fillUntilFull(.reject, beyond: 10)
+        let (disk, spool, beforeFull) = (filled.disk, filled.spool, filled.beforeFull)
+        #expect(filled.run.refused.count == 10)
+        var transportConfiguration = Transport.Configuration()
+        transportConfiguration.requestTimeout = .seconds(5)
+        let transport = Transport(configuration: transportConfiguration)
+        try await TestHTTPServer.withServer(behaviour: .ok()) { server in
+            var configuration = SinkScheduler.Configuration(name: "loki")
+            configuration.retry = quickRetries()
+            configuration.maxInFlight = 1
+            configuration.maxBatchWait = .zero
+            configuration.pollInterval = .milliseconds(5)
+            let scheduler = SinkScheduler(store: spool, sink: NDJSONSink(configuration: .init(url: server.url(path: "/ingest"))),
+                                          transport: transport, configuration: configuration, owner: "forwarder", report: filled.reports.record)
+            try await scheduler.run(until: .empty)
+            // Every stored entry arrived once, in order.
+            #expect(try ForwardRig.numbers(server.requests) == Array(0..<beforeFull))
+        }
+        try await transport.shutdown()
+        // No manual step: the next appends are stored (the acknowledged rows make room).
+        for number in 0..<2000 { try spool.append(entry(1_000_000 + number, message: StoreDiskFullTests.message)) }
+        #expect(try StoreDiskFullTests().recordedDrops(disk.path).isEmpty)
+        print("disk full, forwarded: \(beforeFull) entries delivered to 127.0.0.1 in order, 2000 appends stored after the drain")
+        try StoreDiskFullTests().expectCleanReopen(filled, pending: 2000)
     }
 }
