@@ -143,6 +143,7 @@ import Testing
         #expect(ids.count == entries.saved)
         #expect(!entries.lostRanges.isEmpty)
         #expect(report.idFloor >= ids.last ?? 0)
+        print("truncated spool: \(entries.saved) of 3000 entries salvaged intact, lost \(entries.lostRanges.map { "\($0.first)...\($0.last.map(String.init) ?? "end")" })")
         #expect(try SpoolStore.check(path: path).status == .ok)
         #expect(try SpoolStore.stats(path: path).sinks.map(\.name) == ["loki"])
     }
