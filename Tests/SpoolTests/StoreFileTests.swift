@@ -82,19 +82,132 @@ import Testing
         try spool.append(entry(1))
     }
 
-    @Test func aTruncatedSpoolIsDetectedAndSetAside() throws {
-        do {
-            let spool = try SpoolStore(path: path)
-            try spool.append(contentsOf: (0..<3000).map { entry($0, message: String(repeating: "m", count: 300)) })
-            try spool.close()
-        }
+    /// Opens the spool at `path`, which must be found damaged: the store, what it reported,
+    /// and where the damaged file went.
+    func openRecovering() throws -> (SpoolStore, Reports, String) {
+        let reports = Reports()
+        var configuration = quiet
+        configuration.report = reports.record
+        let spool = try SpoolStore(path: path, configuration: configuration)
+        return (spool, reports, try #require(spool.recoveredFrom))
+    }
+
+    var quiet: SpoolStore.Configuration {
+        var configuration = SpoolStore.Configuration()
+        configuration.report = { _ in }
+        return configuration
+    }
+
+    /// A spool of `count` entries (ids 1…count, messages "ours n" padded to ~300 bytes) with a
+    /// sink registered, closed, everything checkpointed into the file: no -wal left.
+    func closedSpool(_ path: String, count: Int = 3000) throws {
+        let spool = try SpoolStore(path: path, configuration: quiet)
+        try spool.registerSink("loki")
+        try spool.append(contentsOf: (1...count).map { entry($0, message: "ours \($0) " + String(repeating: "m", count: 300)) })
+        try spool.close()
         try SQL(path).connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    func truncateToHalf(_ path: String) throws {
         let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber).intValue
         let handle = try #require(FileHandle(forWritingAtPath: path))
-        try handle.truncate(atOffset: UInt64(size / 2))
+        try handle.truncate(atOffset: UInt64(size / 2 / 4096 * 4096))
         try handle.close()
-        let spool = try SpoolStore(path: path, configuration: { var c = SpoolStore.Configuration(); c.report = { _ in }; return c }())
+    }
+
+    /// Every entry the repaired spool holds must be one of ours, intact, under its own id.
+    func expectIntactOursOnly(_ path: String) throws -> [Int64] {
+        let rows = try SpoolFileProbe.entries(path)
+        for row in rows {
+            #expect(row.message == "ours \(row.id) " + String(repeating: "m", count: 300), "entry \(row.id): \(row.message.prefix(20))")
+        }
+        return rows.map(\.id)
+    }
+
+    @Test func aTruncatedSpoolIsDetectedAndSetAside() throws {
+        try closedSpool(path)
+        try truncateToHalf(path)
+        let spool = try SpoolStore(path: path, configuration: quiet)
         #expect(spool.recoveredFrom != nil)
+    }
+
+    @Test func repairSalvagesTheReadablePartOfATruncatedSpool() throws {
+        try closedSpool(path)
+        try truncateToHalf(path)
+        #expect(try SpoolStore.check(path: path).status == .corrupt)
+        let report = try SpoolStore.repair(path: path)
+        let entries = try #require(report.entries)
+        let ids = try expectIntactOursOnly(path)
+        // Half the file is gone: some of the entries survive, the rest are reported lost.
+        #expect(entries.saved > 0 && entries.saved < 3000, "\(entries)")
+        #expect(ids.count == entries.saved)
+        #expect(!entries.lostRanges.isEmpty)
+        #expect(report.idFloor >= ids.last ?? 0)
+        print("truncated spool: \(entries.saved) of 3000 entries salvaged intact, lost \(entries.lostRanges.map { "\($0.first)...\($0.last.map(String.init) ?? "end")" })")
+        #expect(try SpoolStore.check(path: path).status == .ok)
+        #expect(try SpoolStore.stats(path: path).sinks.map(\.name) == ["loki"])
+    }
+
+    @Test func aSpoolWithGarbagePagesIsSetAsideAtOpenAndServiceContinues() throws {
+        try closedSpool(path)
+        let pages = try #require(try SQL(path).int("PRAGMA page_count"))
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        for page in [pages / 3, 2 * pages / 3] {
+            try handle.seek(toOffset: UInt64(page - 1) * 4096)
+            try handle.write(contentsOf: Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ Int(page)) }))
+        }
+        try handle.close()
+        let damaged = try #require(bytes(path))
+        let (spool, reports, aside) = try openRecovering()
+        #expect(bytes(aside) == damaged)
+        #expect(reports.topics() == ["spool.store.recovered"])
+        try spool.append(entry(1, message: "after"))
+        #expect(try SQL(path).rows("SELECT topic, message FROM entries ORDER BY id").last == ["test", "after"])
+        // The salvage of these pages is repairSalvagesEveryReadableRowAndKeepsTheDamagedFileAside's.
+    }
+
+    /// Another spool's -wal (and, in one variant, its -shm) copied beside ours: SQLite alone would
+    /// replay it over our file and show the other spool's entries as ours (quick_check passes).
+    @Test(arguments: [false, true])
+    func aWALOfAnotherSpoolIsDetectedAtOpenSetAsideAndOursIsSalvaged(withSharedMemory: Bool) throws {
+        try closedSpool(path, count: 200)
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal") || (bytes(path + "-wal")?.isEmpty ?? true))
+        let other = directory.file("other.spool")
+        var keepWAL = quiet
+        keepWAL.checkpointPages = 100_000
+        let theirs = try SpoolStore(path: other, configuration: keepWAL)
+        try theirs.append(contentsOf: (1...50).map { entry($0, message: "theirs \($0)") })
+        let foreignWAL = try #require(bytes(other + "-wal"))
+        try foreignWAL.write(to: URL(fileURLWithPath: path + "-wal"))
+        if withSharedMemory { try #require(bytes(other + "-shm")).write(to: URL(fileURLWithPath: path + "-shm")) }
+        try theirs.close()
+        let ours = try #require(bytes(path))
+        // The hazard is real: read through the WAL (read-only: closing never checkpoints), the
+        // file shows their entries and passes quick_check.
+        #expect(try SpoolFileProbe.entries(path).map(\.message) == (1...50).map { "theirs \($0)" })
+        #expect(try Connection(path: path, create: false, readOnly: true).scalarText("PRAGMA quick_check") == "ok")
+
+        // check says so, and repair (on a copy) salvages our 200 entries and none of theirs.
+        let copy = directory.file("copy.spool")
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+            try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix)
+        }
+        let check = try SpoolStore.check(path: copy)
+        #expect(check.status == .corrupt && check.message.contains("belongs to another database"), "\(check.message)")
+        let repair = try SpoolStore.repair(path: copy)
+        #expect(repair.entries?.saved == 200 && repair.lostNothing, "\(repair)")
+        #expect(try expectIntactOursOnly(copy) == Array(1...200))
+        #expect(try SpoolStore.stats(path: copy).sinks.map(\.name) == ["loki"])
+
+        // Opening sets our file (untouched: no checkpoint wrote their pages into it) and the
+        // foreign WAL aside, and the service continues with a fresh spool.
+        let (spool, reports, aside) = try openRecovering()
+        #expect(bytes(aside) == ours)
+        #expect(bytes(aside + "-wal") == foreignWAL)
+        guard case .string(let reason)? = reports.all.first?.context?["reason"] else { Issue.record("no reason reported"); return }
+        #expect(reason.contains("belongs to another database"), "\(reason)")
+        try spool.append(entry(1, message: "after"))
+        #expect(try SQL(path).rows("SELECT topic FROM entries ORDER BY id") == [["spool.store.recovered"], ["test"]])
     }
 
     @Test func aDamagedFileFailsToOpenWhenRecoveryIsOff() throws {

@@ -10,8 +10,9 @@ final class Connection {
     let handle: OpaquePointer
     let path: String
 
-    /// Opens (or creates, with `create`) the database at `path`.
-    init(path: String, create: Bool, readOnly: Bool = false) throws(SpoolError) {
+    /// Opens (or creates, with `create`) the database at `path`. `immutable` reads the database
+    /// file alone, read-only, ignoring its WAL and every lock (SQLite's `immutable` URI flag).
+    init(path: String, create: Bool, readOnly: Bool = false, immutable: Bool = false) throws(SpoolError) {
         let version = sqlite3_libversion_number()
         guard version >= minimumSQLiteVersionNumber else {
             throw SpoolError(.sqliteTooOld, "SQLite \(String(cString: sqlite3_libversion())) is too old: Spool needs 3.31.0 or newer")
@@ -20,7 +21,14 @@ final class Connection {
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         if readOnly { flags |= SQLITE_OPEN_READONLY } else { flags |= SQLITE_OPEN_READWRITE }
         if create && !readOnly { flags |= SQLITE_OPEN_CREATE }
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        var name = path
+        if immutable {
+            flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_READONLY | SQLITE_OPEN_URI
+            let escaped = path.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "?", with: "%3f")
+                .replacingOccurrences(of: "#", with: "%23")
+            name = "file:\(escaped)?immutable=1"
+        }
+        let rc = sqlite3_open_v2(name, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close_v2(db)

@@ -31,6 +31,8 @@ enum SpoolFile {
 
     private static func open(path: String, configuration: SpoolStore.Configuration) throws(SpoolError) -> Connection {
         try createIfMissing(path)
+        // Before any read-write connection: closing one would checkpoint a foreign WAL into the file.
+        if let foreign = foreignWAL(path) { throw SpoolError(.corrupt, foreign) }
         let connection = try Connection(path: path, create: false)
         try applyBusyTimeout(connection, configuration.busyTimeout)
         let kind = try inspect(connection)
@@ -48,6 +50,7 @@ enum SpoolFile {
         try connection.execute("PRAGMA wal_autocheckpoint = 0")
         // A reset WAL is truncated back to this size, so an outage's peak does not stay on disk.
         try connection.execute("PRAGMA journal_size_limit = \(64 << 20)")
+        if let pages = configuration.maximumPageCount { _ = try connection.scalarInt("PRAGMA max_page_count = \(pages)") }
         if case .spool(let version) = kind, version == Migrations.latestVersion { return connection }
         if !configuration.migrate, case .spool(let version) = kind {
             throw SpoolError(.migrationFailed, "\(path) has schema version \(version); run `spool migrate --spool \(path)` to upgrade it to \(Migrations.latestVersion)")
@@ -93,6 +96,29 @@ enum SpoolFile {
         if problems != ["ok"] {
             throw SpoolError(.corrupt, "\(connection.path) failed its integrity check: \(problems.joined(separator: "; "))")
         }
+    }
+
+    /// Says why the `-wal` beside `path` belongs to another database, or nil when it is ours
+    /// (or when that cannot be told).
+    ///
+    /// SQLite checks a WAL's frames against the WAL's own header only: a WAL copied from another
+    /// spool is replayed over this one, quick_check passes, the other spool's entries appear as
+    /// ours, and the first checkpoint writes them into the file. Each spool holds a random
+    /// `meta.spool_id` (migration 5); when the database file alone (read with `immutable`)
+    /// already holds it, reading through the WAL must give the same. Read-only connections
+    /// never checkpoint, so this changes nothing. A file whose id still lives only in its WAL
+    /// (a new spool never checkpointed) cannot be told apart and passes.
+    static func foreignWAL(_ path: String) -> String? {
+        guard SpoolStore.fileSize(path + "-wal") > 0,
+              let own = spoolID(try? Connection(path: path, create: false, immutable: true)),
+              let seen = spoolID(try? Connection(path: path, create: false, readOnly: true)),
+              own != seen
+        else { return nil }
+        return "the WAL beside \(path) belongs to another database (spool id \(seen) through the WAL, \(own) in the file): replayed, its pages would replace this spool's"
+    }
+
+    private static func spoolID(_ connection: Connection?) -> Int64? {
+        try? connection?.scalarInt("SELECT value FROM meta WHERE key = 'spool_id'")
     }
 
     // MARK: - Files

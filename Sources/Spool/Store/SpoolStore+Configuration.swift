@@ -48,7 +48,8 @@ extension SpoolStore {
         /// When `append` returns. Default ``Durability/committed``.
         public var durability: Durability = .committed
         /// Bound on the database's used pages, in bytes (the WAL, bounded by checkpoints, is not
-        /// counted). Default 1 GiB; `nil` for no bound.
+        /// counted). Default 1 GiB; `nil` for no bound. The file system's free space, less a
+        /// reserve for the WAL, bounds it too: the overflow policy applies there as well.
         public var maximumBytes: Int64? = 1 << 30
         /// What to do at the bound. Default ``OverflowPolicy/dropOldest``.
         public var overflowPolicy: OverflowPolicy = .dropOldest
@@ -75,6 +76,9 @@ extension SpoolStore {
         /// Where the store reports what must not go unnoticed: a damaged file set aside, entries
         /// dropped at the bound, a background commit that failed. Default: one JSON line on stderr.
         public var report: @Sendable (LogEntry) -> Void = StandardError.writeJSONLine
+        /// Test-only: SQLite's `max_page_count`, a stand-in for a small file system where a
+        /// test cannot mount one. Nil (the default) leaves SQLite's limit alone.
+        var maximumPageCount: Int?
 
         /// The defaults.
         public init() {}

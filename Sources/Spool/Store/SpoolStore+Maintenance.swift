@@ -64,6 +64,11 @@ extension SpoolStore {
         let connection = try openExisting(path, readOnly: true)
         let latest = Migrations.latestVersion
         var report = CheckReport(path: path, status: .ok, schemaVersion: nil, supportedSchemaVersion: latest, integrity: nil, message: "")
+        if let foreign = SpoolFile.foreignWAL(path) {
+            report.status = .corrupt
+            report.message = foreign
+            return report
+        }
         // What the file is. A damaged or foreign file ends the check here.
         var kind: SpoolFile.Kind?
         do throws(SpoolError) {

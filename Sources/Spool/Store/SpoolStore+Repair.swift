@@ -125,9 +125,14 @@ extension SpoolStore {
         var configuration = Configuration()
         configuration.recoverCorruptFile = false
         let (target, _) = try SpoolFile.openWriter(path: building, configuration: configuration, now: now)
-        let source = try Connection(path: path, create: false, readOnly: true)
+        // A WAL of another database is left out: only what the file itself holds is ours.
+        let source = try Connection(path: path, create: false, readOnly: true, immutable: SpoolFile.foreignWAL(path) != nil)
         // Catch damaged cells as errors instead of reading past them.
         try? source.execute("PRAGMA cell_size_check = ON")
+        // A truncated file's header claims more pages than the file has, which SQLite refuses
+        // as a whole unless writable_schema is on; then it reads the pages that are there (the
+        // connection stays read-only).
+        try? source.execute("PRAGMA writable_schema = ON")
         let salvage = Salvage(source: source, target: target, progress: progress)
         var tables: [RepairReport.Table] = []
         let idFloor: Int64 = try target.transaction { () throws(SpoolError) -> Int64 in

@@ -1,4 +1,5 @@
 import CSQLite
+import Foundation
 
 /// The spool's one writing connection in this process, with its hot statements prepared once.
 /// It lives inside a `Mutex` in ``SpoolStore``: whoever holds the lock owns it.
@@ -19,6 +20,19 @@ final class Writer {
     private var usedBytesEstimate: Int64 = 0
     private var bytesSinceMeasure: Int64 = 0
     private static let remeasureEvery: Int64 = 4 << 20
+    /// The bound in force at the last measure: `maximumBytes` or the disk's, the lower.
+    private var bound = Bound(bytes: .max, disk: false)
+    /// Bytes appended before the next measure: `remeasureEvery`, less as the disk fills up
+    /// (the free space can shrink under us; a measure costs a statvfs and a few pragmas).
+    private var measureEvery = Writer.remeasureEvery
+    /// Set by a measure near a full disk when the WAL has outgrown half its reserve: the next
+    /// commit checkpoints first (see `measureBound`).
+    private var checkpointFirst = false
+    /// Room kept free on the file system for the WAL to grow between checkpoints, so that
+    /// acknowledgements and drops (which write to the WAL too) still work on a full disk.
+    private let walReserveBytes: Int64
+    /// Test-only: SQLite's `max_page_count`, standing in for a small file system.
+    private let maximumPageCount: Int64?
 
     init(connection: Connection, configuration: SpoolStore.Configuration) throws(SpoolError) {
         self.connection = connection
@@ -41,7 +55,12 @@ final class Writer {
             """, persistent: true)
         maximumBytes = configuration.maximumBytes
         policy = configuration.overflowPolicy
+        maximumPageCount = configuration.maximumPageCount.map(Int64.init)
+        // Under a steady stream of appends the WAL reaches the checkpointer's RESTART threshold
+        // (16 checkpoints' worth) before it starts over: keep room for that and one more.
+        walReserveBytes = Int64(max(1, min(configuration.checkpointPages, 1 << 20))) * 17 * 4096
         usedBytesEstimate = try measureUsedBytes()
+        bound = try measureBound(used: usedBytesEstimate)
     }
 
     /// What an insert did besides inserting: drops to report.
@@ -75,12 +94,38 @@ final class Writer {
 
     // MARK: - Appending
 
-    /// Inserts `rows` in one transaction, applying the size bound first.
+    /// Inserts `rows` in one transaction, applying the size bound (and the disk's) first.
+    ///
+    /// A full file system that the last measure did not see coming (another program filled it,
+    /// or the WAL outgrew its reserve) fails the transaction with SQLITE_FULL, which rolls it
+    /// back: then the bound is measured again, a checkpoint is tried, and the insert runs once
+    /// more, so the overflow policy applies as it does at the bound. If that fails too (even a
+    /// drop needs room in the WAL), the error says so and nothing stored is touched.
     func insert(_ rows: [PreparedRow], now: Int64) throws(SpoolError) -> Outcome {
+        do {
+            return try insertOnce(rows, now: now)
+        } catch where error.code == .diskFull && error.sqliteCode != nil {
+            bytesSinceMeasure = Self.remeasureEvery
+            _ = try? connection.scalarInt("PRAGMA wal_checkpoint(PASSIVE)")
+            do {
+                return try insertOnce(rows, now: now)
+            } catch where error.code == .diskFull && error.sqliteCode != nil {
+                bytesSinceMeasure = Self.remeasureEvery
+                throw SpoolError(.diskFull, "the file system holding the spool \(connection.path) is full (\(Self.freeBytes(connection.path).map { "\($0) bytes free" } ?? "free space unknown")): \(rows.count) entries were not stored and nothing stored before was touched; free space on that file system (entries acknowledged by every sink free room inside the spool)", sqliteCode: error.sqliteCode)
+            }
+        }
+    }
+
+    private func insertOnce(_ rows: [PreparedRow], now: Int64) throws(SpoolError) -> Outcome {
+        if checkpointFirst {
+            checkpointFirst = false
+            // RESTART: copy the WAL into the database and let this commit start it over.
+            restartWAL()
+        }
         let outcome = try transaction { () throws(SpoolError) -> Outcome in
             var outcome = Outcome()
             let incoming = rows.reduce(Int64(0)) { $0 + Int64($1.byteCount) }
-            if let maximumBytes, try !makeRoom(for: incoming, rows: rows.count, maximum: maximumBytes, now: now, outcome: &outcome) {
+            if try !makeRoom(for: incoming, rows: rows.count, now: now, outcome: &outcome) {
                 return outcome
             }
             // SQLite assigns max(id) + 1, which is 1 only when the table was empty: then the
@@ -144,12 +189,23 @@ final class Writer {
     /// so without this a sink whose backlog ends in such rows would hold them forever. The move
     /// stops before the sink's first own entry, so it never passes anything the sink has not
     /// acknowledged, in flight or not.
+    ///
+    /// At most `deleteChunkBytes` of entries go per call: a deletion writes most of the pages it
+    /// empties to the WAL (measured: more than 1.4 MB of WAL for 3.5 MB of entries), which a
+    /// full disk may not have room for. What remains goes at the next acknowledgement, or when
+    /// an append needs the room.
     func deletePassedEntries() throws(SpoolError) {
         try skipEntriesForOtherSinks.run()
-        if let lowest = try connection.scalarInt("SELECT min(position) FROM sinks") {
-            try deleteEntries(through: lowest)
-        }
+        guard let lowest = try connection.scalarInt("SELECT min(position) FROM sinks"),
+              let oldest = try connection.scalarInt("SELECT min(id) FROM entries"), oldest <= lowest,
+              let newest = try connection.scalarInt("SELECT max(id) FROM entries")
+        else { return }
+        let average = max(1, usedBytesEstimate / max(1, newest - oldest + 1))
+        try deleteEntries(through: min(lowest, oldest + max(1, deleteChunkBytes / average) - 1))
     }
+
+    /// The most entry bytes one transaction deletes: a quarter of the WAL's reserve.
+    private var deleteChunkBytes: Int64 { walReserveBytes / 4 }
 
     // MARK: - The size bound
 
@@ -162,30 +218,111 @@ final class Writer {
         return (pages - free) * size
     }
 
+    /// Runs a RESTART checkpoint on the writer's connection. It waits for readers on the busy
+    /// timeout, but fails at once while the background checkpointer runs a checkpoint of its
+    /// own: then it tries again, for at most about 200 ms (a checkpoint of a WAL this size
+    /// takes a few milliseconds).
+    private func restartWAL() {
+        for _ in 0..<200 {
+            guard let statement = try? connection.prepare("PRAGMA wal_checkpoint(RESTART)"),
+                  (try? statement.step()) == true, statement.int64(0) != 0
+            else { return }
+            usleep(1000)
+        }
+    }
+
+    /// A bound on the used bytes, and whether the disk set it (rather than `maximumBytes`).
+    struct Bound {
+        var bytes: Int64
+        var disk: Bool
+    }
+
+    /// Slack for what the byte estimate does not see (b-tree overhead, the -shm file).
+    private static let diskMargin: Int64 = 64 * 4096
+
+    /// The bound now: `maximumBytes`, or what the file system can still hold if that is lower.
+    ///
+    /// The database may grow to its file's size plus the file system's free space, minus what
+    /// the WAL still needs to reach its reserve (17 checkpoints' worth) and a margin.
+    /// Pages already allocated (free pages reused first) never need new space, so the bound is
+    /// never below the database's page count. Deleting entries moves pages to the free list and
+    /// leaves this figure unchanged, which is why `dropOldest` can free room under it.
+    ///
+    /// Near a full disk the WAL cannot be left to the background checkpointer, which a tight
+    /// stream of commits can starve (measured: an 8 MiB WAL beside a 160 KiB database): past
+    /// half its reserve, the writer checkpoints before its next commit.
+    func measureBound(used: Int64) throws(SpoolError) -> Bound {
+        var bound = Bound(bytes: maximumBytes ?? .max, disk: false)
+        let pageSize = try connection.scalarInt("PRAGMA page_size") ?? 4096
+        let pages = try connection.scalarInt("PRAGMA page_count") ?? 0
+        var room: Int64?
+        let wal = Self.fileSize(connection.path + "-wal")
+        if let free = Self.freeBytes(connection.path) {
+            room = Self.fileSize(connection.path) + free - max(0, walReserveBytes - wal) - Self.diskMargin
+        }
+        if let maximumPageCount {
+            room = min(room ?? .max, maximumPageCount * pageSize - Self.diskMargin)
+        }
+        if let room {
+            let disk = max(pages * pageSize, room)
+            if disk < bound.bytes { bound = Bound(bytes: disk, disk: true) }
+        }
+        checkpointFirst = bound.disk && bound.bytes - used < 4 * walReserveBytes && wal > walReserveBytes / 2
+        return bound
+    }
+
+    /// Bytes free for an unprivileged writer on the file system holding `path`.
+    static func freeBytes(_ path: String) -> Int64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
+    private static func fileSize(_ path: String) -> Int64 {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int64(info.st_size) : 0
+    }
+
     /// Frees room for `incoming` bytes under the bound, by the overflow policy.
     /// - Returns: false when the incoming rows must not be inserted (dropped by `dropNewest`).
-    private func makeRoom(for incoming: Int64, rows: Int, maximum: Int64, now: Int64, outcome: inout Outcome) throws(SpoolError) -> Bool {
-        bytesSinceMeasure += incoming
-        if usedBytesEstimate + incoming <= maximum && bytesSinceMeasure < Self.remeasureEvery {
+    private func makeRoom(for incoming: Int64, rows: Int, now: Int64, outcome: inout Outcome) throws(SpoolError) -> Bool {
+        // A commit writes at least a page to the WAL, whatever the rows' size.
+        bytesSinceMeasure += incoming + 4096
+        if usedBytesEstimate + incoming <= bound.bytes && bytesSinceMeasure < measureEvery {
             usedBytesEstimate += incoming
             return true
         }
         var used = try measureUsedBytes()
+        bound = try measureBound(used: used)
+        let maximum = bound.bytes
+        measureEvery = bound.disk ? max(64 << 10, min(Self.remeasureEvery, (maximum - used) / 4)) : Self.remeasureEvery
         if used + incoming <= maximum {
             usedBytesEstimate = used + incoming
             return true
         }
+        // Entries every sink has passed (left by a chunked deletion) are not drops: those first.
+        try deletePassedEntries()
+        used = try measureUsedBytes()
+        if used + incoming <= maximum {
+            usedBytesEstimate = used + incoming
+            return true
+        }
+        let cause = bound.disk ? "disk_full" : "overflow"
         switch policy {
         case .reject:
             usedBytesEstimate = used
+            if bound.disk {
+                throw SpoolError(.diskFull, "the file system holding the spool \(connection.path) is full (\(Self.freeBytes(connection.path) ?? 0) bytes free, of which the spool keeps \(walReserveBytes) for its WAL) and its overflow policy is reject: new entries are refused until forwarding frees space in the spool or space is freed on that file system")
+            }
             throw SpoolError(.spoolFull, "the spool at \(connection.path) holds \(used) bytes of its \(maximum)-byte bound and its overflow policy is reject: new entries are refused until forwarding frees space")
         case .dropNewest:
-            try record(Drop(reason: "overflow:dropNewest", count: rows, firstID: nil, lastID: nil, bytes: incoming), now: now, outcome: &outcome)
+            try record(Drop(reason: "\(cause):dropNewest", count: rows, firstID: nil, lastID: nil, bytes: incoming), now: now, outcome: &outcome)
             usedBytesEstimate = used
             return false
         case .dropOldest:
-            // Free down to 90% of the bound so drops come in chunks, not one per append.
-            let target = maximum / 10 * 9 - incoming
+            // Free down to 90% of the bound so drops come in chunks, not one per append; at the
+            // disk's bound, no more than one deletion's worth (the WAL needs room for it).
+            let target = maximum - (bound.disk ? min(maximum / 10, deleteChunkBytes) : maximum / 10) - incoming
             for _ in 0..<16 where used > target {
                 guard let oldest = try connection.scalarInt("SELECT min(id) FROM entries"),
                       let newest = try connection.scalarInt("SELECT max(id) FROM entries")
@@ -194,12 +331,12 @@ final class Writer {
                 let count = min(newest - oldest + 1, max(1, (used - target) / average + 1))
                 let last = oldest + count - 1
                 let deleted = try deleteEntries(through: last)
-                try record(Drop(reason: "overflow:dropOldest", count: deleted, firstID: oldest, lastID: last, bytes: count * average), now: now, outcome: &outcome)
+                try record(Drop(reason: "\(cause):dropOldest", count: deleted, firstID: oldest, lastID: last, bytes: count * average), now: now, outcome: &outcome)
                 used = try measureUsedBytes()
             }
             if used + incoming > maximum {
                 // Nothing left to drop (the bound is taken by dead letters or one huge entry).
-                try record(Drop(reason: "overflow:dropNewest", count: rows, firstID: nil, lastID: nil, bytes: incoming), now: now, outcome: &outcome)
+                try record(Drop(reason: "\(cause):dropNewest", count: rows, firstID: nil, lastID: nil, bytes: incoming), now: now, outcome: &outcome)
                 usedBytesEstimate = used
                 return false
             }
