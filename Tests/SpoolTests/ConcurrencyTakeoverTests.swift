@@ -62,12 +62,12 @@ import Testing
             // makes the duplicated window smaller.)
             try await server.waitUntil(timeout: .seconds(20)) { $0.requestsReceived >= 7 && $0.inFlightRequests >= 1 }
             first.send(SIGKILL)
-            // A killed holder cannot give its lease back: the spool still names it.
-            let holderBeforeKill = try Self.leaseOwner(store)
-            let acknowledgedAtKill = try store.position(of: "http")
             let beforeKill = server.requests
             let killed = try first.finish(timeout: .seconds(10))
             #expect(killed.status == SIGKILL, "\(killed.stderr)")
+            // A killed holder cannot give its lease back: the spool still names it.
+            let holderBeforeKill = try Self.leaseOwner(store)
+            let acknowledgedAtKill = try store.position(of: "http")
             gate.open()
             await secondPhase
 
