@@ -58,7 +58,6 @@ public final class SinkScheduler: Sendable {
     let breaker: CircuitBreaker
     let bucket: TokenBucket?
     let metrics: SinkMetrics
-    private let random = Mutex(SystemRandomNumberGenerator())
     private let progress = Mutex(Progress())
     private let stopping = Atomic<Bool>(false)
     private let finishing = Atomic<Bool>(false)
@@ -201,9 +200,9 @@ public final class SinkScheduler: Sendable {
     }
 
     func nextRandomDelay(afterAttempt attempt: Int, retryAfter: Duration?) -> Duration {
-        random.withLock { generator in
-            configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &generator)
-        }
+        // The system generator has no state to share: one per call needs no lock.
+        var generator = SystemRandomNumberGenerator()
+        return configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &generator)
     }
 
     /// Marks the sink paused (misconfigured) without counting another request.
