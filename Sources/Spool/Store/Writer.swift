@@ -65,6 +65,7 @@ final class Writer {
         try begin.run()
         do throws(SpoolError) {
             let result = try body()
+            CrashPoint.reached("store.commit")
             try commit.run()
             return result
         } catch {
