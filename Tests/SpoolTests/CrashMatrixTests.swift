@@ -1,0 +1,146 @@
+import Foundation
+import SpoolCrashRig
+import SpoolTestServer
+import Testing
+
+/// The crash matrix of issue #7: real `SpoolTestChild append` and `spool forward` processes
+/// killed with SIGKILL at named points (`SPOOL_CRASH_AT`, debug builds) and at random moments,
+/// against a real spool file and a real receiver on 127.0.0.1. The invariants are
+/// ``DeliveryLedger``'s, the same the soak (tools/soak) checks.
+@Suite(.serialized) struct CrashMatrixTests {
+    /// Where a process dies.
+    enum Point: String, CaseIterable, Comparable {
+        // The appending process.
+        case appendRandom = "append@random"
+        case appendCommit = "append@store.commit"
+        case checkpoint = "append@store.checkpoint"
+        // The forwarding process.
+        case claim = "forward@store.claim"
+        case midRequest = "forward@mid-request"
+        case afterResponse = "forward@forward.after-response"
+        case ackCommit = "forward@store.commit"
+        case forwardRandom = "forward@random"
+
+        static let appender: [Point] = [.appendRandom, .appendCommit, .checkpoint]
+        static let forwarder: [Point] = [.claim, .midRequest, .afterResponse, .ackCommit, .forwardRandom]
+        static func < (a: Point, b: Point) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
+    }
+
+    static let batchSize = 10
+    /// Pages before the appender checkpoints: small, so checkpoints happen every few appends.
+    static let checkpointPages = 16
+
+    @Test func everyReturnedAppendIsDeliveredThroughSIGKILLsOfTheAppenderAndTheForwarder() async throws {
+        let started = ContinuousClock.now
+        let directory = TemporaryDirectory()
+        let ledger = DeliveryLedger(spool: directory.file("crash.spool"), sink: "http")
+        let receiver = LedgerReceiver(ledger: ledger)
+        var kills: [Point: Int] = [:]
+        let rounds = 30  // one appender kill and one forwarder kill each: 60 trials
+        try await TestHTTPServer.withServer(behaviour: receiver.behaviour) { server in
+            var round = 0
+            // A forwarder may finish before its point is reached; such a round is not counted.
+            while Point.forwarder.contains(where: { kills[$0, default: 0] < rounds / Point.forwarder.count }) && round < rounds * 3 {
+                let appenderPoint = Point.appender[round % Point.appender.count]
+                let forwarderPoint = Point.forwarder.first { kills[$0, default: 0] < rounds / Point.forwarder.count } ?? .forwardRandom
+                let maxInFlight = round % 2 + 1
+                round += 1
+                if try killAppender(at: appenderPoint, ledger) { kills[appenderPoint, default: 0] += 1 }
+                if try await killForwarder(at: forwarderPoint, maxInFlight: maxInFlight, ledger, receiver, server) {
+                    kills[forwarderPoint, default: 0] += 1
+                }
+                #expect(ledger.violations.isEmpty, "round \(round) (\(appenderPoint.rawValue), \(forwarderPoint.rawValue)): \(ledger.violations)")
+                if !ledger.violations.isEmpty { break }
+            }
+
+            // A last clean run delivers the rest.
+            ledger.forwarderStarted(maxInFlight: 1)
+            let last = try CrashProcess.forwarder(spool: ledger.spool, url: server.url(path: "/ingest"), sink: ledger.sink,
+                                                  batchSize: Self.batchSize, maxInFlight: 1, untilEmpty: true)
+            #expect(last.waitForExit(timeout: 60) && last.status == 0, "the final forwarder did not finish cleanly")
+            #expect(try ledger.check().isEmpty, "entries left after the final run")
+        }
+
+        let figures = ledger.figures
+        #expect(ledger.violations.isEmpty, "\(ledger.violations)")
+        for point in Point.allCases {
+            #expect(kills[point, default: 0] >= 5, "\(point.rawValue): only \(kills[point, default: 0]) kills")
+        }
+        #expect(kills.values.reduce(0, +) >= 50)
+        #expect(figures.lost == 0 && figures.returned > 0 && figures.delivered >= figures.returned)
+        #expect(figures.duplicates <= figures.duplicateBound)
+        let trials = kills.sorted { $0.key < $1.key }.map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: " ")
+        print("crash matrix: \(kills.values.reduce(0, +)) SIGKILL trials (\(trials)); \(figures); \(started.duration(to: .now))")
+    }
+
+    /// Runs an appender from the next number and kills it at `point`; records every number it
+    /// printed, then checks the spool. False if it was not killed where meant.
+    private func killAppender(at point: Point, _ ledger: DeliveryLedger) throws -> Bool {
+        var crashAt: String?
+        switch point {
+        case .appendCommit: crashAt = "store.commit:\(Int.random(in: 30...300))"
+        case .checkpoint: crashAt = "store.checkpoint:\(Int.random(in: 1...4))"
+        default: crashAt = nil
+        }
+        let appender = try CrashProcess.appender(spool: ledger.spool, from: try ledger.nextNumber(),
+                                                 checkpointPages: Self.checkpointPages, crashAt: crashAt)
+        // Random time: after a random number of returned appends. A named point kills the
+        // process itself; a point never reached would leave it appending: stop at a cap.
+        let limit = crashAt == nil ? Int.random(in: 20...300) : 20_000
+        var printed = 0
+        while printed < limit, let number = appender.readNumber() {
+            ledger.returned(number)
+            printed += 1
+        }
+        appender.kill()
+        while let number = appender.readNumber() { ledger.returned(number) }
+        try ledger.check()
+        return appender.wasKilled && (crashAt == nil || printed < limit)
+    }
+
+    /// Runs `spool forward --until-empty` and kills it at `point`; then checks the spool and the
+    /// in-flight window. False if the run finished before the point was reached.
+    private func killForwarder(at point: Point, maxInFlight: Int, _ ledger: DeliveryLedger, _ receiver: LedgerReceiver,
+                               _ server: TestHTTPServer) async throws -> Bool {
+        let batches = max(1, try ledger.check().count / Self.batchSize)
+        var crashAt: String?
+        switch point {
+        case .claim: crashAt = "store.claim:\(Int.random(in: 1...batches))"
+        case .afterResponse: crashAt = "forward.after-response:\(Int.random(in: 1...batches))"
+        case .ackCommit: crashAt = "store.commit:\(Int.random(in: 1...batches))"
+        default: crashAt = nil
+        }
+        ledger.forwarderStarted(maxInFlight: maxInFlight)
+        let acceptedBefore = receiver.accepted
+        let forwarder = try CrashProcess.forwarder(spool: ledger.spool, url: server.url(path: "/ingest"), sink: ledger.sink,
+                                                   batchSize: Self.batchSize, maxInFlight: maxInFlight, untilEmpty: true,
+                                                   crashAt: crashAt)
+        defer { receiver.cancelKill() }
+        switch point {
+        case .midRequest:
+            receiver.kill(forwarder.pid, atRequest: Int.random(in: 1...batches))
+        case .forwardRandom:
+            // After a random number of accepted requests, wherever the forwarder is then.
+            let target = acceptedBefore + Int.random(in: 1...batches)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while receiver.accepted < target && !forwarder.waitForExit(timeout: 0) && ContinuousClock.now < deadline {
+                _ = receiver.acceptedSignal.wait(timeout: .now() + 0.05)
+            }
+            forwarder.kill()
+        default:
+            break
+        }
+        let ended = forwarder.waitForExit(timeout: 60)
+        if !ended { forwarder.kill() }
+        #expect(ended, "\(point.rawValue): the forwarder did not end")
+        guard forwarder.wasKilled else {
+            #expect(forwarder.status == 0, "\(point.rawValue): the forwarder failed with status \(forwarder.status)")
+            try ledger.check()
+            return false
+        }
+        // Everything the dead process sent has been read once its connections are closed.
+        try await server.waitUntil(timeout: .seconds(10)) { $0.openConnections == 0 }
+        try ledger.forwarderKilled(maxInFlight: maxInFlight, batchSize: Self.batchSize)
+        return true
+    }
+}
