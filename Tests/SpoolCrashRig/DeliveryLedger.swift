@@ -74,7 +74,8 @@ public final class DeliveryLedger: Sendable {
     public var violations: [String] { state.withLock { $0.violations } }
     public var figures: Figures { state.withLock { $0.figures } }
 
-    private func violation(_ text: String) {
+    /// Records a broken promise the ledger cannot see itself.
+    public func violation(_ text: String) {
         state.withLock { $0.violations.append(text) }
     }
 

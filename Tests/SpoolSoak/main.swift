@@ -101,6 +101,7 @@ var forwarder = try startForwarder()
 var nextAppenderKill = later(2...20), nextForwarderKill = later(2...20), nextFault = later(3...15), nextCheck = later(5...5)
 var nextStatus = Date().addingTimeInterval(30)
 var faultEnds: Date?
+var midRequestKillArmed: Date?
 var refusing = false
 say("soak: \(options.minutes) min in \(directory), \(options.rate) appends/s, receiver \(url), batch \(batchSize) x \(maxInFlight) in flight")
 
@@ -114,7 +115,22 @@ while Date() < deadline && ledger.violations.isEmpty {
         appender = try RunningAppender(ledger, rate: options.rate)
         nextAppenderKill = later(2...20)
     }
-    if now >= nextForwarderKill {
+    // Half the forwarder's kills are at a random moment, half while the receiver holds one of
+    // its requests (mid-request: the batch arrived, the answer never will), or a little later if
+    // no request comes.
+    let forwarderDue: Bool
+    if let armed = midRequestKillArmed {
+        forwarderDue = forwarder.waitForExit(timeout: 0) || now.timeIntervalSince(armed) > 10
+    } else {
+        if forwarder.waitForExit(timeout: 0) { ledger.violation("the forwarder exited by itself, status \(forwarder.status); see forwarder.log") }
+        forwarderDue = now >= nextForwarderKill
+    }
+    if forwarderDue && midRequestKillArmed == nil && Bool.random() {
+        receiver.kill(forwarder.pid, atRequest: 1)
+        midRequestKillArmed = now
+    } else if forwarderDue {
+        receiver.cancelKill()
+        midRequestKillArmed = nil
         try await killForwarder(forwarder)
         forwarderKills += 1
         forwarder = try startForwarder()
@@ -153,6 +169,7 @@ receiver.set(fault: nil)
 if refusing { try await server.restart() }
 appender.kill()
 appenderKills += 1
+receiver.cancelKill()
 try await killForwarder(forwarder)
 forwarderKills += 1
 ledger.forwarderStarted(maxInFlight: maxInFlight)
