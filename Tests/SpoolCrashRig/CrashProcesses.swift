@@ -1,20 +1,21 @@
 import Foundation
 import Synchronization
 
-/// Where the crash runs find `spool` and `SpoolTestChild`: beside the running binary (the test
-/// bundle or SpoolSoak), as SwiftPM builds them.
-public enum CrashBinaries {
-    public static func path(_ name: String) -> String {
+/// Where SwiftPM put the executables (`spool`, `SpoolTestChild`): beside the running binary, the
+/// test bundle or SpoolSoak. The test target and the soak both depend on them, so they are built.
+public enum CrashBinaries: Sendable {
+    /// The directory of the running binary (of the bundle, for tests).
+    public static let directory: String = {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var url = URL(fileURLWithPath: executable)
-        // A test bundle runs from Foo.xctest (Linux) or Foo.xctest/Contents/MacOS/Foo (macOS).
-        if let bundle = url.pathComponents.lastIndex(where: { $0.hasSuffix(".xctest") }) {
-            url = URL(fileURLWithPath: NSString.path(withComponents: Array(url.pathComponents[..<bundle])))
-        } else {
-            url.deleteLastPathComponent()
-        }
-        return url.appendingPathComponent(name).path
-    }
+        // macOS runs tests from Foo.xctest/Contents/MacOS/Foo; Linux from Foo.xctest itself.
+        while url.pathExtension != "xctest" && url.pathComponents.count > 1 { url.deleteLastPathComponent() }
+        if url.pathExtension != "xctest" { url = URL(fileURLWithPath: executable) }
+        return url.deletingLastPathComponent().path
+    }()
+
+    /// The executable `name` in that directory.
+    public static func path(_ name: String) -> String { directory + "/" + name }
 }
 
 /// A child process of a crash run: started, killed with SIGKILL, reaped.
@@ -36,7 +37,8 @@ public final class CrashProcess: Sendable {
         let output = readsLines ? Pipe() : nil
         if let output { process.standardOutput = output } else { process.standardOutput = FileHandle.nullDevice }
         if let stderrPath {
-            FileManager.default.createFile(atPath: stderrPath, contents: nil)
+            // Appended to: every forwarder of a soak writes to the same log.
+            if !FileManager.default.fileExists(atPath: stderrPath) { _ = FileManager.default.createFile(atPath: stderrPath, contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
             try handle.seekToEnd()
             process.standardError = handle
@@ -52,10 +54,10 @@ public final class CrashProcess: Sendable {
 
     /// The appending process: `SpoolTestChild append`, printing N after each returned append.
     public static func appender(spool: String, from start: Int, checkpointPages: Int, perSecond: Double? = nil,
-                                crashAt: String? = nil) throws -> CrashProcess {
+                                crashAt: String? = nil, stderrPath: String? = nil) throws -> CrashProcess {
         var arguments = ["append", spool, String(start), String(checkpointPages)]
         if let perSecond { arguments.append(String(perSecond)) }
-        return try CrashProcess(CrashBinaries.path("SpoolTestChild"), arguments, crashAt: crashAt, readsLines: true, stderrPath: nil)
+        return try CrashProcess(CrashBinaries.path("SpoolTestChild"), arguments, crashAt: crashAt, readsLines: true, stderrPath: stderrPath)
     }
 
     /// The forwarding process: the real `spool forward` to an NDJSON receiver, with short waits.

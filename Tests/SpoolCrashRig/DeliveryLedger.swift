@@ -13,8 +13,9 @@ import Synchronization
 ///   and the sink's position never moves backwards;
 /// - `PRAGMA integrity_check` says ok and the store opens without recovering the file;
 /// - no entry was dead-lettered or dropped (nothing here gives a reason to);
-/// - a duplicate delivery is only of an entry in the in-flight window of the last forwarder
-///   kill (delivered, not acknowledged), and that window holds at most maxInFlight × batchSize;
+/// - a duplicate delivery is only of an entry delivered and not acknowledged at the last
+///   forwarder kill, and what the killed forwarder itself left so (its in-flight window) is at
+///   most maxInFlight × batchSize entries;
 /// - with maxInFlight 1, first deliveries arrive in increasing N.
 public final class DeliveryLedger: Sendable {
     /// The counts so far.
@@ -50,8 +51,11 @@ public final class DeliveryLedger: Sendable {
         var highestDelivered = -1
         /// Every N below is known to be delivered (a cursor, so checks do not rescan).
         var deliveredBelow = 0
-        /// The in-flight window of the last forwarder kill: the only entries that may come twice.
+        /// Delivered and unacknowledged at the last forwarder kill: the only entries that may
+        /// come twice.
         var resendable: Set<Int> = []
+        /// Entries delivered by the running forwarder.
+        var deliveredInRun: Set<Int> = []
         var strictOrder = false
         var lastFirstDelivery = -1
         var lastPosition: Int64 = 0
@@ -96,6 +100,7 @@ public final class DeliveryLedger: Sendable {
         state.withLock { state in
             state.strictOrder = maxInFlight == 1
             state.lastFirstDelivery = -1
+            state.deliveredInRun = []
         }
     }
 
@@ -107,6 +112,7 @@ public final class DeliveryLedger: Sendable {
                 Self.grow(&state.deliveries, to: number)
                 state.figures.deliveries += 1
                 state.highestDelivered = max(state.highestDelivered, number)
+                state.deliveredInRun.insert(number)
                 if state.deliveries[number] == 0 {
                     state.figures.delivered += 1
                     if state.strictOrder && number < state.lastFirstDelivery {
@@ -139,18 +145,20 @@ public final class DeliveryLedger: Sendable {
     // MARK: - After a kill
 
     /// A forwarder was killed and reaped (and the receiver has read everything it sent): its
-    /// in-flight window is what was delivered and is still pending. It must hold at most
-    /// `maxInFlight × batchSize` entries; only those may be delivered again. Then the dead
-    /// process's lease is released, as its expiry would, without waiting for it.
+    /// in-flight window is what it delivered that is still pending, at most
+    /// `maxInFlight × batchSize` entries. Everything delivered and pending (that window, and what
+    /// is left of earlier ones if it died before sending them again) may be delivered again;
+    /// nothing else. Then the dead process's lease is released, as its expiry would, without
+    /// waiting for it.
     public func forwarderKilled(maxInFlight: Int, batchSize: Int) throws {
         let pending = try check()
         let bound = maxInFlight * batchSize
         let window = state.withLock { state -> Int in
-            let window = Set(pending.filter { $0 < state.deliveries.count && state.deliveries[$0] > 0 })
-            state.resendable = window
+            state.resendable = Set(pending.filter { $0 < state.deliveries.count && state.deliveries[$0] > 0 })
+            let window = state.resendable.intersection(state.deliveredInRun).count
             state.figures.duplicateBound += bound
-            state.figures.largestWindow = max(state.figures.largestWindow, window.count)
-            return window.count
+            state.figures.largestWindow = max(state.figures.largestWindow, window)
+            return window
         }
         if window > bound { violation("\(window) entries in flight at a kill, more than \(maxInFlight) × \(batchSize)") }
         let store = try openStore()
