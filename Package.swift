@@ -99,10 +99,14 @@ let package = Package(
         .target(name: "SpoolMallocCounter"),
         // A child process for tests that need a second process: crash (SIGKILL) and lease tests.
         .executableTarget(name: "SpoolTestChild", dependencies: ["Spool"], path: "Tests/SpoolTestChild", swiftSettings: strict),
+        // The crash invariants and the processes they watch: shared by the crash matrix test and the soak.
+        .target(name: "SpoolCrashRig", dependencies: ["Spool", "SpoolTestServer"], path: "Tests/SpoolCrashRig", swiftSettings: strict),
+        // tools/soak: hours of logging with receiver outages and SIGKILLs, invariants checked throughout.
+        .executableTarget(name: "SpoolSoak", dependencies: ["SpoolCrashRig", "SpoolTestServer"], path: "Tests/SpoolSoak", swiftSettings: strict),
         .testTarget(
             name: "SpoolTests",
             dependencies: [
-                "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer",
+                "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer", "SpoolCrashRig",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -2,8 +2,11 @@ import Foundation
 import Spool
 
 // A second process for the tests. Modes:
-//   append SPOOL START    appends numbered entries ("entry N", context {"n": N}) in committed
-//                         mode forever, writing N to stdout after each append returned.
+//   append SPOOL START [CHECKPOINT_PAGES [PER_SECOND]]
+//                         appends numbered entries ("entry N", context {"n": N}) in committed
+//                         mode forever, writing N to stdout after each append returned; with a
+//                         checkpoint threshold in pages (default 1000) and at most PER_SECOND
+//                         appends a second (default: as fast as it can).
 //   lease SPOOL SINK OWNER SECONDS
 //                         takes the sink's lease, prints "leased", then waits for stdin to close.
 // The parent kills it with SIGKILL or closes its stdin.
@@ -21,11 +24,22 @@ func fail(_ text: String) -> Never {
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     switch arguments.first {
-    case "append" where arguments.count == 3:
+    case "append" where (3...5).contains(arguments.count):
         guard let start = Int64(arguments[2]) else { fail("START must be an integer") }
-        let spool = try SpoolStore(path: arguments[1])
+        var configuration = SpoolStore.Configuration()
+        if arguments.count > 3 {
+            guard let pages = Int(arguments[3]), pages > 0 else { fail("CHECKPOINT_PAGES must be a positive integer") }
+            configuration.checkpointPages = pages
+        }
+        var pause: Double?
+        if arguments.count > 4 {
+            guard let rate = Double(arguments[4]), rate > 0 else { fail("PER_SECOND must be a positive number") }
+            pause = 1 / rate
+        }
+        let spool = try SpoolStore(path: arguments[1], configuration: configuration)
         var number = start
         while true {
+            if let pause { Thread.sleep(forTimeInterval: pause) }  // the soak's steady rate, not synchronization
             try spool.append(LogEntry(timestamp: 1_732_873_200_000_000_000 + number, level: .info,
                                       topic: "crash.test", message: "entry \(number)", context: ["n": .int(number)]))
             say("\(number)")
@@ -39,7 +53,7 @@ do {
         say("leased")
         _ = FileHandle.standardInput.readDataToEndOfFile()
     default:
-        fail("usage: SpoolTestChild append SPOOL START | lease SPOOL SINK OWNER SECONDS")
+        fail("usage: SpoolTestChild append SPOOL START [CHECKPOINT_PAGES [PER_SECOND]] | lease SPOOL SINK OWNER SECONDS")
     }
 } catch {
     fail("\(error)")

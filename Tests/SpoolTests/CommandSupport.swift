@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SpoolCrashRig
 import Testing
 @testable import Spool
 
@@ -11,7 +12,7 @@ enum SpoolBinary {
         if let path = ProcessInfo.processInfo.environment["SPOOL_BINARY"], !path.isEmpty {
             return URL(fileURLWithPath: path)
         }
-        return URL(fileURLWithPath: Products.path("spool"))
+        return URL(fileURLWithPath: CrashBinaries.path("spool"))
     }()
 
     /// What a finished run left.

@@ -45,6 +45,8 @@ extension SinkScheduler {
                 switch result {
                 case .success(let response):
                     status = response.status
+                    // The destination has the batch; the acknowledgement is not on disk yet.
+                    if (200..<300).contains(response.status) { CrashPoint.reached("forward.after-response") }
                     verdict = sink.classify(response)
                 case .failure(let failure):
                     verdict = failure.kind == .invalidURL

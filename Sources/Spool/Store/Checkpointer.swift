@@ -92,6 +92,8 @@ final class Checkpointer: Sendable {
             // a few tens of milliseconds for 64 MiB), and lets the next commit start the WAL
             // from the beginning; journal_size_limit then truncates the file.
             try? connection.execute("PRAGMA wal_checkpoint(\(mode(walPages: walPages.load(ordering: .relaxed))))")
+            // Pages copied into the database, the WAL not yet started over by the next commit.
+            CrashPoint.reached("store.checkpoint")
             runs.add(1, ordering: .relaxed)
             ran.signal()
         }

@@ -152,6 +152,7 @@ extension SpoolStore {
         let entries = try reader.withLock { reader throws(SpoolError) -> [StoredEntry] in
             try reader.entries(for: sink, after: start, maxCount: max(1, maxCount), maxBytes: max(1, maxBytes))
         }
+        CrashPoint.reached("store.claim")
         return ClaimedBatch(sink: sink, entries: entries, lastID: entries.last?.id ?? start)
     }
 

@@ -84,6 +84,7 @@ final class Writer {
         try begin.run()
         do throws(SpoolError) {
             let result = try body()
+            CrashPoint.reached("store.commit")
             try commit.run()
             return result
         } catch {

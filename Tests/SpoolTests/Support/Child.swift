@@ -1,19 +1,5 @@
 import Foundation
-
-/// Where SwiftPM put the executables the test target depends on (`spool`, `SpoolTestChild`):
-/// the directory of the running test binary.
-enum Products {
-    static let directory: String = {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0]
-        var url = URL(fileURLWithPath: executable)
-        // macOS runs tests from Foo.xctest/Contents/MacOS/Foo; Linux from Foo.xctest itself.
-        while url.pathExtension != "xctest" && url.pathComponents.count > 1 { url.deleteLastPathComponent() }
-        return url.deletingLastPathComponent().path
-    }()
-
-    static func path(_ name: String) -> String { directory + "/" + name }
-}
+import SpoolCrashRig
 
 /// A child process with pipes, for tests that need a second process.
 final class Child: @unchecked Sendable {
@@ -24,7 +10,7 @@ final class Child: @unchecked Sendable {
     private var buffer = Data()
 
     init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
-        process.executableURL = URL(fileURLWithPath: Products.path(executable))
+        process.executableURL = URL(fileURLWithPath: CrashBinaries.path(executable))
         process.arguments = arguments
         if let environment { process.environment = environment }
         process.standardInput = stdin
