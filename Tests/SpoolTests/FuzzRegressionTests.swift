@@ -60,4 +60,21 @@ import Testing
         #expect(error?.code == .invalidInput)
         #expect(error?.message.hasPrefix("invalid JSON at byte \(offset):") == true, "\(String(describing: error))")
     }
+
+    // MARK: - configuration (a production bug, fixed in ConfigurationReader+Credentials)
+
+    /// configuration-crash-f23781d2: text written where a mapping under `credentials` belongs
+    /// (here a header line without its colon, minimized from the fuzzer's input) was repeated
+    /// in the error, and such text is most likely the secret itself.
+    @Test(arguments: [
+        ("credentials: {headers: X-Api-Key hunter2-S3CRET}", "sinks.s.credentials.headers: line 7: expected a mapping of names to values, got text (not shown here: it may be a secret)"),
+        ("credentials: {bearer: hunter2-S3CRET}", "sinks.s.credentials.bearer: line 7: expected a mapping of keys to values, got text (not shown here: it may be a secret)"),
+        ("credentials: {basic: hunter2-S3CRET}", "sinks.s.credentials.basic: line 7: expected a mapping of keys to values, got text (not shown here: it may be a secret)"),
+        ("credentials: Bearer hunter2-S3CRET", "sinks.s.credentials: line 7: expected a mapping of keys to values, got text (not shown here: it may be a secret)"),
+    ])
+    func textWhereACredentialsMappingBelongsIsNotRepeated(line: String, expected: String) {
+        let message = ConfigurationFixtures.refusal(ConfigurationFixtures.withSink("type: http\nurl: http://127.0.0.1:9/\n\(line)"))
+        #expect(message == expected)
+        #expect(!message.contains("hunter2"))
+    }
 }
