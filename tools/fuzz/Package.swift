@@ -5,12 +5,13 @@ import PackageDescription
 //
 // A package of its own, depending on Spool by path, so that the main build and `swift test` never
 // see `-sanitize=fuzzer`, and the fuzz build keeps its own `.build` under tools/fuzz. Build and
-// run with `tools/fuzz/run`, which passes `-sanitize=fuzzer,address -parse-as-library`.
+// run with `tools/fuzz/run`, which passes `-sanitize=fuzzer,address` (and links with lld).
 //
 // Each `Fuzz*` target is one file: a `fuzz(_:_:)` function (one input, properties checked) and an
 // `@main` that hands it to libFuzzer's driver (`LLVMFuzzerRunDriver`). Not libFuzzer's own `main`
 // with `LLVMFuzzerTestOneInput`: SwiftPM links every executable through a `<target>_main`
 // entry point, which a `-parse-as-library` file without `@main` does not define.
+//
 // Every entry point fuzzed is Spool's public API, except the ingest line parser, which lives in
 // the `spool` executable (see Sources/FuzzIngest/LineParser.swift, a link to the real file).
 let settings: [SwiftSetting] = [.swiftLanguageMode(.v6)]

@@ -33,7 +33,10 @@ func multiplier(_ magnitude: Double) -> Int64 {
 }
 
 func checkInteger(_ value: Int64) {
-    let unit = multiplier(Double(value))
+    // Compared as integers: Double(99_999_999_999_999_999) is 1e17, a unit too fine (this
+    // target's own mistake, found by it).
+    let unit: Int64 = value < 100_000_000_000 ? 1_000_000_000 : value < 100_000_000_000_000 ? 1_000_000
+        : value < 100_000_000_000_000_000 ? 1_000 : 1
     let (expected, overflow) = value.multipliedReportingOverflow(by: unit)
     do throws(SpoolError) {
         let nanoseconds = try UnixTime.nanoseconds(fromEpoch: value)
