@@ -77,4 +77,16 @@ import Testing
         #expect(message == expected)
         #expect(!message.contains("hunter2"))
     }
+
+    /// configuration-crash-f13e0328: with a complex key (`? [x]`) in the mapping, Yams names a
+    /// duplicated key at either of its two lines, varying between loads (its dictionary's order;
+    /// left to Yams). The verdict does not vary: refused, as a key written twice.
+    @Test func aKeyWrittenTwiceBesideAComplexKeyIsAlwaysRefused() {
+        let yaml = "spool:\n  path: /tmp/a.spool\n  durability: committed\n  ? [x]\n  : 1\n  durability: fsync\n"
+        for _ in 0..<20 {
+            let message = ConfigurationFixtures.refusal(yaml)
+            #expect(message.contains("the same key is written twice in one mapping"), "\(message)")
+        }
+    }
 }
+
