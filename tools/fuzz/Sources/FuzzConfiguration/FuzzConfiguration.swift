@@ -34,7 +34,7 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     expect(!error.message.isEmpty && lines.count <= 10_000, "message of \(lines.count) lines")
     if !canaryIsAKey(bytes) {
         for line in lines where line.contains("credentials") || line.contains("header") || line.lowercased().contains("secret") {
-            expect(!line.contains(canary), "an inline secret repeated: \(line)")
+            expect(!withoutKeys(line).contains(canary), "an inline secret repeated: \(line)")
         }
     }
     return 0
@@ -79,4 +79,15 @@ func canaryIsAKey(_ bytes: [UInt8]) -> Bool {
         index += 1
     }
     return false
+}
+
+/// An error line without what names keys on purpose: its key path, and the key an "unknown
+/// key" refusal quotes (a key may hold the canary: found by this target).
+func withoutKeys(_ line: Substring) -> Substring {
+    var rest = line
+    if let range = rest.range(of: ": line ") { rest = rest[range.upperBound...] }
+    if let start = rest.range(of: "unknown key '"), let end = rest.range(of: "'; expected", range: start.upperBound..<rest.endIndex) {
+        return rest[..<start.upperBound] + rest[end.lowerBound...]
+    }
+    return rest
 }
