@@ -12,8 +12,10 @@ extension ConfigurationReader {
 
     func credentials(_ node: Node, at path: String) -> SpoolConfiguration.Credentials {
         var credentials = SpoolConfiguration.Credentials()
-        guard let keys = mapping(node, at: path, known: Self.credentialKeys) else { return credentials }
-        if let value = keys["basic"], let basic = mapping(value, at: "\(path).basic", known: Self.basicKeys) {
+        // Text where one of these mappings belongs is most likely the secret itself
+        // (`bearer: <token>`, a header line without its colon: found by fuzzing), so it is not shown.
+        guard let keys = mapping(node, at: path, known: Self.credentialKeys, hidingText: true) else { return credentials }
+        if let value = keys["basic"], let basic = mapping(value, at: "\(path).basic", known: Self.basicKeys, hidingText: true) {
             let username = basic["username"].flatMap { headerValue($0, at: "\(path).basic.username") }
             if basic["username"] == nil { fail("\(path).basic", value, "missing required key 'username'") }
             if username?.contains(":") == true {
@@ -22,13 +24,13 @@ extension ConfigurationReader {
             let password = secret(basic, name: "password", at: "\(path).basic", node: value, required: true)
             if let username, let password { credentials.basic = .init(username: username, password: password) }
         }
-        if let value = keys["bearer"], let bearer = mapping(value, at: "\(path).bearer", known: Self.bearerKeys) {
+        if let value = keys["bearer"], let bearer = mapping(value, at: "\(path).bearer", known: Self.bearerKeys, hidingText: true) {
             credentials.bearer = secret(bearer, name: "token", at: "\(path).bearer", node: value, required: true)
         }
         if keys.has("basic") && keys.has("bearer") {
             fail(path, node, "basic and bearer both set the Authorization header; keep one")
         }
-        if let value = keys["headers"], let headers = namedMapping(value, at: "\(path).headers") {
+        if let value = keys["headers"], let headers = namedMapping(value, at: "\(path).headers", hidingText: true) {
             for (name, source) in headers {
                 let headerPath = "\(path).headers.\(name)"
                 guard Self.isHeaderName(name) else {

@@ -42,11 +42,13 @@ final class ConfigurationReader {
     ///
     /// A key that names a secret (`password`, `token`…) is refused with a pointer to the
     /// environment-variable form instead, and its value is not looked at.
+    /// - Parameter hidingText: Where a secret is likely (under `credentials`): text written
+    ///   instead of the mapping is not repeated in the error.
     /// - Returns: nil (reported) when the node is not a mapping.
-    func mapping(_ node: Node, at path: String, known: [String]) -> OrderedPairs? {
+    func mapping(_ node: Node, at path: String, known: [String], hidingText: Bool = false) -> OrderedPairs? {
         guard refuseAnchor(node, at: path) else { return nil }
         guard case .mapping(let mapping) = node else {
-            fail(path, node, "expected a mapping of keys to values, got \(describe(node))")
+            fail(path, node, "expected a mapping of keys to values, got \(describe(node, hidingText: hidingText))")
             return nil
         }
         var pairs = OrderedPairs()
@@ -65,11 +67,11 @@ final class ConfigurationReader {
     }
 
     /// A mapping whose keys are names chosen by the user (sinks, labels, headers), in order.
-    func namedMapping(_ node: Node, at path: String) -> OrderedPairs? {
+    func namedMapping(_ node: Node, at path: String, hidingText: Bool = false) -> OrderedPairs? {
         guard refuseAnchor(node, at: path) else { return nil }
         if isNull(node) { return OrderedPairs() }
         guard case .mapping(let mapping) = node else {
-            fail(path, node, "expected a mapping of names to values, got \(describe(node))")
+            fail(path, node, "expected a mapping of names to values, got \(describe(node, hidingText: hidingText))")
             return nil
         }
         var pairs = OrderedPairs()
@@ -243,9 +245,9 @@ final class ConfigurationReader {
     }
 
     /// What a node is, for "got …": a quoted, shortened scalar, or its kind.
-    func describe(_ node: Node) -> String {
+    func describe(_ node: Node, hidingText: Bool = false) -> String {
         switch node {
-        case .scalar(let scalar): isNull(node) ? "nothing" : quoted(scalar.string)
+        case .scalar(let scalar): isNull(node) ? "nothing" : hidingText ? "text (not shown here: it may be a secret)" : quoted(scalar.string)
         case .mapping: "a mapping"
         case .sequence: "a list"
         case .alias: "an alias"

@@ -14,8 +14,9 @@ import Foundation
 ///
 /// So a millisecond, microsecond or nanosecond value before 1973-03-03 would be read as a
 /// coarser unit; such values are refused only when that reading is past 2262. Zero, negative
-/// values, NaN, infinities and values past 2262-04-11T23:47:16Z are refused with a clear error,
-/// never turned into a wrong date. Fractions are kept to the nanosecond (rounded).
+/// values, NaN, infinities, fractions that round to zero nanoseconds and values past
+/// 2262-04-11T23:47:16Z are refused with a clear error, never turned into a wrong date.
+/// Fractions are kept to the nanosecond (rounded).
 public enum UnixTime {
     /// The latest representable instant: Int64.max nanoseconds, 2262-04-11T23:47:16.854775807Z.
     public static let maximumNanoseconds = Int64.max
@@ -42,6 +43,9 @@ public enum UnixTime {
         let fraction = ((value - whole) * Double(multiplier)).rounded()
         let (result, overflow2) = wholeNanos.addingReportingOverflow(Int64(fraction))
         guard !overflow, !overflow2 else { throw invalid("\(value)", "after 2262-04-11, the latest time that fits in 64-bit nanoseconds") }
+        // Below half a nanosecond (found by fuzzing: 6.8e-49 gave 0): zero, refused as the
+        // integer 0 is, rather than stored as the epoch itself.
+        guard result > 0 else { throw invalid("\(value)", "rounds to zero nanoseconds, and zero is not an event time") }
         return result
     }
 

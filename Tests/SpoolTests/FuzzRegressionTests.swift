@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+@testable import Spool
+
+/// Every input the libFuzzer targets (tools/fuzz, docs/reliability-fuzz.md) found, minimized,
+/// with what it showed: a production bug, or a property of the harness that was wrong about
+/// correct behaviour (kept so that the behaviour stays as it was judged).
+@Suite struct FuzzRegressionTests {
+    // MARK: - timestamp (a production bug, fixed in UnixTime)
+
+    /// timestamp-crash-d30b4ca6: a positive fraction below half a nanosecond was accepted as
+    /// 0 ns, the epoch itself, where the integer 0 is refused. Now refused the same way.
+    @Test(arguments: [6.842277657836021e-49, 2.7258096677353e-310, 1e-10, Double.leastNonzeroMagnitude])
+    func fractionsThatRoundToZeroNanosecondsAreRefused(_ value: Double) {
+        let error = #expect(throws: SpoolError.self) { try UnixTime.nanoseconds(fromEpoch: value) }
+        #expect(error?.code == .invalidTimestamp)
+        #expect(error?.message.contains("rounds to zero nanoseconds") == true, "\(String(describing: error))")
+    }
+
+    @Test func theSmallestFractionThatRoundsToOneNanosecondIsKept() throws {
+        #expect(try UnixTime.nanoseconds(fromEpoch: 6e-10) == 1)
+        #expect(try UnixTime.nanoseconds(fromEpoch: 1e-9) == 1)
+    }
+
+    /// The same inputs through `spool ingest`: the line is reported and skipped, not stored at
+    /// the epoch; and the context number from ingest-crash-dee65a75 (`1e475609`, past a double)
+    /// is stored as the string "Infinity", as JSONValue documents for non-finite numbers.
+    @Test func ingestRefusesAZeroTimeAndStoresAnOverflowingNumberByItsName() throws {
+        let scratch = TemporaryDirectory()
+        let spool = scratch.file("app.spool")
+        let input = """
+            {"message":"tiny","timestamp":6.842277657836021e-49}
+            {"message":"x","context":[0,2,3],"timostamp":1.71845283120e475609,"timestamp":1718452800}
+
+            """
+        let outcome = try SpoolBinary.run(["ingest", "--spool", spool, "--format", "json"], input: input)
+        #expect(outcome.status == 1)
+        #expect(outcome.stderrLines.contains { $0.hasPrefix("spool: error: line 1: ") && $0.contains("rounds to zero") },
+                "\(outcome.stderrLines)")
+        let rows = try SpoolFileProbe.entries(spool)
+        #expect(rows.map(\.message) == ["x"])
+        #expect(rows.first?.timestamp == 1_718_452_800_000_000_000)
+        #expect(rows.first?.context == #"{"_value":[0,2,3],"timostamp":"Infinity"}"#)
+    }
+
+    // MARK: - context (the harness's differential check was wrong; behaviour pinned)
+
+    /// context-crash-ee7d132f and context-crash-c6fa753e: Foundation's JSONSerialization accepts
+    /// a document that goes on after a NUL byte, and a trailing comma; RFC 8259 allows neither,
+    /// and neither does Spool's parser, which names the byte.
+    @Test(arguments: [
+        (Array("3".utf8) + [0, 0, 0] + Array("z7".utf8), 1),
+        (Array("{\"k\":1e99,\t}".utf8), 11),
+        (Array("[1,]".utf8), 3),
+    ])
+    func whatJSONForbidsIsRefusedAtItsByteWhateverFoundationAccepts(_ bytes: [UInt8], _ offset: Int) {
+        let error = #expect(throws: SpoolError.self) {
+            try bytes.withUnsafeBufferPointer { buffer throws(SpoolError) in try JSONValue(parsing: buffer) }
+        }
+        #expect(error?.code == .invalidInput)
+        #expect(error?.message.hasPrefix("invalid JSON at byte \(offset):") == true, "\(String(describing: error))")
+    }
+
+    // MARK: - configuration (a production bug, fixed in ConfigurationReader+Credentials)
+
+    /// configuration-crash-f23781d2: text written where a mapping under `credentials` belongs
+    /// (here a header line without its colon, minimized from the fuzzer's input) was repeated
+    /// in the error, and such text is most likely the secret itself.
+    @Test(arguments: [
+        ("credentials: {headers: X-Api-Key hunter2-S3CRET}", "sinks.s.credentials.headers: line 7: expected a mapping of names to values, got text (not shown here: it may be a secret)"),
+        ("credentials: {bearer: hunter2-S3CRET}", "sinks.s.credentials.bearer: line 7: expected a mapping of keys to values, got text (not shown here: it may be a secret)"),
+        ("credentials: {basic: hunter2-S3CRET}", "sinks.s.credentials.basic: line 7: expected a mapping of keys to values, got text (not shown here: it may be a secret)"),
+        ("credentials: Bearer hunter2-S3CRET", "sinks.s.credentials: line 7: expected a mapping of keys to values, got text (not shown here: it may be a secret)"),
+    ])
+    func textWhereACredentialsMappingBelongsIsNotRepeated(line: String, expected: String) {
+        let message = ConfigurationFixtures.refusal(ConfigurationFixtures.withSink("type: http\nurl: http://127.0.0.1:9/\n\(line)"))
+        #expect(message == expected)
+        #expect(!message.contains("hunter2"))
+    }
+
+    /// configuration-crash-f13e0328: with a complex key (`? [x]`) in the mapping, Yams names a
+    /// duplicated key at either of its two lines, varying between loads (its dictionary's order;
+    /// left to Yams). The verdict does not vary: refused, as a key written twice.
+    @Test func aKeyWrittenTwiceBesideAComplexKeyIsAlwaysRefused() {
+        let yaml = "spool:\n  path: /tmp/a.spool\n  durability: committed\n  ? [x]\n  : 1\n  durability: fsync\n"
+        for _ in 0..<20 {
+            let message = ConfigurationFixtures.refusal(yaml)
+            #expect(message.contains("the same key is written twice in one mapping"), "\(message)")
+        }
+    }
+}
+
