@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Spool
 
-/// Every input the libFuzzer targets (tools/fuzz, docs/reliability-fuzz.md) found, minimized,
+/// Every input the libFuzzer targets (tools/fuzz, docs/reliability.md) found, minimized,
 /// with what it showed: a production bug, or a property of the harness that was wrong about
 /// correct behaviour (kept so that the behaviour stays as it was judged).
 @Suite struct FuzzRegressionTests {

@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// libFuzzer targets for Spool's parsers of untrusted input (docs/reliability-fuzz.md).
+// libFuzzer targets for Spool's parsers of untrusted input (docs/reliability.md).
 //
 // A package of its own, depending on Spool by path, so that the main build and `swift test` never
 // see `-sanitize=fuzzer`, and the fuzz build keeps its own `.build` under tools/fuzz. Build and
