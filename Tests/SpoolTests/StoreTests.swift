@@ -105,6 +105,25 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
         #expect(try SQL(path).int("SELECT count(*) FROM entries") == 10)
     }
 
+    /// Batches go through the multi-row insert 16 rows at a time, with the first row and the
+    /// remainder one by one: every row keeps its place, and after the table emptied the ids
+    /// continue above the ones handed out before.
+    @Test(arguments: [1, 16, 17, 18, 40, 1000])
+    func aBatchOfAnySizeIsStoredInOrderWithFreshIds(count: Int) throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("s")
+        try spool.append(contentsOf: (0..<5).map { entry($0) })
+        _ = try spool.claim(sink: "s", owner: "t")
+        try spool.acknowledge(sink: "s", owner: "t", through: 5, delivered: 5)
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 0)
+        try spool.append(contentsOf: (0..<count).map { entry(100 + $0, topic: "t\($0 % 3)") })
+        let rows = try SQL(path).rows("SELECT id, json_extract(context, '$.n'), topic, message FROM entries ORDER BY id")
+        #expect(rows.map { Int($0[0]!)! } == Array(6..<(6 + count)))
+        #expect(rows.map { Int($0[1]!)! } == Array(100..<(100 + count)))
+        #expect(rows.map { $0[2]! } == (0..<count).map { "t\($0 % 3)" })
+        #expect(rows.map { $0[3]! } == (0..<count).map { "entry \(100 + $0)" })
+    }
+
     @Test func closedSpoolRefusesAppends() throws {
         let spool = try SpoolStore(path: path)
         try spool.close()

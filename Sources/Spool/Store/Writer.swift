@@ -9,6 +9,8 @@ final class Writer {
     private let commit: Statement
     private let rollback: Statement
     private let insert: Statement
+    /// The same insert for ``rowsPerInsert`` rows at once (a multi-row VALUES).
+    private let insertMany: Statement
     private let moveFirstRow: Statement
     private let idFloor: Statement
     private let raiseFloor: Statement
@@ -40,7 +42,11 @@ final class Writer {
         commit = try connection.prepare("COMMIT", persistent: true)
         rollback = try connection.prepare("ROLLBACK", persistent: true)
         insert = try connection.prepare(
-            "INSERT INTO entries (id, ts_ns, level, topic, message, context, schema) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO entries (ts_ns, level, topic, message, context, schema) VALUES (?, ?, ?, ?, ?, ?)",
+            persistent: true)
+        insertMany = try connection.prepare(
+            "INSERT INTO entries (ts_ns, level, topic, message, context, schema) VALUES "
+                + repeatElement("(?, ?, ?, ?, ?, ?)", count: Self.rowsPerInsert).joined(separator: ", "),
             persistent: true)
         moveFirstRow = try connection.prepare("UPDATE entries SET id = ? WHERE id = 1", persistent: true)
         idFloor = try connection.prepare("SELECT value FROM meta WHERE key = 'id_floor'", persistent: true)
@@ -132,24 +138,43 @@ final class Writer {
             // SQLite assigns max(id) + 1, which is 1 only when the table was empty: then the
             // first row moves above id_floor (ids are never reused) and the rest follow it.
             // The common case costs no extra statement.
-            var first = true
-            for row in rows {
-                insert.bind(2, row.timestamp)
-                insert.bind(3, row.level.rawValue)
-                insert.bind(4, row.topic)
-                insert.bind(5, row.message)
-                insert.bind(6, row.context)
-                insert.bind(7, row.schema)
-                try insert.run()
-                if first {
-                    first = false
-                    if connection.lastInsertRowID == 1 { try moveFirstRowAboveFloor() }
+            guard let first = rows.first else { return outcome }
+            bind(first, to: insert, at: 0)
+            try insert.run()
+            if connection.lastInsertRowID == 1 { try moveFirstRowAboveFloor() }
+            // The rest by `rowsPerInsert` at a time, then one by one.
+            var next = rows.index(after: rows.startIndex)
+            while rows.distance(from: next, to: rows.endIndex) >= Self.rowsPerInsert {
+                for offset in 0..<Self.rowsPerInsert {
+                    bind(rows[next + offset], to: insertMany, at: Int32(offset))
                 }
+                try insertMany.run()
+                next += Self.rowsPerInsert
+            }
+            for row in rows[next...] {
+                bind(row, to: insert, at: 0)
+                try insert.run()
             }
             outcome.inserted = rows.count
             return outcome
         }
         return outcome
+    }
+
+    /// Rows per multi-row insert. One statement step per row costs about a fifth more than one
+    /// per 16 rows (cursor opening and seeking to the end of the table each time); 16 × 6
+    /// parameters stay far below SQLite 3.31's 999-parameter limit.
+    static let rowsPerInsert = 16
+
+    /// Binds `row` to the six parameters of row number `slot` of an insert statement.
+    private func bind(_ row: PreparedRow, to statement: Statement, at slot: Int32) {
+        let base = slot * 6
+        statement.bind(base + 1, row.timestamp)
+        statement.bind(base + 2, row.level.rawValue)
+        statement.bind(base + 3, row.topic)
+        statement.bind(base + 4, row.message)
+        statement.bind(base + 5, row.context)
+        statement.bind(base + 6, row.schema)
     }
 
     /// Row 1 was just assigned to an empty table: if ids up to id_floor were handed out before,

@@ -36,7 +36,10 @@ struct BenchAppend: AsyncParsableCommand {
         var caseNumber = 0
         func freshPath() -> String {
             caseNumber += 1
-            return "\(base)/case-\(caseNumber).spool"
+            let path = "\(base)/case-\(caseNumber).spool"
+            // A case starts from an empty spool, also when --directory holds an earlier run's.
+            for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+            return path
         }
 
         // The one-commit-per-row baseline always runs: every ratio is against it.
