@@ -80,6 +80,7 @@ final class Checkpointer: Sendable {
                             context: ["error": .string(error.description)]))
             return
         }
+        var lastFailureReport = Int64.min / 2
         while true {
             wake.wait()
             if stopped.load(ordering: .acquiring) { return }
@@ -91,7 +92,19 @@ final class Checkpointer: Sendable {
             // everything back while holding writers off (appenders wait on the busy timeout,
             // a few tens of milliseconds for 64 MiB), and lets the next commit start the WAL
             // from the beginning; journal_size_limit then truncates the file.
-            try? connection.execute("PRAGMA wal_checkpoint(\(mode(walPages: walPages.load(ordering: .relaxed))))")
+            do {
+                try connection.execute("PRAGMA wal_checkpoint(\(mode(walPages: walPages.load(ordering: .relaxed))))")
+            } catch {
+                // Busy is the normal outcome of a RESTART that waited out its timeout; anything
+                // else (a full disk, an I/O error) is said, at most once a minute.
+                let now = clock.now.nanoseconds
+                if error.sqliteCode.map({ $0 & 0xFF != SQLITE_BUSY }) ?? true, now - lastFailureReport >= 60_000_000_000 {
+                    lastFailureReport = now
+                    report(LogEntry(timestamp: now, level: .error, topic: "spool.store.checkpoint_failed",
+                                    message: "a checkpoint failed; the WAL keeps growing until one succeeds",
+                                    context: ["error": .string(error.description), "path": .string(path)]))
+                }
+            }
             // Pages copied into the database, the WAL not yet started over by the next commit.
             CrashPoint.reached("store.checkpoint")
             runs.add(1, ordering: .relaxed)
