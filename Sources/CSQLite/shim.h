@@ -4,4 +4,10 @@
 
 // SQLITE_TRANSIENT is a macro over a function-pointer cast that Swift cannot import.
 static inline sqlite3_destructor_type spool_sqlite_transient(void) { return SQLITE_TRANSIENT; }
+
+// sqlite3_db_config is variadic, which Swift cannot call. SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE
+// (3.16+): closing the last connection leaves the WAL as it is instead of checkpointing it.
+static inline int spool_sqlite_no_checkpoint_on_close(sqlite3 *db, int on) {
+    return sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, on, (int *)0);
+}
 #endif

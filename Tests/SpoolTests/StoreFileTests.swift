@@ -166,6 +166,40 @@ import Testing
         // The salvage of these pages is repairSalvagesEveryReadableRowAndKeepsTheDamagedFileAside's.
     }
 
+    /// A damaged file whose own WAL still holds commits (the state a killed process leaves):
+    /// the file and its WAL are set aside exactly as found. Without SQLite's
+    /// NO_CKPT_ON_CLOSE on the inspecting connection, closing it wrote the WAL into the damaged
+    /// file first.
+    @Test func aDamagedSpoolIsSetAsideWithItsWALUntouched() throws {
+        try closedSpool(path)
+        var keepWAL = quiet
+        keepWAL.checkpointPages = 100_000
+        let live = try SpoolStore(path: path, configuration: keepWAL)
+        try live.append(contentsOf: (1...50).map { entry(5000 + $0, message: "in the WAL \($0)") })
+        let crashed = directory.file("crashed.spool")
+        try FileManager.default.copyItem(atPath: path, toPath: crashed)
+        try FileManager.default.copyItem(atPath: path + "-wal", toPath: crashed + "-wal")
+        try live.close()
+        let pages = try #require(bytes(crashed)).count / 4096
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: crashed))
+        try handle.seek(toOffset: UInt64(pages / 3 - 1) * 4096)
+        try handle.write(contentsOf: Data(repeating: 0xA5, count: 4096))
+        try handle.close()
+        let damaged = try #require(bytes(crashed))
+        let wal = try #require(bytes(crashed + "-wal"))
+        #expect(!wal.isEmpty)
+
+        var configuration = quiet
+        let reports = Reports()
+        configuration.report = reports.record
+        let spool = try SpoolStore(path: crashed, configuration: configuration)
+        let aside = try #require(spool.recoveredFrom)
+        #expect(reports.topics() == ["spool.store.recovered"])
+        #expect(bytes(aside) == damaged)
+        #expect(bytes(aside + "-wal") == wal)
+        try spool.close()
+    }
+
     /// Another spool's -wal (and, in one variant, its -shm) copied beside ours: SQLite alone would
     /// replay it over our file and show the other spool's entries as ours (quick_check passes).
     @Test(arguments: [false, true])

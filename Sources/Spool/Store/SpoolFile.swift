@@ -35,8 +35,12 @@ enum SpoolFile {
         if let foreign = foreignWAL(path) { throw SpoolError(.corrupt, foreign) }
         let connection = try Connection(path: path, create: false)
         try applyBusyTimeout(connection, configuration.busyTimeout)
+        // Until the file is recognised and verified, closing this connection must not write the
+        // WAL into it: a damaged file is set aside exactly as it was found.
+        spool_sqlite_no_checkpoint_on_close(connection.handle, 1)
         let kind = try inspect(connection)
         if configuration.verifyOnOpen { try verify(connection) }
+        spool_sqlite_no_checkpoint_on_close(connection.handle, 0)
         // Only now, with the file recognised, change anything.
         let mode = try connection.scalarText("PRAGMA journal_mode = WAL")
         guard mode?.lowercased() == "wal" else {
