@@ -8,6 +8,7 @@ public final class ManualClock: WallClock, Sendable {
         var now: UnixInstant
         var sleepers: [(deadline: UnixInstant, id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
         var nextID = 0
+        var cancelled: Set<Int> = []
     }
     private let state: Mutex<State>
 
@@ -29,16 +30,27 @@ public final class ManualClock: WallClock, Sendable {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if deadline <= state.now { return true }
+                enum Outcome { case parked, due, cancelled }
+                let outcome = state.withLock { state -> Outcome in
+                    if state.cancelled.remove(id) != nil { return .cancelled }
+                    if deadline <= state.now { return .due }
                     state.sleepers.append((deadline, id, continuation))
-                    return false
+                    return .parked
                 }
-                if resumeNow { continuation.resume() }
+                switch outcome {
+                case .parked: break
+                case .due: continuation.resume()
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                }
             }
         } onCancel: {
+            // A task cancelled before it parked (onCancel then runs first) is remembered, or it
+            // would stay parked until a test happened to move the clock past its deadline.
             let sleeper = state.withLock { state -> CheckedContinuation<Void, any Error>? in
-                guard let index = state.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
+                guard let index = state.sleepers.firstIndex(where: { $0.id == id }) else {
+                    state.cancelled.insert(id)
+                    return nil
+                }
                 return state.sleepers.remove(at: index).continuation
             }
             sleeper?.resume(throwing: CancellationError())

@@ -168,6 +168,32 @@ import Testing
         }
     }
 
+    @Test func aPushUnderWayAtShutdownFinishesBeforeTheFinalPushWhichCarriesTheLastCounts() async throws {
+        let gate = Gate()
+        try await TestHTTPServer.withServer(behaviour: .held(by: gate, .ok())) { server in
+            let rig = try PushgatewayRig(directory: directory, gateway: server.url(path: "/"))
+            let pusher = rig.pusher()
+            // The first push, with no counts yet, is held at the gateway; then counts change.
+            let run = Task { try await pusher.run() }
+            try await server.waitUntil { $0.inFlightRequests == 1 }
+            try rig.store.append(contentsOf: [entry(1, level: .warning, topic: "disk")])
+            try await rig.scheduler.run(until: .empty)
+            // Shutdown while it is out: it is not abandoned (its PUT may already be on the wire,
+            // and would replace the group after the final push), and the final push waits for it.
+            run.cancel()
+            gate.open()
+            try await run.value
+            let requests = server.requests
+            #expect(requests.count == 2)
+            #expect(requests.first?.body.isEmpty == true)
+            #expect(requests.last?.bodyText.hasSuffix(#"spool_log_entries_total{level="warning",topic="disk"} 1"# + "\n") == true)
+            #expect(server.stats.peakInFlightRequests == 1, "one push at a time")
+            #expect(pusher.pushCount == 2)
+            #expect(rig.reports.topics().isEmpty, "\(rig.reports.topics())")
+            try await rig.transport.shutdown()
+        }
+    }
+
     @Test func aRejectedPushIsReportedAsMisconfiguration() async throws {
         try await TestHTTPServer.withServer(behaviour: .failFor(1, status: 400)) { server in
             let rig = try PushgatewayRig(directory: directory, gateway: server.url(path: "/"))

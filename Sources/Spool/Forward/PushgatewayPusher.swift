@@ -22,6 +22,8 @@ public final class PushgatewayPusher: Service, Sendable {
     let clock: any WallClock
     let report: @Sendable (LogEntry) -> Void
     private let state = Mutex(State())
+    /// The latest push: the next one starts when it has finished.
+    private let pushes = Mutex<Task<Bool, Never>?>(nil)
 
     private struct State {
         var failing = false
@@ -46,8 +48,8 @@ public final class PushgatewayPusher: Service, Sendable {
     /// Successful pushes so far.
     public var pushCount: Int { state.withLock { $0.pushes } }
 
-    /// Pushes until graceful shutdown or cancellation, then pushes once more (bounded by the
-    /// transport's request timeout).
+    /// Pushes until graceful shutdown or cancellation, then pushes once more. A push under way
+    /// at shutdown finishes first (each is bounded by the transport's request timeout).
     public func run() async throws {
         let configuration = sink.configuration
         let tick = max(.milliseconds(1), min(configuration.minimumSpacing, configuration.interval))
@@ -67,14 +69,32 @@ public final class PushgatewayPusher: Service, Sendable {
                 do { try await clock.sleep(for: tick) } catch { return }
             }
         }
-        // The final push must not be cut short by the cancellation that ended the loop.
-        _ = await Task { await self.push() }.value
+        await push()
     }
 
-    /// Pushes the current counters once.
+    /// Pushes the current counters once, after any push already under way has finished.
+    ///
+    /// Pushes go one at a time, in call order, and a caller's cancellation never cuts one short:
+    /// a `PUT` replaces the whole group, so a push must not reach the gateway after a newer one.
+    /// A push abandoned mid-request could (its request may already be on the wire, and land after
+    /// the next push's), and the gateway would then keep stale counts.
     /// - Returns: whether the Pushgateway accepted them.
     @discardableResult
     public func push() async -> Bool {
+        let push = pushes.withLock { last -> Task<Bool, Never> in
+            let previous = last
+            let next = Task { [self] in
+                _ = await previous?.value
+                return await pushNow()
+            }
+            last = next
+            return next
+        }
+        return await push.value
+    }
+
+    /// Reads the counters and pushes them: one `PUT`.
+    private func pushNow() async -> Bool {
         let counters: [EntryCounter]
         do {
             counters = try sink.store.counters(sink: name)

@@ -12,8 +12,9 @@ extension SinkScheduler {
             // Shutting down: a batch back from its backoff is not sent again; it stays in the spool.
             if attempt > 0 && isStopping { throw CancellationError() }
             attempt += 1
-            // A long outage must not let the lease lapse: renew it before every attempt.
-            try store.acquireLease(sink: configuration.name, owner: owner, duration: configuration.lease)
+            // The lease renews itself while the scheduler runs; a lease lost meanwhile stops the
+            // next attempt here, before anything is sent.
+            try holdLease()
 
             let verdict: Verdict
             var status: Int?

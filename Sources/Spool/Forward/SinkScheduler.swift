@@ -61,6 +61,7 @@ public final class SinkScheduler: Sendable {
     private let progress = Mutex(Progress())
     private let stopping = Atomic<Bool>(false)
     private let finishing = Atomic<Bool>(false)
+    private let leaseLost = Atomic<Bool>(false)
 
     /// Stops claiming: the scheduler settles what is in flight (no new retries) and returns.
     public func requestStop() {
@@ -127,14 +128,65 @@ public final class SinkScheduler: Sendable {
     /// Forwards until cancelled (or, with `.empty`, until nothing is pending). On cancellation it
     /// stops claiming and abandons requests in flight; acknowledged progress is already on disk,
     /// unacknowledged batches are sent again by the next run.
+    ///
+    /// The sink's lease is taken first and renewed every third of its duration for as long as
+    /// the scheduler runs, whatever it is waiting for (a response, a backoff, a pause).
+    /// - Throws: `.leaseHeld` when another forwarder holds the sink; `.notLeaseHolder` when the
+    ///   lease was taken over while this scheduler ran (it had lapsed, e.g. the process was
+    ///   stopped past its expiry): the scheduler then stops sending at once, acknowledges
+    ///   nothing more and reports `spool.forward.lease_lost`.
     public func run(until stop: Stop = .cancelled) async throws {
         try store.registerSink(configuration.name)
+        try store.acquireLease(sink: configuration.name, owner: owner, duration: configuration.lease)
+        defer { try? store.releaseLease(sink: configuration.name, owner: owner) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.keepLease() }
+            group.addTask { try await self.forward(until: stop) }
+            // The first to end decides: forwarding finished (or failed), or the lease was lost.
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    // MARK: - Lease
+
+    /// Renews the lease every third of its duration until cancelled, so no wait of the
+    /// forwarding (a request, a backoff, a pause) can let it lapse.
+    private func keepLease() async throws {
+        while true {
+            try await clock.sleep(for: configuration.lease / 3)
+            try holdLease()
+        }
+    }
+
+    /// Renews the lease if it needs it; a lease taken by someone else ends the scheduler: it is
+    /// reported once, and every later call throws too, so nothing more is sent.
+    func holdLease() throws(SpoolError) {
+        do throws(SpoolError) {
+            try store.renewLease(sink: configuration.name, owner: owner, duration: configuration.lease)
+        } catch {
+            throw lost(error)
+        }
+    }
+
+    /// Reports, once, that the lease is gone when `error` says so; returns `error`.
+    private func lost(_ error: SpoolError) -> SpoolError {
+        if error.code == .notLeaseHolder && !leaseLost.exchange(true, ordering: .acquiringAndReleasing) {
+            report(event(.critical, "spool.forward.lease_lost",
+                         "sink '\(configuration.name)': \(owner) lost its lease to another forwarder (it lapsed, e.g. this process was stopped past its expiry). It stops sending at once and acknowledges nothing more; the holder sends the unacknowledged batches again.",
+                         ["owner": .string(owner), "error": .string(error.message)]))
+        }
+        return error
+    }
+
+    // MARK: - Forwarding
+
+    private func forward(until stop: Stop) async throws {
         var cursor = try store.position(of: configuration.name)
         var inFlight: [(lastID: Int64, task: Task<Settlement, any Error>)] = []
         var partialSince: UnixInstant?
         defer {
             for flight in inFlight { flight.task.cancel() }
-            try? store.releaseLease(sink: configuration.name, owner: owner)
         }
         let batchEntries = max(1, min(configuration.maxBatchEntries, sink.maximumEntriesPerRequest ?? .max))
         var gaugesUpdated: UnixInstant?
@@ -146,6 +198,7 @@ public final class SinkScheduler: Sendable {
             }
             // Keep the pipe full.
             while inFlight.count < max(1, configuration.maxInFlight) && !isStopping {
+                try holdLease()
                 let batch = try store.claim(sink: configuration.name, owner: owner, lease: configuration.lease,
                                             after: cursor, maxCount: batchEntries, maxBytes: configuration.maxBatchBytes)
                 guard !batch.entries.isEmpty else { partialSince = nil; break }
@@ -178,8 +231,12 @@ public final class SinkScheduler: Sendable {
                 for task in pending { task.cancel() }
             }
             inFlight.removeFirst()
-            try store.acknowledge(sink: configuration.name, owner: owner, through: oldest.lastID,
-                                  delivered: settlement.delivered, deadLetters: settlement.deadLetters)
+            do throws(SpoolError) {
+                try store.acknowledge(sink: configuration.name, owner: owner, through: oldest.lastID,
+                                      delivered: settlement.delivered, deadLetters: settlement.deadLetters)
+            } catch {
+                throw lost(error)
+            }
             progress.withLock {
                 $0.delivered += settlement.delivered
                 $0.deadLettered += settlement.deadLetters.count

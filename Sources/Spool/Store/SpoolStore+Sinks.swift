@@ -90,26 +90,51 @@ extension SpoolStore {
     /// - Throws: `.leaseHeld` naming the holder and its expiry when another owner holds an
     ///   unexpired lease; `.unknownSink`.
     public func acquireLease(sink: String, owner: String, duration: Duration) throws(SpoolError) {
+        try extendLease(sink: sink, owner: owner, duration: duration, takingOver: true)
+    }
+
+    /// Renews the lease `owner` holds on the sink until now + `duration`; unlike
+    /// ``acquireLease(sink:owner:duration:)`` it never takes the lease from anyone. A lease that
+    /// lapsed is renewed as long as nobody took it meanwhile: nobody else sent anything.
+    /// - Throws: `.notLeaseHolder` naming the holder when the lease was taken by another owner
+    ///   (or released) since `owner` had it; `.unknownSink`.
+    public func renewLease(sink: String, owner: String, duration: Duration) throws(SpoolError) {
+        try extendLease(sink: sink, owner: owner, duration: duration, takingOver: false)
+    }
+
+    /// Sets `owner`'s lease to now + `duration`: taking it over from another owner whose lease
+    /// expired when `takingOver`, else only if `owner` is still the holder. A lease of `owner`
+    /// with more than half its duration left is not written again: nobody can take it.
+    private func extendLease(sink: String, owner: String, duration: Duration, takingOver: Bool) throws(SpoolError) {
         let now = self.now
         let expires = now &+ duration.totalNanoseconds
         if let held = leases.withLock({ $0[sink] }), held.owner == owner, held.expires - now > duration.totalNanoseconds / 2 {
             return
         }
-        try writer.withLock { writer throws(SpoolError) in
-            try writer.transaction { () throws(SpoolError) in
-                let read = try writer.connection.prepare("SELECT lease_owner, lease_expires_ns FROM sinks WHERE name = ?")
-                read.bind(1, sink)
-                guard try read.step() else { throw unknownSink(sink) }
-                if let holder = read.text(0), holder != owner, let until = read.optionalInt64(1), until > now {
-                    throw SpoolError(.leaseHeld, "sink '\(sink)' is being forwarded by \(holder) until \(UnixTime.iso8601(nanoseconds: until)) (its lease); wait for it to finish or expire")
+        do throws(SpoolError) {
+            try writer.withLock { writer throws(SpoolError) in
+                try writer.transaction { () throws(SpoolError) in
+                    let read = try writer.connection.prepare("SELECT lease_owner, lease_expires_ns FROM sinks WHERE name = ?")
+                    read.bind(1, sink)
+                    guard try read.step() else { throw unknownSink(sink) }
+                    let holder = read.text(0)
+                    if takingOver, let holder, holder != owner, let until = read.optionalInt64(1), until > now {
+                        throw SpoolError(.leaseHeld, "sink '\(sink)' is being forwarded by \(holder) until \(UnixTime.iso8601(nanoseconds: until)) (its lease); wait for it to finish or expire")
+                    }
+                    if !takingOver && holder != owner {
+                        throw SpoolError(.notLeaseHolder, "sink '\(sink)': \(owner) lost its lease (holder now: \(holder ?? "none")); it must not send or acknowledge anything more")
+                    }
+                    read.reset()
+                    let update = try writer.connection.prepare("UPDATE sinks SET lease_owner = ?, lease_expires_ns = ? WHERE name = ?")
+                    update.bind(1, owner)
+                    update.bind(2, expires)
+                    update.bind(3, sink)
+                    try update.run()
                 }
-                read.reset()
-                let update = try writer.connection.prepare("UPDATE sinks SET lease_owner = ?, lease_expires_ns = ? WHERE name = ?")
-                update.bind(1, owner)
-                update.bind(2, expires)
-                update.bind(3, sink)
-                try update.run()
             }
+        } catch {
+            if error.code == .notLeaseHolder { _ = leases.withLock { $0.removeValue(forKey: sink) } }
+            throw error
         }
         leases.withLock { $0[sink] = LeaseRecord(owner: owner, expires: expires) }
     }
