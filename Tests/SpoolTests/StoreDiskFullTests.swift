@@ -254,6 +254,33 @@ final class SmallFileSystem: Sendable {
 
 /// The same full disk, drained by a real forwarder: a scheduler sending NDJSON to the test
 /// server on 127.0.0.1, acknowledging batch by batch.
+/// A checkpoint that fails for want of room is said, not swallowed: the writer's bound keeps its
+/// own commits within the disk, but another program can take the space between a commit and
+/// the checkpoint that copies it into the database file.
+@Suite struct CheckpointFailureTests {
+    @Test(.enabled(if: getuid() == 0, "needs a tmpfs: a checkpoint fails only on a really full file system"))
+    func aCheckpointThatFailsOnAFullDiskIsReported() throws {
+        let fileSystem = SmallFileSystem(megabytes: 16)
+        try #require(fileSystem.mounted, "mounting a tmpfs was refused")
+        let reports = Reports()
+        var configuration = fileSystem.configuration(.reject, reports: reports)
+        configuration.checkpointPages = 100  // no checkpoint on its own for these few pages
+        let spool = try SpoolStore(path: fileSystem.path, configuration: configuration)
+        try spool.append(contentsOf: (0..<150).map { entry($0, message: StoreDiskFullTests.message) })
+        #expect(spool.checkpointRuns == 0)
+        // The entries are in the WAL only; the database file must grow to take them.
+        _ = try #require(fileSystem.fillTheRest())
+        spool.requestCheckpoint()
+        #expect(spool.waitForCheckpoint(timeout: .seconds(30)))
+        let failures = reports.all.filter { $0.topic == "spool.store.checkpoint_failed" }
+        #expect(failures.count == 1)
+        #expect(failures.first?.level == .error)
+        // Nothing stored was harmed: the entries are all there, read through the WAL.
+        #expect(try SQL(fileSystem.path).int("SELECT count(*) FROM entries") == 150)
+        try spool.close()
+    }
+}
+
 @Suite struct ForwardDiskFullTests {
     @Test func aRealForwarderDrainsAFullDiskAndAppendsResumeByThemselves() async throws {
         let filled = try StoreDiskFullTests().fillUntilFull(.reject, beyond: 10)

@@ -46,6 +46,8 @@ public final class SpoolStore: Sendable {
         checkpointer.ran.wait(timeout: .now() + .nanoseconds(Int(timeout.totalNanoseconds))) == .success
     }
     var now: Int64 { configuration.clock.now.nanoseconds }
+    /// Asks the background checkpointer for a checkpoint now, whatever the WAL's size.
+    func requestCheckpoint() { checkpointer.request() }
 
     /// Opens the spool at `path`, creating it (mode 0600) if it does not exist.
     ///
