@@ -100,10 +100,10 @@ import Testing
         ("rate_limit: {per_second: 1, bursts: 2}", "sinks.s.rate_limit.bursts: line 7: unknown key 'bursts'; expected one of: per_second, burst"),
         ("breaker: {threshold: 2}", "sinks.s.breaker.threshold: line 7: unknown key 'threshold'; expected one of: failure_threshold, cool_down"),
         ("retry: {attempts: 2}", "sinks.s.retry.attempts: line 7: unknown key 'attempts'; expected one of: quick_attempts,"),
-        ("credentials: {oauth: {}}", "sinks.s.credentials.oauth: line 7: unknown key 'oauth'; expected one of: basic, bearer, headers"),
-        ("credentials: {basic: {user: a, password_env: P}}", "sinks.s.credentials.basic.user: line 7: unknown key 'user'; expected one of: username, password_env, password_file"),
-        ("credentials: {bearer: {token_name: T}}", "sinks.s.credentials.bearer.token_name: line 7: unknown key 'token_name'; expected one of: token_env, token_file"),
-        ("credentials: {headers: {X-Key: {environment: K}}}", "sinks.s.credentials.headers.X-Key.environment: line 7: unknown key 'environment'; expected one of: env, file"),
+        ("credentials: {oauth: {}}", "sinks.s.credentials: line 7: an unknown key (not shown here: it may be a secret); expected one of: basic, bearer, headers"),
+        ("credentials: {basic: {user: a, password_env: P}}", "sinks.s.credentials.basic: line 7: an unknown key (not shown here: it may be a secret); expected one of: username, password_env, password_file"),
+        ("credentials: {bearer: {token_name: T}}", "sinks.s.credentials.bearer: line 7: an unknown key (not shown here: it may be a secret); expected one of: token_env, token_file"),
+        ("credentials: {headers: {X-Key: {environment: K}}}", "sinks.s.credentials.headers.X-Key: line 7: an unknown key (not shown here: it may be a secret); expected one of: env, file"),
         ("service_name: billing", "sinks.s.service_name: line 7: unknown key 'service_name'; expected one of: type, url,"),
     ])
     func unknownKeysAreRefusedInSinks(line: String, expected: String) {
@@ -123,7 +123,9 @@ import Testing
     }
 
     @Test func urlsAreChecked() {
-        #expect(F.refusal(F.withSink("type: http\nurl: ftp://files.example.net/")) == "sinks.s.url: line 6: expected an http:// or https:// URL")
+        #expect(F.refusal(F.withSink("type: http\nurl: ftp://files.example.net/")) == "sinks.s.url: line 6: expected an http:// or https:// URL (scheme in lower case)")
+        // Every sink checks its URL in lower case: refused here, at the url line, for all of them.
+        #expect(F.refusal(F.withSink("type: loki\nurl: HTTPS://logs.example.net")) == "sinks.s.url: line 6: expected an http:// or https:// URL (scheme in lower case)")
         #expect(F.refusal(F.withSink("type: http\nurl: \"http://\"")) == "sinks.s.url: line 6: not a valid URL")
     }
 

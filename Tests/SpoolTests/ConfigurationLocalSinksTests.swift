@@ -63,7 +63,7 @@ import Testing
 
     @Test(arguments: [
         ("type: pushgateway", "sinks.s: line 5: missing required key 'url'"),
-        ("type: pushgateway\nurl: ftp://x", "sinks.s.url: line 6: expected an http:// or https:// URL"),
+        ("type: pushgateway\nurl: ftp://x", "sinks.s.url: line 6: expected an http:// or https:// URL (scheme in lower case)"),
         ("type: pushgateway\nurl: http://127.0.0.1:9091\njob: ", "sinks.s.job: line 7: expected text, got nothing"),
         ("type: pushgateway\nurl: http://127.0.0.1:9091\ninterval: 5", #"sinks.s.interval: line 7: expected a duration such as 500ms, 2s or 5m, greater than zero, got "5""#),
         ("type: pushgateway\nurl: http://127.0.0.1:9091\ninterval: 100ms", "sinks.s.interval: line 7: an interval shorter than 1s would push the same counts over and over"),

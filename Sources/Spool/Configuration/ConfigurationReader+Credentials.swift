@@ -34,7 +34,8 @@ extension ConfigurationReader {
             for (name, source) in headers {
                 let headerPath = "\(path).headers.\(name)"
                 guard Self.isHeaderName(name) else {
-                    fail(headerPath, source, "not a valid HTTP header name")
+                    // Not repeated: `{X-Api-Key abc123}` makes the secret part of the name.
+                    fail("\(path).headers", source, "a key that is not a valid HTTP header name (not shown here: it may be a secret)")
                     continue
                 }
                 if name.lowercased() == "authorization" && (keys.has("basic") || keys.has("bearer")) {
@@ -47,7 +48,7 @@ extension ConfigurationReader {
                         + "put it in an environment variable or a file and write \(name): {env: VARIABLE} or \(name): {file: PATH}")
                     continue
                 }
-                guard let keys = mapping(source, at: headerPath, known: Self.headerSecretKeys) else { continue }
+                guard let keys = mapping(source, at: headerPath, known: Self.headerSecretKeys, hidingText: true) else { continue }
                 if let secret = secretSource(env: keys["env"], file: keys["file"], envKey: "env", fileKey: "file",
                                              at: headerPath, node: source, required: true) {
                     credentials.headers[name] = secret
@@ -96,9 +97,10 @@ extension ConfigurationReader {
     /// An http(s) URL without credentials in it.
     func url(_ node: Node, at path: String) -> String? {
         guard let text = string(node, at: path) else { return nil }
-        let lowered = text.lowercased()
-        guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://") else {
-            fail(path, node, "expected an http:// or https:// URL")
+        // Lower case, as every sink's own check (and Transport) expects: `HTTPS://` refused here,
+        // on its own line, rather than later by the sink.
+        guard text.hasPrefix("http://") || text.hasPrefix("https://") else {
+            fail(path, node, "expected an http:// or https:// URL (scheme in lower case)")
             return nil
         }
         guard let components = URLComponents(string: text), let host = components.host, !host.isEmpty else {

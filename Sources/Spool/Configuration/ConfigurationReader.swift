@@ -59,6 +59,9 @@ final class ConfigurationReader {
                 pairs.append(key, value)
             } else if let hint = InlineSecret.hint(forKey: key, known: known) {
                 fail(keyPath, keyNode, "a secret cannot be written in the file (its value is not shown here); \(hint)")
+            } else if hidingText {
+                // Where secrets live, a stray key may be the secret itself (`bearer: {sk_live_…}`).
+                fail(path, keyNode, "an unknown key (not shown here: it may be a secret); expected one of: \(known.joined(separator: ", "))")
             } else {
                 fail(keyPath, keyNode, "unknown key '\(key)'; expected one of: \(known.joined(separator: ", "))")
             }
