@@ -281,6 +281,36 @@ final class SmallFileSystem: Sendable {
     }
 }
 
+/// Repair writes a whole copy before it installs it: when the disk cannot hold the copy, the
+/// repair fails with the reason, leaves the spool exactly as it was, and removes its partial
+/// copy (which it used to leave behind, taking the room a full disk lacks).
+@Suite struct RepairOnAFullDiskTests {
+    @Test(.enabled(if: getuid() == 0, "needs a tmpfs"))
+    func aRepairThatCannotWriteItsCopyFailsAndLeavesTheSpoolAsItWas() throws {
+        let fileSystem = SmallFileSystem(megabytes: 16)
+        try #require(fileSystem.mounted, "mounting a tmpfs was refused")
+        let spool = try SpoolStore(path: fileSystem.path, configuration: fileSystem.configuration(.reject, reports: Reports()))
+        try spool.append(contentsOf: (0..<12000).map { entry($0, message: StoreDiskFullTests.message) })
+        try spool.close()
+        #expect(try SQL(fileSystem.path).int("SELECT count(*) FROM entries") == 12000)
+        try SQL(fileSystem.path).connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        let before = try #require(FileManager.default.contents(atPath: fileSystem.path))
+        // Room for an empty spool (the copy's schema), not for the entries: more of them than
+        // SQLite's page cache holds, so the copy's inserts themselves hit the full disk.
+        let filler = try #require(fileSystem.fillTheRest())
+        let size = try #require(FileManager.default.attributesOfItem(atPath: filler)[.size] as? NSNumber).int64Value
+        #expect(truncate(filler, off_t(size - 400 << 10)) == 0)
+
+        #expect { try SpoolStore.repair(path: fileSystem.path) } throws: { error in
+            let error = error as? SpoolError
+            return error?.code == .io || error?.code == .diskFull
+        }
+        #expect(FileManager.default.contents(atPath: fileSystem.path) == before)
+        let left = try FileManager.default.contentsOfDirectory(atPath: fileSystem.directory.path)
+        #expect(!left.contains { $0.contains(".repairing-") || $0.contains(".corrupt-") }, "\(left)")
+    }
+}
+
 @Suite struct ForwardDiskFullTests {
     @Test func aRealForwarderDrainsAFullDiskAndAppendsResumeByThemselves() async throws {
         let filled = try StoreDiskFullTests().fillUntilFull(.reject, beyond: 10)

@@ -14,6 +14,9 @@ final class Salvage {
     let source: Connection
     let target: Connection
     private let progress: (String, Int) -> Void
+    /// Set when writing the fresh spool failed (a full disk, an I/O error): the copy is
+    /// incomplete for a reason that is not damage, so the repair must not install it.
+    private(set) var writeFailure: SpoolError?
 
     init(source: Connection, target: Connection, progress: @escaping (String, Int) -> Void) {
         self.source = source
@@ -170,11 +173,16 @@ final class Salvage {
             sqlite3_bind_value(insert, index + 1, sqlite3_column_value(select, index + offset))
         }
         // A row the fresh schema refuses (a CHECK, NOT NULL, or a duplicate key) is counted,
-        // not fatal: damage can make a readable row hold nonsense.
-        if sqlite3_step(insert) == SQLITE_DONE && target.changes > 0 {
+        // not fatal: damage can make a readable row hold nonsense. Any other failure is the
+        // target's, not the row's.
+        guard writeFailure == nil else { return }
+        let rc = sqlite3_step(insert)
+        if rc == SQLITE_DONE && target.changes > 0 {
             report.saved += 1
-        } else {
+        } else if rc == SQLITE_DONE || rc & 0xFF == SQLITE_CONSTRAINT || rc & 0xFF == SQLITE_MISMATCH {
             report.rejected += 1
+        } else {
+            writeFailure = SpoolError(.io, "writing the salvaged copy failed (\(String(cString: sqlite3_errmsg(target.handle)))); nothing was installed", sqliteCode: rc)
         }
         if report.saved % 1000 == 0 { progress(report.name, report.saved) }
     }

@@ -107,9 +107,17 @@ extension SpoolStore {
         }
         let building = "\(path).repairing-\(getpid())"
         for suffix in ["", "-wal", "-shm"] { unlink(building + suffix) }
-        let (tables, idFloor, integrityOK) = try withoutActuallyEscaping(progress) { progress throws(SpoolError) in
-            try salvage(from: path, into: building, now: clock.now.nanoseconds, progress: progress)
+        let salvaged: (tables: [RepairReport.Table], idFloor: Int64, integrityOK: Bool)
+        do {
+            salvaged = try withoutActuallyEscaping(progress) { progress throws(SpoolError) in
+                try salvage(from: path, into: building, now: clock.now.nanoseconds, progress: progress)
+            }
+        } catch {
+            // The spool is left as it was; an incomplete copy would only take up room.
+            for suffix in ["", "-wal", "-shm"] { unlink(building + suffix) }
+            throw error
         }
+        let (tables, idFloor, integrityOK) = salvaged
         let movedTo = try SpoolFile.moveAside(path, now: clock.now.nanoseconds)
         guard rename(building, path) == 0 else {
             throw SpoolError(.io, "the salvaged spool \(building) could not be moved to \(path): \(String(cString: strerror(errno))); the damaged file is at \(movedTo)")
@@ -142,6 +150,7 @@ extension SpoolStore {
                     lowest = (try target.scalarInt("SELECT value FROM meta WHERE key = 'id_floor'") ?? 0) + 1
                 }
                 tables.append(salvage.copy(table.name, withoutRowID: table.withoutRowID, conflict: table.conflict, lowestRowID: lowest))
+                if let failure = salvage.writeFailure { throw failure }
             }
             try target.execute("UPDATE sinks SET lease_owner = NULL, lease_expires_ns = NULL")
             // Never reuse an id: not one read, not one in a lost range, not one a sink passed.
