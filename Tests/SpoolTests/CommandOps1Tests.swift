@@ -173,5 +173,10 @@ import Testing
         #expect(try messages(millis.stdout) == ["message 1"])
         let bad = try SpoolBinary.run(["export", "--spool", path, "--since", "yesterday"])
         #expect(bad.status == 2)
+        // Beyond Int64 nanoseconds: a usage error, not a crash (found in review).
+        for out in ["--since=1e10d", "--since=1e300s", "--until=2300-01-01T00:00:00Z"] {
+            let result = try SpoolBinary.run(["export", "--spool", path, out])
+            #expect(result.status == 2, "\(out): \(result.stderr)")
+        }
     }
 }

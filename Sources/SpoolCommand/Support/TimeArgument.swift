@@ -23,7 +23,10 @@ struct TimeArgument: ExpressibleByArgument {
         let ago = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
         if let unit = ago.last, let scale = Self.scales[unit],
            let amount = Double(ago.dropLast()), amount.isFinite, amount >= 0 {
-            return now - Int64((amount * scale).rounded())
+            // Beyond Int64 nanoseconds (about 292 years) is a typo, not a time: refused.
+            guard let span = Int64(exactly: (amount * scale).rounded()) else { return nil }
+            let (time, overflow) = now.subtractingReportingOverflow(span)
+            return overflow ? nil : time
         }
         if let integer = Int64(text) { return try? UnixTime.nanoseconds(fromEpoch: integer) }
         if let number = Double(text) { return try? UnixTime.nanoseconds(fromEpoch: number) }
@@ -31,7 +34,7 @@ struct TimeArgument: ExpressibleByArgument {
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = options
             if let date = formatter.date(from: text) {
-                return Int64((date.timeIntervalSince1970 * 1e9).rounded())
+                return Int64(exactly: (date.timeIntervalSince1970 * 1e9).rounded())
             }
         }
         return nil
