@@ -148,6 +148,30 @@ import Testing
 
     // MARK: - Pushing
 
+    /// Found in review: the configuration accepted credentials on a pushgateway sink, but the
+    /// pusher (which makes the sink's only HTTP requests) never sent them.
+    @Test func credentialsFromTheConfigurationGoWithEveryPush() async throws {
+        try await TestHTTPServer.withServer(behaviour: .ok()) { server in
+            let configuration = try SpoolConfiguration(yaml: """
+                spool:
+                  path: \(directory.file("configured.spool"))
+                sinks:
+                  gateway:
+                    type: pushgateway
+                    url: \(server.url(path: "/"))
+                    credentials: {bearer: {token_env: SPOOL_TEST_GATEWAY_TOKEN}}
+                """)
+            let store = try SpoolStore(path: directory.file("configured.spool"))
+            let resolved = try configuration.makeSinks(store: store, environment: ["SPOOL_TEST_GATEWAY_TOKEN": "gw-token"])
+            let transport = Transport()
+            let pusher = try #require(resolved.first?.companion?(transport) as? PushgatewayPusher)
+            #expect(await pusher.push())
+            #expect(server.requests.last?.header("Authorization") == "Bearer gw-token")
+            try await transport.shutdown()
+            try store.close()
+        }
+    }
+
     @Test func aFailingGatewayIsReportedOnceThenItsRecoveryAndTheCountsArrive() async throws {
         try await TestHTTPServer.withServer(behaviour: .failFor(2, status: 503)) { server in
             let rig = try PushgatewayRig(directory: directory, gateway: server.url(path: "/"), job: "fwd", instance: "")

@@ -101,7 +101,8 @@ extension SpoolConfiguration {
                 var companion: (@Sendable (Transport) -> any Service)?
                 if let counting = made.pushgateway {
                     let name = sink.name
-                    companion = { transport in PushgatewayPusher(sink: counting, name: name, transport: transport) }
+                    let credentials = scheduling.credentials
+                    companion = { transport in PushgatewayPusher(sink: counting, name: name, transport: transport, credentials: credentials) }
                 }
                 resolved.append(ResolvedSink(sink: made.sink, scheduling: scheduling, companion: companion))
             } catch {

@@ -19,6 +19,8 @@ public final class PushgatewayPusher: Service, Sendable {
     let sink: PushgatewaySink
     let name: String
     let transport: Transport
+    /// Credential headers for each push; never logged.
+    private let credentials: [SinkRequest.Header]
     let clock: any WallClock
     let report: @Sendable (LogEntry) -> Void
     private let state = Mutex(State())
@@ -34,13 +36,16 @@ public final class PushgatewayPusher: Service, Sendable {
     ///   - sink: The counting sink (it tells the pusher when counts change).
     ///   - name: The sink's name in the spool: the scheduler's ``SinkScheduler/Configuration/name``.
     ///   - transport: The one HTTP path.
+    ///   - credentials: Headers added to every push (``Credentials/headers``); never logged.
     ///   - clock: For the interval and spacing. Default the system clock.
     ///   - report: Where failures and recoveries go. Default a JSON line on stderr.
     public init(sink: PushgatewaySink, name: String = "pushgateway", transport: Transport,
+                credentials: [SinkRequest.Header] = [],
                 clock: any WallClock = SystemClock(), report: @escaping @Sendable (LogEntry) -> Void = StandardError.writeJSONLine) {
         self.sink = sink
         self.name = name
         self.transport = transport
+        self.credentials = credentials
         self.clock = clock
         self.report = report
     }
@@ -103,7 +108,7 @@ public final class PushgatewayPusher: Service, Sendable {
             return false
         }
         let verdict: Verdict
-        switch await transport.send(sink.request(counters)) {
+        switch await transport.send(sink.request(counters), credentials: credentials) {
         case .success(let response): verdict = Verdict.standard(response, table: .pushgateway)
         case .failure(let failure): verdict = .retry(after: nil, reason: failure.message)
         }
