@@ -12,9 +12,6 @@ extension SinkScheduler {
             // Shutting down: a batch back from its backoff is not sent again; it stays in the spool.
             if attempt > 0 && isStopping { throw CancellationError() }
             attempt += 1
-            // The lease renews itself while the scheduler runs; a lease lost meanwhile stops the
-            // next attempt here, before anything is sent.
-            try holdLease()
 
             let verdict: Verdict
             var status: Int?
@@ -23,6 +20,7 @@ extension SinkScheduler {
                 // around this step (limits, breaker, verdicts) is the same as for HTTP.
                 try await bucket?.acquire()
                 try await breaker.permit()
+                try holdLease()
                 let started = clock.now
                 verdict = await local.deliver(entries, sink: configuration.name)
                 metrics.latency.recordNanoseconds(started.duration(to: clock.now).totalNanoseconds)
@@ -39,6 +37,10 @@ extension SinkScheduler {
                 }
                 try await bucket?.acquire()
                 try await breaker.permit()
+                // The lease renews itself while the scheduler runs; a lease lost meanwhile (also
+                // during the waits just above, up to a breaker's cool-down) stops the attempt
+                // here, right before anything is sent.
+                try holdLease()
                 let started = clock.now
                 let result = await transport.send(request, credentials: configuration.credentials)
                 metrics.latency.recordNanoseconds(started.duration(to: clock.now).totalNanoseconds)
