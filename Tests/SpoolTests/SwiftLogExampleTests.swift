@@ -10,7 +10,7 @@ import Testing
 /// become `Logger(label:factory:)`, which builds the logger the bootstrap would.
 func swiftLogExample(spoolPath: String) async throws {
     let store = try SpoolStore(path: spoolPath)  // app: let store = try SpoolStore(path: "/var/lib/myapp/logs.spool")
-    let spool = SpoolLogger(topic: "myapp", handlers: [ConsoleHandler(), SpoolStoreHandler(store)])
+    let spool = SpoolLogger(topic: "myapp", handlers: [SpoolStoreHandler(store), ConsoleHandler()])
     let factory = SpoolLogHandler.factory(spool)  // app: LoggingSystem.bootstrap(SpoolLogHandler.factory(spool))
 
     let logger = Logger(label: "myapp.billing", factory: factory)  // app: let logger = Logger(label: "myapp.billing")

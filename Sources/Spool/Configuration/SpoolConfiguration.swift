@@ -1,7 +1,7 @@
 /// Everything a Spool deployment is configured with: where the spool lives and how it is written,
 /// what the logger redacts, how requests are sent, and the named sinks entries are forwarded to.
 ///
-/// It is what a configuration file decodes into (``load(contentsOf:)``, ``load(yaml:)``), and it
+/// It is what a configuration file decodes into (``init(contentsOfFile:)``, ``init(yaml:)``), and it
 /// can be built in code as well; both go through the same ``makeSinks(environment:readFile:)``.
 /// Every field has the default of the structure it comes from, documented there and in
 /// `docs/configuration.md`.

@@ -80,7 +80,9 @@ public struct ConsoleFormatter: Sendable, Hashable {
 
     /// Writes `text` whole (retrying short writes and EINTR). One call per line keeps lines
     /// from several threads apart; a batch of lines in one call is written in one piece too.
-    /// - Throws: ``SpoolError`` with code `.io` when the write fails (a closed pipe, a full disk).
+    /// - Throws: ``SpoolError`` with code `.io` when the write fails (a full disk; a closed pipe
+    ///   only where SIGPIPE is ignored, as the `spool` command does: by default the signal ends
+    ///   the process, which is why examples list the spool handler first).
     func write(_ text: inout String) throws(SpoolError) {
         let failure: Int32? = StandardError.writeAll(&text, to: fileDescriptor)
         if let failure {

@@ -40,7 +40,9 @@ public struct ConsoleHandler: LogEntryHandler {
     }
 
     /// Writes the entry as one line.
-    /// - Throws: ``SpoolError`` with code `.io` when the write fails (a closed pipe, a full disk).
+    /// - Throws: ``SpoolError`` with code `.io` when the write fails (a full disk; a closed pipe
+    ///   only where SIGPIPE is ignored, as the `spool` command does: by default the signal ends
+    ///   the process, which is why examples list the spool handler first).
     public func handle(_ entry: LogEntry) throws {
         var line = formatter.line(entry)
         line += "\n"

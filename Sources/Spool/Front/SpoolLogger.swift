@@ -7,7 +7,7 @@
 ///
 /// ```swift
 /// let store = try SpoolStore(path: "/var/lib/dsp/logs.spool")
-/// let log = SpoolLogger(topic: "dsp.pipeline", handlers: [ConsoleHandler(), SpoolStoreHandler(store)])
+/// let log = SpoolLogger(topic: "dsp.pipeline", handlers: [SpoolStoreHandler(store), ConsoleHandler()])
 /// log.info("pipeline started", context: ["stages": 4])
 ///
 /// let filters = log.child("filter")          // topic dsp.pipeline.filter
