@@ -172,6 +172,33 @@ import Testing
         #expect(try SpoolFileProbe.entries(spool).map(\.message) == ["first", "second"])
     }
 
+    /// Ctrl-C is how `tail -f | spool ingest` ends: what was read is committed and the store
+    /// closed (buffered mode: within its 200 ms otherwise), and the exit is a normal one.
+    @Test(arguments: ["committed", "buffered"])
+    func sigintCommitsWhatWasReadAndExitsCleanly(mode: String) async throws {
+        let scratch = TemporaryDirectory()
+        let spool = scratch.file("app.spool")
+        let child = try SpoolBinary.Running(["ingest", "--spool", spool, "--durability", mode])
+        child.write("first\n")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline, ((try? SpoolFileProbe.entries(spool).count) ?? 0) == 0 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        child.write("second\n")
+        child.send(SIGINT)
+        // stdin stays open: only the signal can end it.
+        let exitDeadline = ContinuousClock.now + .seconds(20)
+        while child.isRunning, ContinuousClock.now < exitDeadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(!child.isRunning, "spool ingest did not stop on SIGINT")
+        let outcome = try child.finish()
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        // "second" is stored if it was read before the signal; never half of anything.
+        let stored = try SpoolFileProbe.entries(spool).map(\.message)
+        #expect(stored == ["first"] || stored == ["first", "second"], "\(stored)")
+    }
+
     @Test func ingestIntoADirectoryFailsWithOneClearLine() throws {
         let scratch = TemporaryDirectory()
         let outcome = try SpoolBinary.run(["ingest", "--spool", scratch.path], input: "hello\n")

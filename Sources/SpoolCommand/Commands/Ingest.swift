@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Synchronization
 import Spool
 
 /// `spool ingest`: standard input, one entry per line, committed to a spool.
@@ -58,13 +60,26 @@ struct Ingest: ParsableCommand {
         """)
     var durability = DurabilityArgument.committed
 
+    /// Set by SIGINT and SIGTERM.
+    static let stopRequested = Atomic<Bool>(false)
+
     func run() throws {
         let path = try spoolPath.resolved()
         let store = try SpoolStore(path: path, configuration: SpoolStore.Configuration(durability: durability.mode))
         let ingester = LineIngester(store: store, parser: LineParser(format: format, topic: topic, level: level.level))
+        // SIGINT and SIGTERM (Ctrl-C ends `tail -f | spool ingest`) stop the reading; what was
+        // read is committed and the store closed, as at the end of the input. A parent may hand
+        // its blocked signal mask down (Foundation's Process does): unblock the two.
+        var stopping = sigset_t()
+        sigemptyset(&stopping)
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { _ in Ingest.stopRequested.store(true, ordering: .relaxed) }
+            sigaddset(&stopping, signalNumber)
+        }
+        pthread_sigmask(SIG_UNBLOCK, &stopping, nil)
         let summary: LineIngester.Summary
         do {
-            summary = try ingester.run(descriptor: 0)
+            summary = try ingester.run(descriptor: 0, shouldStop: { Ingest.stopRequested.load(ordering: .relaxed) })
         } catch {
             try? store.close()
             throw error
