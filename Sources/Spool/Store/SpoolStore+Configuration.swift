@@ -69,7 +69,9 @@ extension SpoolStore {
         public var checkpointPages: Int = 1000
         /// In ``Durability/buffered(maxDelay:)`` mode, the bound on entries waiting in memory: a
         /// quarter of it wakes the background committer at once (rather than at `maxDelay`), and
-        /// past it `append` waits for a commit. Default 16384.
+        /// past it `append` waits for a commit. If that commit fails, `append` throws its error
+        /// but its entries stay queued with the others and are committed by a later round: do not
+        /// append them again. Default 16384.
         public var bufferedHighWater: Int = 16384
         /// The clock for timestamps, leases and the buffered writer. Default the system clock.
         public var clock: any WallClock = SystemClock()

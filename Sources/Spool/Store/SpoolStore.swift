@@ -88,7 +88,18 @@ public final class SpoolStore: Sendable {
 
     deinit {
         bufferedWriter.withLock { $0?.cancel() }
-        try? flush()
+        do throws(SpoolError) {
+            try flush()
+        } catch {
+            // Buffered entries that cannot be committed now are lost with this object: said, not silent.
+            let waiting = uncommittedCount
+            if waiting > 0 {
+                configuration.report(LogEntry(
+                    timestamp: now, level: .critical, topic: "spool.store.dropped",
+                    message: "\(waiting) buffered entries could not be committed when the spool was released and are lost",
+                    context: ["count": .int(Int64(waiting)), "reason": .string("release:\(error.code)"), "error": .string(error.description), "path": .string(path)]))
+            }
+        }
         checkpointer.stop()
         committer?.stop()
     }
@@ -110,7 +121,8 @@ public final class SpoolStore: Sendable {
 
     /// Appends one entry. In `committed` and `fsync` modes it returns after the commit.
     /// - Throws: ``SpoolError``: `.spoolFull` at the bound with policy `reject`, `.diskFull`,
-    ///   `.closed`; nothing of the entry is stored then.
+    ///   `.closed`; in `committed` and `fsync` modes nothing of the entry is stored then (buffered:
+    ///   see ``Configuration/bufferedHighWater``).
     public func append(_ entry: LogEntry) throws(SpoolError) {
         try submit(rows: CollectionOfOne(PreparedRow(entry, maximumMessageBytes: configuration.maximumMessageBytes)), waitForCommit: !isBuffered)
     }
