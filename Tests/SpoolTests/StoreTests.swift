@@ -124,6 +124,25 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
         #expect(rows.map { $0[3]! } == (0..<count).map { "entry \(100 + $0)" })
     }
 
+    /// Releasing a buffered spool whose last commit fails (here: refused at the size bound)
+    /// loses what waited in memory: that is reported, never silent.
+    @Test func releasingABufferedSpoolWhoseLastCommitFailsReportsTheLostEntries() throws {
+        let reports = Reports()
+        var configuration = SpoolStore.Configuration(durability: .buffered(maxDelay: .seconds(3600)))
+        configuration.maximumBytes = 1
+        configuration.overflowPolicy = .reject
+        configuration.report = reports.record
+        do {
+            let spool = try SpoolStore(path: path, configuration: configuration)
+            try spool.append(contentsOf: (0..<100).map { entry($0) })
+            #expect(spool.uncommittedCount == 100)
+        }
+        let dropped = reports.all.filter { $0.topic == "spool.store.dropped" }
+        #expect(dropped.count == 1)
+        #expect(dropped.first?.level == .critical)
+        #expect(dropped.first?.context?["count"] == .int(100))
+    }
+
     @Test func closedSpoolRefusesAppends() throws {
         let spool = try SpoolStore(path: path)
         try spool.close()
