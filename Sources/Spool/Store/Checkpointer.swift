@@ -3,9 +3,9 @@ import Foundation
 import Synchronization
 
 /// Moves the WAL back into the database off the append path. The writer's connection has
-/// `wal_autocheckpoint = 0`; its WAL hook wakes this thread when the WAL passes `threshold`
-/// pages, and the thread runs a PASSIVE checkpoint on its own connection, which never blocks
-/// writers.
+/// `wal_autocheckpoint = 0`; its WAL hook wakes this thread when `threshold` pages were added
+/// to the WAL since the last checkpoint, and the thread runs a PASSIVE checkpoint on its own
+/// connection, which never blocks writers.
 final class Checkpointer: Sendable {
     private let path: String
     private let threshold: Int32
@@ -18,6 +18,15 @@ final class Checkpointer: Sendable {
     private let clock: any WallClock
     /// The WAL's size in pages after the writer's last commit.
     let walPages = Atomic<Int32>(0)
+    /// The WAL's size in pages when the last checkpoint ran (0 once the WAL starts over): the
+    /// hook counts new pages from here, not from the WAL's start. Under a steady stream of
+    /// appends (or beside a long read) a checkpoint cannot copy the whole WAL, so the WAL does
+    /// not start over; a threshold on its whole size then woke the checkpointer after every
+    /// commit, two fsyncs each time for a handful of new pages (BENCHMARKS.md, "The
+    /// checkpointer").
+    let pagesAtLastCheckpoint = Atomic<Int32>(0)
+    /// Times the hook (or `request`) woke the thread, for tests.
+    let requests = Atomic<Int>(0)
     /// Past this many pages a PASSIVE checkpoint is not enough (see `run`).
     var restartThreshold: Int32 { threshold.multipliedReportingOverflow(by: 16).overflow ? .max : threshold * 16 }
     /// The checkpoint mode for a WAL of `walPages` pages.
@@ -45,7 +54,13 @@ final class Checkpointer: Sendable {
             guard let context else { return SQLITE_OK }
             let checkpointer = Unmanaged<Checkpointer>.fromOpaque(context).takeUnretainedValue()
             checkpointer.walPages.store(pages, ordering: .relaxed)
-            if pages >= checkpointer.threshold { checkpointer.request() }
+            var since = checkpointer.pagesAtLastCheckpoint.load(ordering: .relaxed)
+            if pages < since {
+                // The WAL started over after a complete checkpoint.
+                since = 0
+                checkpointer.pagesAtLastCheckpoint.store(0, ordering: .relaxed)
+            }
+            if pages - since >= checkpointer.threshold { checkpointer.request() }
             return SQLITE_OK
         }, context)
     }
@@ -53,6 +68,7 @@ final class Checkpointer: Sendable {
     /// Asks for a checkpoint soon; starts the thread on first use.
     func request() {
         guard !requested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        requests.add(1, ordering: .relaxed)
         if !started.exchange(true, ordering: .acquiringAndReleasing) {
             Thread.detachNewThread { [self] in run() }
         }
@@ -93,7 +109,11 @@ final class Checkpointer: Sendable {
             // a few tens of milliseconds for 64 MiB), and lets the next commit start the WAL
             // from the beginning; journal_size_limit then truncates the file.
             do {
-                try connection.execute("PRAGMA wal_checkpoint(\(mode(walPages: walPages.load(ordering: .relaxed))))")
+                // One row: busy, pages in the WAL, pages copied into the database.
+                let checkpoint = try connection.prepare("PRAGMA wal_checkpoint(\(mode(walPages: walPages.load(ordering: .relaxed))))")
+                if try checkpoint.step(), !checkpoint.isNull(1) {
+                    pagesAtLastCheckpoint.store(Int32(clamping: max(0, checkpoint.int64(1))), ordering: .relaxed)
+                }
             } catch {
                 // Busy is the normal outcome of a RESTART that waited out its timeout; anything
                 // else (a full disk, an I/O error) is said, at most once a minute.

@@ -41,6 +41,8 @@ public final class SpoolStore: Sendable {
     var clock: any WallClock { configuration.clock }
     /// Background checkpoints run so far.
     var checkpointRuns: Int { checkpointer.runs.load(ordering: .relaxed) }
+    /// Times the background checkpointer was woken.
+    var checkpointRequests: Int { checkpointer.requests.load(ordering: .relaxed) }
     /// Waits (bounded) until a background checkpoint has run.
     func waitForCheckpoint(timeout: Duration) -> Bool {
         checkpointer.ran.wait(timeout: .now() + .nanoseconds(Int(timeout.totalNanoseconds))) == .success

@@ -9,8 +9,9 @@ final class Writer {
     private let commit: Statement
     private let rollback: Statement
     private let insert: Statement
-    /// The same insert for ``rowsPerInsert`` rows at once (a multi-row VALUES).
-    private let insertMany: Statement
+    /// The same insert for 2 to ``rowsPerInsert`` rows at once (a multi-row VALUES), by row
+    /// count, each prepared the first time a commit carries that many rows.
+    private var insertMany: [Statement?] = Array(repeating: nil, count: Writer.rowsPerInsert + 1)
     private let moveFirstRow: Statement
     private let idFloor: Statement
     private let raiseFloor: Statement
@@ -43,10 +44,6 @@ final class Writer {
         rollback = try connection.prepare("ROLLBACK", persistent: true)
         insert = try connection.prepare(
             "INSERT INTO entries (ts_ns, level, topic, message, context, schema) VALUES (?, ?, ?, ?, ?, ?)",
-            persistent: true)
-        insertMany = try connection.prepare(
-            "INSERT INTO entries (ts_ns, level, topic, message, context, schema) VALUES "
-                + repeatElement("(?, ?, ?, ?, ?, ?)", count: Self.rowsPerInsert).joined(separator: ", "),
             persistent: true)
         moveFirstRow = try connection.prepare("UPDATE entries SET id = ? WHERE id = 1", persistent: true)
         idFloor = try connection.prepare("SELECT value FROM meta WHERE key = 'id_floor'", persistent: true)
@@ -142,18 +139,17 @@ final class Writer {
             bind(first, to: insert, at: 0)
             try insert.run()
             if connection.lastInsertRowID == 1 { try moveFirstRowAboveFloor() }
-            // The rest by `rowsPerInsert` at a time, then one by one.
+            // The rest up to `rowsPerInsert` at a time: a group commit of eight callers is two
+            // statements, not eight.
             var next = rows.index(after: rows.startIndex)
-            while rows.distance(from: next, to: rows.endIndex) >= Self.rowsPerInsert {
-                for offset in 0..<Self.rowsPerInsert {
-                    bind(rows[next + offset], to: insertMany, at: Int32(offset))
+            while next < rows.endIndex {
+                let count = min(rows.distance(from: next, to: rows.endIndex), Self.rowsPerInsert)
+                let statement = try insertStatement(rows: count)
+                for offset in 0..<count {
+                    bind(rows[next + offset], to: statement, at: Int32(offset))
                 }
-                try insertMany.run()
-                next += Self.rowsPerInsert
-            }
-            for row in rows[next...] {
-                bind(row, to: insert, at: 0)
-                try insert.run()
+                try statement.run()
+                next += count
             }
             outcome.inserted = rows.count
             return outcome
@@ -165,6 +161,18 @@ final class Writer {
     /// per 16 rows (cursor opening and seeking to the end of the table each time); 16 × 6
     /// parameters stay far below SQLite 3.31's 999-parameter limit.
     static let rowsPerInsert = 16
+
+    /// The insert statement for `rows` rows (1 to ``rowsPerInsert``).
+    private func insertStatement(rows: Int) throws(SpoolError) -> Statement {
+        if rows == 1 { return insert }
+        if let statement = insertMany[rows] { return statement }
+        let statement = try connection.prepare(
+            "INSERT INTO entries (ts_ns, level, topic, message, context, schema) VALUES "
+                + repeatElement("(?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", "),
+            persistent: true)
+        insertMany[rows] = statement
+        return statement
+    }
 
     /// Binds `row` to the six parameters of row number `slot` of an insert statement.
     private func bind(_ row: PreparedRow, to statement: Statement, at slot: Int32) {

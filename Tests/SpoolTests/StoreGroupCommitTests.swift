@@ -1,0 +1,36 @@
+import Foundation
+import Testing
+@testable import Spool
+
+/// Waiters of a committed-mode group commit spin before they park; both ways they return only
+/// after their own commit, with its outcome.
+@Suite struct StoreGroupCommitTests {
+    let directory = TemporaryDirectory()
+    var path: String { directory.file("app.spool") }
+
+    @Test(arguments: [SpoolStore.Durability.committed, .fsync])
+    func everyWaiterReturnsAfterItsCommitWhetherItSpunOrParked(durability: SpoolStore.Durability) async throws {
+        let spool = try SpoolStore(path: path, configuration: .init(durability: durability))
+        let threads = 8, perThread = durability == .fsync ? 40 : 400
+        // Each append checks that every entry it appended before is already visible to another
+        // connection: an append that returned before its commit would fail this at once.
+        let failures = await withTaskGroup(of: Int.self) { group in
+            for thread in 0..<threads {
+                group.addTask {
+                    let sql = try! SQL(path)
+                    var failures = 0
+                    for index in 0..<perThread {
+                        try! spool.append(entry(thread * 10_000 + index, topic: "t\(thread)"))
+                        let stored = try! sql.int("SELECT count(*) FROM entries WHERE topic = 't\(thread)'")
+                        if stored != Int64(index + 1) { failures += 1 }
+                    }
+                    return failures
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(failures == 0)
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == Int64(threads * perThread))
+        #expect(spool.rowsPerCommit >= 1)
+    }
+}
