@@ -45,6 +45,25 @@ import Testing
         #expect(next.entries.map(\.id) == [5, 6])
     }
 
+    /// A drain acknowledged batch by batch ends with an empty table. (Deletions used to be cut
+    /// into chunks sized from a byte estimate that deletions never lowered: the chunks shrank as
+    /// the table did, and after the last acknowledgement thousands of delivered entries stayed.)
+    @Test func aDrainAcknowledgedBatchByBatchLeavesNoDeliveredEntryBehind() throws {
+        var configuration = SpoolStore.Configuration()
+        configuration.checkpointPages = 16  // a small WAL reserve: the chunks were small too
+        let spool = try SpoolStore(path: path, configuration: configuration)
+        try spool.registerSink("loki")
+        let message = String(repeating: "m", count: 200)
+        try spool.append(contentsOf: (1...5000).map { entry($0, message: message) })
+        while true {
+            let batch = try spool.claim(sink: "loki", owner: "a", maxCount: 100)
+            if batch.entries.isEmpty { break }
+            try spool.acknowledge(sink: "loki", owner: "a", through: batch.lastID, delivered: batch.entries.count)
+        }
+        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 0)
+        #expect(try spool.stats().entries == 0)
+    }
+
     @Test func anAcknowledgementWithoutTheLeaseChangesNothing() throws {
         let spool = try SpoolStore(path: path)
         try spool.registerSink("loki")

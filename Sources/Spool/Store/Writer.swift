@@ -224,17 +224,23 @@ final class Writer {
     /// stops before the sink's first own entry, so it never passes anything the sink has not
     /// acknowledged, in flight or not.
     ///
-    /// At most `deleteChunkBytes` of entries go per call: a deletion writes most of the pages it
-    /// empties to the WAL (measured: more than 1.4 MB of WAL for 3.5 MB of entries), which a
-    /// full disk may not have room for. What remains goes at the next acknowledgement, or when
-    /// an append needs the room.
+    /// Near a full disk (the last measure found the file system the tighter bound), at most
+    /// `deleteChunkBytes` of entries go per call: a deletion writes most of the pages it empties
+    /// to the WAL (measured: more than 1.4 MB of WAL for 3.5 MB of entries), which the disk may
+    /// not have room for. What remains goes at the next acknowledgement, or when an append needs
+    /// the room. Anywhere else everything passed goes at once, so a drained spool is empty.
     func deletePassedEntries() throws(SpoolError) {
         try skipEntriesForOtherSinks.run()
         guard let lowest = try connection.scalarInt("SELECT min(position) FROM sinks"),
-              let oldest = try connection.scalarInt("SELECT min(id) FROM entries"), oldest <= lowest,
-              let newest = try connection.scalarInt("SELECT max(id) FROM entries")
+              let oldest = try connection.scalarInt("SELECT min(id) FROM entries"), oldest <= lowest
         else { return }
-        let average = max(1, usedBytesEstimate / max(1, newest - oldest + 1))
+        guard bound.disk, let newest = try connection.scalarInt("SELECT max(id) FROM entries") else {
+            try deleteEntries(through: lowest)
+            return
+        }
+        // The average entry from the pages in use now: an estimate carried from earlier would
+        // not have shrunk with the deletions, and the chunks would shrink with the table.
+        let average = max(1, try usedBytes() / max(1, newest - oldest + 1))
         try deleteEntries(through: min(lowest, oldest + max(1, deleteChunkBytes / average) - 1))
     }
 
@@ -245,10 +251,15 @@ final class Writer {
 
     /// (page_count - freelist_count) * page_size: the pages the data occupies.
     func measureUsedBytes() throws(SpoolError) -> Int64 {
+        let used = try usedBytes()
+        bytesSinceMeasure = 0
+        return used
+    }
+
+    private func usedBytes() throws(SpoolError) -> Int64 {
         let pages = try connection.scalarInt("PRAGMA page_count") ?? 0
         let free = try connection.scalarInt("PRAGMA freelist_count") ?? 0
         let size = try connection.scalarInt("PRAGMA page_size") ?? 4096
-        bytesSinceMeasure = 0
         return (pages - free) * size
     }
 
