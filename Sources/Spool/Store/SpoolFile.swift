@@ -68,15 +68,14 @@ enum SpoolFile {
     /// What the store does is sequential: appends at the table's end, claims forward from a
     /// position, acknowledgements delete from the start, the checkpointer copies the WAL and the
     /// open's quick_check reads every page once. What is worth keeping between transactions is
-    /// the B-tree's interior pages along those edges; a full default cache on each connection
-    /// was about 2.5 MiB of a forwarder's memory for nothing (BENCHMARKS.md, "Peak RSS of spool
-    /// forward").
+    /// the B-tree's interior pages along those edges; full default caches were 1.8 MiB of a
+    /// forwarder's memory for nothing (BENCHMARKS.md, "Peak RSS of `spool forward`").
     static let cacheKiB = 256
     /// Pages a write transaction may hold before SQLite spills dirty pages to the WAL in its
     /// middle: SQLite's default cache (2000 KiB of 4 KiB pages), so large transactions (a
     /// buffered commit writes ~2.7 MB) behave as before: the cache grows while one runs and
     /// shrinks back to ``cacheKiB`` when it ends. A 256 KiB spill threshold made buffered
-    /// appends ~8 % slower.
+    /// appends 8–12 % slower.
     static let spillPages = 500
 
     static func applyCacheSize(_ connection: Connection) throws(SpoolError) {

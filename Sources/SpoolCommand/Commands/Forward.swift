@@ -158,8 +158,8 @@ struct Forward: AsyncParsableCommand {
 
     /// One malloc arena for the whole process instead of glibc's up to 8 per core: the
     /// forwarder's threads (NIO's, the concurrency pool, the checkpointer) allocate little at a
-    /// time, and each arena keeps what was freed in it. Measured draining a backlog: 1.3 MiB
-    /// less peak RSS, the same rate (BENCHMARKS.md, "Peak RSS of spool forward"). Called by
+    /// time, and each arena keeps what was freed in it. Measured draining a backlog: 1.0–1.3 MiB
+    /// less peak RSS, the same rate (BENCHMARKS.md, "Peak RSS of `spool forward`"). Called by
     /// `main` before any other thread exists: a thread keeps the arena it first allocated in.
     /// Not for other commands: eight appending threads (`bench append`) were slower with one.
     static func limitMallocArenas() {
