@@ -43,6 +43,8 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
+        // glibc's mallopt, for `spool forward`'s one malloc arena (a header only, nothing to link).
+        .systemLibrary(name: "CMalloc"),
         // Build-time embedding of migrations/*.sql, so an installed `spool` needs no files beside it.
         .executableTarget(name: "EmbedMigrationsTool", swiftSettings: strict),
         .plugin(
@@ -74,6 +76,7 @@ let package = Package(
                 "Spool",
                 "CSQLite",  // the raw-SQLite baselines of `spool bench`
                 "CZlib",  // the demo's and the bench's receivers read gzip bodies
+                "CMalloc",  // `spool forward` limits malloc to one arena
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),  // ServiceGroup's (silent) logger
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),  // `spool forward`

@@ -23,6 +23,7 @@ struct SpoolCLI: AsyncParsableCommand {
     /// documents: usage errors exit 2 (not EX_USAGE, 64), and every error is one
     /// `spool: error: …` line on stderr.
     static func main() async {
+        if CommandLine.arguments.dropFirst().first == "forward" { Forward.limitMallocArenas() }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -90,6 +90,7 @@ final class Checkpointer: Sendable {
         do {
             connection = try Connection(path: path, create: false)
             sqlite3_busy_timeout(connection.handle, 1000)
+            try SpoolFile.applyCacheSize(connection)
         } catch {
             report(LogEntry(timestamp: clock.now.nanoseconds, level: .error, topic: "spool.store.checkpoint_failed",
                             message: "the checkpointer could not open the spool; the WAL will grow until the next open",

@@ -35,6 +35,7 @@ enum SpoolFile {
         if let foreign = foreignWAL(path) { throw SpoolError(.corrupt, foreign) }
         let connection = try Connection(path: path, create: false)
         try applyBusyTimeout(connection, configuration.busyTimeout)
+        try applyCacheSize(connection)
         // Until the file is recognised and verified, closing this connection must not write the
         // WAL into it: a damaged file is set aside exactly as it was found.
         spool_sqlite_no_checkpoint_on_close(connection.handle, 1)
@@ -61,6 +62,24 @@ enum SpoolFile {
         }
         try Migrations.migrate(connection)
         return connection
+    }
+
+    /// The page cache of each of the store's connections, in KiB (SQLite's default: 2000).
+    /// What the store does is sequential: appends at the table's end, claims forward from a
+    /// position, acknowledgements delete from the start, the checkpointer copies the WAL and the
+    /// open's quick_check reads every page once. What is worth keeping between transactions is
+    /// the B-tree's interior pages along those edges; full default caches were 1.8 MiB of a
+    /// forwarder's memory for nothing (BENCHMARKS.md, "Peak RSS of `spool forward`").
+    static let cacheKiB = 256
+    /// Pages a write transaction may hold before SQLite spills dirty pages to the WAL in its
+    /// middle: SQLite's default cache (2000 KiB of 4 KiB pages), so large transactions (a
+    /// buffered commit writes ~2.7 MB) behave as before: the cache grows while one runs and
+    /// shrinks back to ``cacheKiB`` when it ends. A 256 KiB spill threshold made buffered
+    /// appends 8–12 % slower.
+    static let spillPages = 500
+
+    static func applyCacheSize(_ connection: Connection) throws(SpoolError) {
+        try connection.execute("PRAGMA cache_size = -\(cacheKiB); PRAGMA cache_spill = \(spillPages)")
     }
 
     static func applyBusyTimeout(_ connection: Connection, _ timeout: Duration) throws(SpoolError) {

@@ -60,7 +60,9 @@ final class ForwardPipeline: Sendable {
         }
     }
 
-    private static func append(count: Int, messageBytes: Int, to store: SpoolStore) throws(SpoolError) {
+    /// Appends `count` entries of about `messageBytes`, 1000 per `append(contentsOf:)`, on the
+    /// calling thread (`spool bench drain`'s backlog and `spool bench backlog`).
+    static func append(count: Int, messageBytes: Int, to store: SpoolStore) throws(SpoolError) {
         // A fixed tail and a varying head: a log line's shape at the cost of one concatenation.
         let tail = " GET /api/v1/orders status=200 duration_ms=12 user=u1013 region=eu-west-1 "
         let padding = String(repeating: "x", count: max(0, messageBytes - tail.utf8.count - 8))
