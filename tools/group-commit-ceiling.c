@@ -1,7 +1,7 @@
 // group-commit-ceiling: what committed-mode group commit can reach on this machine, without Swift.
 //
 // N threads append rows of the spool's shape (a 200-byte message, a small JSON context) to a WAL
-// database with synchronous=NORMAL, each returning only after its row's commit, through the
+// database with synchronous=NORMAL (or FULL, as `fsync` mode), each returning only after its row's commit, through the
 // same design as Store/GroupCommit.swift: a caller that finds no commit under way leads one,
 // first yielding until as many callers wait as the threads (or until arrivals stop), and the
 // others wait for their round, spinning with sched_yield up to --spin times before they sleep
@@ -10,6 +10,7 @@
 //   cc -O2 -o /tmp/group-commit-ceiling tools/group-commit-ceiling.c -lsqlite3 -lpthread
 //   /tmp/group-commit-ceiling --threads 8 --spin 256      # waiters spin, then sleep
 //   /tmp/group-commit-ceiling --threads 8 --spin 0        # waiters sleep at once
+//   /tmp/group-commit-ceiling --threads 1 --synchronous full   # fsync mode
 //
 // Prints rows/s and rows per commit after --seconds (default 3). BENCHMARKS.md quotes it next to
 // `spool bench append` measured in the same series.
@@ -32,7 +33,7 @@ static pthread_cond_t roundDone = PTHREAD_COND_INITIALIZER;
 static long issued, settledLocked, waitingRows, rounds, roundRows;
 static _Atomic long settled;
 static _Atomic int stopping;
-static int leading, threads = 8, spin = 256;
+static int leading, threads = 8, spin = 256, fullSync;
 static double seconds = 3;
 static char path[] = "/tmp/group-commit-ceiling.db";
 static const char *message;
@@ -131,7 +132,8 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--spin")) spin = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
-        else { fprintf(stderr, "usage: %s [--threads N] [--spin N] [--seconds S]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[i], "--synchronous")) fullSync = !strcmp(argv[i + 1], "full");
+        else { fprintf(stderr, "usage: %s [--threads N] [--spin N] [--seconds S] [--synchronous normal|full]\n", argv[0]); return 2; }
     }
     if (threads < 1 || threads > maxThreads) { fprintf(stderr, "--threads: 1 to %d\n", maxThreads); return 2; }
     char *text = malloc(201);
@@ -145,7 +147,8 @@ int main(int argc, char **argv) {
         unlink(name);
     }
     check(sqlite3_open(path, &db), SQLITE_OK, "open");
-    check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;"
+    check(sqlite3_exec(db, fullSync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL, NULL), SQLITE_OK, "synchronous");
+    check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
                            "CREATE TABLE entries (id INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL, level TEXT NOT NULL,"
                            " topic TEXT NOT NULL, message TEXT NOT NULL, context TEXT, schema TEXT NOT NULL);",
                        NULL, NULL, NULL), SQLITE_OK, "schema");
@@ -163,7 +166,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < threads; i++) { pthread_join(workers[i], NULL); total += appended[i]; }
     double elapsed = now() - start;
     pthread_join(background, NULL);
-    printf("group-commit-ceiling: %d threads, spin %d: %.0f rows/s, %.1f rows/commit\n",
-           threads, spin, total / elapsed, rounds ? (double)roundRows / rounds : 0);
+    printf("group-commit-ceiling: %d threads, spin %d, synchronous=%s: %.0f rows/s, %.1f rows/commit\n",
+           threads, spin, fullSync ? "FULL" : "NORMAL", total / elapsed, rounds ? (double)roundRows / rounds : 0);
     return 0;
 }

@@ -8,9 +8,11 @@ import Testing
     let directory = TemporaryDirectory()
     var path: String { directory.file("app.spool") }
 
-    @Test(arguments: [SpoolStore.Durability.committed, .fsync])
-    func everyWaiterReturnsAfterItsCommitWhetherItSpunOrParked(durability: SpoolStore.Durability) async throws {
-        let spool = try SpoolStore(path: path, configuration: .init(durability: durability))
+    @Test(arguments: [(SpoolStore.Durability.committed, nil), (.committed, 0), (.fsync, nil), (.fsync, 0)])
+    func everyWaiterReturnsAfterItsCommitWhetherItSpunOrParked(durability: SpoolStore.Durability, spins: Int?) async throws {
+        var configuration = SpoolStore.Configuration(durability: durability)
+        configuration.waiterSpins = spins  // 0: every waiter parks at once
+        let spool = try SpoolStore(path: path, configuration: configuration)
         let threads = 8, perThread = durability == .fsync ? 40 : 400
         // Each append checks that every entry it appended before is already visible to another
         // connection: an append that returned before its commit would fail this at once.

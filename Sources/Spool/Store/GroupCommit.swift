@@ -47,11 +47,13 @@ private enum SubmitRole {
 /// ``spinLimit`` times, and parks on its semaphore only if its round has not settled by then.
 /// A committed-mode round takes tens of microseconds, so most waiters never park, and the
 /// leader settles them with one store each instead of a futex wake each. On two cores with
-/// eight appenders that is the difference between 100,000 and 200,000 appends/s: every wake
-/// was a system call on the leader's path and a context switch that interrupted the next
-/// commit (BENCHMARKS.md, "Spinning waiters"). Yielding, not busy-looping, keeps the leader
-/// running when it shares a core with its waiters. fsync rounds take milliseconds: there
-/// waiters park at once (``SpoolStore/spinLimit``).
+/// eight appenders that took committed appends from about 100,000 to about 165,000 a second,
+/// and fsync appends from about 27,000 to about 42,000: every wake had been a system call on
+/// the leader's path and a context switch that interrupted the next commit (BENCHMARKS.md,
+/// "Spinning waiters"). Yielding, not busy-looping, keeps the leader
+/// running when it shares a core with its waiters, and gives way to any other runnable thread:
+/// what spinning takes is otherwise idle time. The same holds in fsync mode, where a round
+/// waits for the disk for a few hundred microseconds: 256 yields of eight waiters cover it.
 final class Waiter: @unchecked Sendable {
     let ticket: UInt64
     /// Made only by a waiter that parks, before it says so (most never do).
@@ -90,13 +92,9 @@ extension SpoolStore {
         lane.withLock { $0.rounds == 0 ? 0 : Double($0.roundRows) / Double($0.rounds) }
     }
 
-    /// Yields a waiter makes before it parks (see ``Waiter``): only where a round is short.
-    /// In fsync mode a commit waits for the disk, and in buffered mode only an append past the
-    /// high-water mark waits, for a round of thousands of rows.
-    var spinLimit: Int {
-        if case .committed = configuration.durability { return 256 }
-        return 0
-    }
+    /// Yields a waiter makes before it parks (see ``Waiter``). In buffered mode only an append
+    /// past the high-water mark waits, for a round of thousands of rows: it parks at once.
+    var spinLimit: Int { configuration.waiterSpins ?? (isBuffered ? 0 : 256) }
 
     var isBuffered: Bool {
         if case .buffered = configuration.durability { return true }

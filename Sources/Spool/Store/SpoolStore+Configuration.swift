@@ -65,7 +65,8 @@ extension SpoolStore {
         public var recoverCorruptFile: Bool = true
         /// Apply pending migrations at open. When false, an old spool fails to open. Default true.
         public var migrate: Bool = true
-        /// WAL size, in pages, that wakes the background checkpointer. Default 1000 (about 4 MiB).
+        /// New WAL pages since the last checkpoint that wake the background checkpointer.
+        /// Default 1000 (about 4 MiB).
         public var checkpointPages: Int = 1000
         /// In ``Durability/buffered(maxDelay:)`` mode, the bound on entries waiting in memory: a
         /// quarter of it wakes the background committer at once (rather than at `maxDelay`), and
@@ -81,6 +82,9 @@ extension SpoolStore {
         /// Test-only: SQLite's `max_page_count`, a stand-in for a small file system where a
         /// test cannot mount one. Nil (the default) leaves SQLite's limit alone.
         var maximumPageCount: Int?
+        /// Test-only: the yields a waiting appender makes before it parks (nil: the mode's
+        /// default, see `SpoolStore.spinLimit`).
+        var waiterSpins: Int?
 
         /// The defaults.
         public init() {}
