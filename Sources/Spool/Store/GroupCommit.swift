@@ -7,10 +7,11 @@ import Synchronization
 // Every `append` (and `flush`) takes a ticket and leaves its rows in `lane.pending`. If no
 // commit is under way, the caller becomes the leader: it takes every pending row, commits them
 // in one transaction, settles every ticket issued up to then, and wakes their callers all at
-// once. Callers that arrive while a commit is under way park on their own semaphore; when the
-// round ends, the first still-unsettled one is woken as the next leader. Nobody waits on the
-// writer's lock just to learn that someone else already committed its rows, which on two cores
-// turned eight waiters into a convoy of sequential wake-ups.
+// once. Callers that arrive while a commit is under way wait for their round (spinning, then
+// parked on a semaphore of their own, see `Waiter`); when the round ends, the first
+// still-unsettled one is released as the next leader. Nobody waits on the writer's lock just
+// to learn that someone else already committed its rows, which on two cores turned eight
+// waiters into a convoy of sequential wake-ups.
 //
 // In buffered mode `append` leaves its rows and returns; the background writer (or `flush`, or
 // an append past the high-water mark) leads the next round.
@@ -46,14 +47,14 @@ private enum SubmitRole {
 /// A waiter first spins: it gives up its core with `sched_yield` and looks again, up to
 /// ``spinLimit`` times, and parks on its semaphore only if its round has not settled by then.
 /// A committed-mode round takes tens of microseconds, so most waiters never park, and the
-/// leader settles them with one store each instead of a futex wake each. On two cores with
-/// eight appenders that took committed appends from about 100,000 to about 165,000 a second,
-/// and fsync appends from about 27,000 to about 42,000: every wake had been a system call on
-/// the leader's path and a context switch that interrupted the next commit (BENCHMARKS.md,
-/// "Spinning waiters"). Yielding, not busy-looping, keeps the leader
-/// running when it shares a core with its waiters, and gives way to any other runnable thread:
-/// what spinning takes is otherwise idle time. The same holds in fsync mode, where a round
-/// waits for the disk for a few hundred microseconds: 256 yields of eight waiters cover it.
+/// leader settles them with one atomic exchange each instead of a futex wake each. On two
+/// cores with eight appenders that took committed appends from about 91,000 to about 162,000 a
+/// second, and fsync appends from about 25,000 to about 38,000: every wake had been a system
+/// call on the leader's path and a context switch that interrupted the next commit
+/// (BENCHMARKS.md, "Latest: spinning waiters and the checkpointer"). Yielding, not
+/// busy-looping, keeps the leader running when it shares a core with its waiters, and gives way
+/// to any other runnable thread: what spinning takes is otherwise idle time. The same holds in
+/// fsync mode, where a round waits a few hundred microseconds for the disk.
 final class Waiter: @unchecked Sendable {
     let ticket: UInt64
     /// Made only by a waiter that parks, before it says so (most never do).
