@@ -176,4 +176,15 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
         let huge = Checkpointer(path: "/dev/null", threshold: Int(Int32.max), report: { _ in }, clock: ManualClock())
         #expect(huge.mode(walPages: .max - 1) == "PASSIVE")
     }
+
+    /// A threshold of new pages wakes the checkpointer; past the RESTART threshold every commit
+    /// does, so a RESTART that timed out is tried again at once.
+    @Test func newPagesWakeTheCheckpointerAndPastTheRestartThresholdEveryCommit() {
+        let checkpointer = Checkpointer(path: "/dev/null", threshold: 1000, report: { _ in }, clock: ManualClock())
+        #expect(checkpointer.wantsCheckpoint(walPages: 999, pagesAtLastCheckpoint: 0) == false)
+        #expect(checkpointer.wantsCheckpoint(walPages: 1000, pagesAtLastCheckpoint: 0))
+        #expect(checkpointer.wantsCheckpoint(walPages: 5_999, pagesAtLastCheckpoint: 5_000) == false)
+        #expect(checkpointer.wantsCheckpoint(walPages: 6_000, pagesAtLastCheckpoint: 5_000))
+        #expect(checkpointer.wantsCheckpoint(walPages: 16_001, pagesAtLastCheckpoint: 16_000))
+    }
 }

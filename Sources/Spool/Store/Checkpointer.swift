@@ -29,6 +29,15 @@ final class Checkpointer: Sendable {
     let requests = Atomic<Int>(0)
     /// Past this many pages a PASSIVE checkpoint is not enough (see `run`).
     var restartThreshold: Int32 { threshold.multipliedReportingOverflow(by: 16).overflow ? .max : threshold * 16 }
+    /// Whether a commit that left `walPages` pages in the WAL wakes the thread: `threshold` new
+    /// pages since the last checkpoint ran, or, past the RESTART threshold, every commit. A
+    /// RESTART that timed out waiting for a moment between two transactions must be tried again
+    /// at once, or the WAL outgrows its bound (85 MiB instead of 64 after 10M appends when it
+    /// waited for another threshold's worth of pages).
+    func wantsCheckpoint(walPages: Int32, pagesAtLastCheckpoint: Int32) -> Bool {
+        walPages - pagesAtLastCheckpoint >= threshold || walPages >= restartThreshold
+    }
+
     /// The checkpoint mode for a WAL of `walPages` pages.
     func mode(walPages: Int32) -> String {
         walPages >= restartThreshold ? "RESTART" : "PASSIVE"
@@ -60,7 +69,7 @@ final class Checkpointer: Sendable {
                 since = 0
                 checkpointer.pagesAtLastCheckpoint.store(0, ordering: .relaxed)
             }
-            if pages - since >= checkpointer.threshold { checkpointer.request() }
+            if checkpointer.wantsCheckpoint(walPages: pages, pagesAtLastCheckpoint: since) { checkpointer.request() }
             return SQLITE_OK
         }, context)
     }
