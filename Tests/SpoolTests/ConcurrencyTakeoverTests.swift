@@ -30,7 +30,7 @@ import Testing
         // Half the threads log through SpoolLogger, half through swift-log's Logger.
         let swiftLog = Logger(label: "load.swift-log") { SpoolLogHandler(label: $0, logger: log) }
         let logPhase = { @Sendable (phase: Int) async in
-            await Self.onThreads(Self.threads) { thread in
+            await onThreads(Self.threads) { thread in
                 for n in phase * Self.perPhase..<(phase + 1) * Self.perPhase {
                     if thread % 2 == 0 { log.info("t\(thread) n\(n)") } else { swiftLog.info("t\(thread) n\(n)") }
                 }
@@ -154,18 +154,4 @@ import Testing
         try store.stats().sinks.first { $0.name == "http" }?.leaseOwner
     }
 
-    /// Runs `body(thread)` on `count` threads of their own, at once; returns when all finished.
-    static func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) async {
-        let group = DispatchGroup()
-        for thread in 0..<count {
-            group.enter()
-            Thread.detachNewThread {
-                body(thread)
-                group.leave()
-            }
-        }
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            group.notify(queue: .global()) { done.resume() }
-        }
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Spool
 
@@ -16,22 +17,16 @@ import Testing
         let threads = 8, perThread = durability == .fsync ? 40 : 400
         // Each append checks that every entry it appended before is already visible to another
         // connection: an append that returned before its commit would fail this at once.
-        let failures = await withTaskGroup(of: Int.self) { group in
-            for thread in 0..<threads {
-                group.addTask {
-                    let sql = try! SQL(path)
-                    var failures = 0
-                    for index in 0..<perThread {
-                        try! spool.append(entry(thread * 10_000 + index, topic: "t\(thread)"))
-                        let stored = try! sql.int("SELECT count(*) FROM entries WHERE topic = 't\(thread)'")
-                        if stored != Int64(index + 1) { failures += 1 }
-                    }
-                    return failures
-                }
+        let failures = Mutex(0)
+        await onThreads(threads) { thread in
+            let sql = try! SQL(path)
+            for index in 0..<perThread {
+                try! spool.append(entry(thread * 10_000 + index, topic: "t\(thread)"))
+                let stored = try! sql.int("SELECT count(*) FROM entries WHERE topic = 't\(thread)'")
+                if stored != Int64(index + 1) { failures.withLock { $0 += 1 } }
             }
-            return await group.reduce(0, +)
         }
-        #expect(failures == 0)
+        #expect(failures.withLock { $0 } == 0)
         #expect(try SQL(path).int("SELECT count(*) FROM entries") == Int64(threads * perThread))
         #expect(spool.rowsPerCommit >= 1)
     }

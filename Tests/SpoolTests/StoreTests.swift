@@ -63,13 +63,9 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
     @Test func concurrentAppendersAllLandAndKeepTheirOwnOrder() async throws {
         let spool = try SpoolStore(path: path)
         let threads = 8, perThread = 500
-        await withTaskGroup(of: Void.self) { group in
-            for thread in 0..<threads {
-                group.addTask {
-                    for index in 0..<perThread {
-                        try! spool.append(entry(thread * 10_000 + index, topic: "t\(thread)"))
-                    }
-                }
+        await onThreads(threads) { thread in
+            for index in 0..<perThread {
+                try! spool.append(entry(thread * 10_000 + index, topic: "t\(thread)"))
             }
         }
         let sql = try SQL(path)
