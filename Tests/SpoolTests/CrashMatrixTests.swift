@@ -38,7 +38,7 @@ import Testing
         let kills = try await TestHTTPServer.withServer(behaviour: receiver.behaviour) { server in
             // The trials block on pipes and process exits: on a thread of their own, not on the
             // cooperative pool the other suites' tasks need.
-            try await Self.onOwnThread { try Matrix(ledger: ledger, receiver: receiver, server: server).run() }
+            try await onOwnThread { try Matrix(ledger: ledger, receiver: receiver, server: server).run() }
         }
 
         let figures = ledger.figures
@@ -51,13 +51,6 @@ import Testing
         #expect(figures.duplicates <= figures.duplicateBound)
         let trials = kills.sorted { $0.key < $1.key }.map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: " ")
         print("crash matrix: \(kills.values.reduce(0, +)) SIGKILL trials (\(trials)); \(figures); \(started.duration(to: .now))")
-    }
-
-    /// Runs `body` on a new thread and returns what it returned.
-    static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-        }
     }
 
     struct Failure: Error, CustomStringConvertible {

@@ -36,6 +36,8 @@ final class Writer {
     private let walReserveBytes: Int64
     /// Test-only: SQLite's `max_page_count`, standing in for a small file system.
     private let maximumPageCount: Int64?
+    /// The connection's busy timeout, restored after `restartWAL` shortened it.
+    private let busyTimeoutMilliseconds: Int64
 
     init(connection: Connection, configuration: SpoolStore.Configuration) throws(SpoolError) {
         self.connection = connection
@@ -58,6 +60,7 @@ final class Writer {
             """, persistent: true)
         maximumBytes = configuration.maximumBytes
         policy = configuration.overflowPolicy
+        busyTimeoutMilliseconds = max(0, configuration.busyTimeout.totalNanoseconds / 1_000_000)
         maximumPageCount = configuration.maximumPageCount.map(Int64.init)
         // Under a steady stream of appends the WAL reaches the checkpointer's RESTART threshold
         // (16 checkpoints' worth) before it starts over: keep room for that and one more.
@@ -263,12 +266,15 @@ final class Writer {
         return (pages - free) * size
     }
 
-    /// Runs a RESTART checkpoint on the writer's connection. It waits for readers on the busy
-    /// timeout, but fails at once while the background checkpointer runs a checkpoint of its
-    /// own: then it tries again, for at most about 200 ms (a checkpoint of a WAL this size
-    /// takes a few milliseconds).
+    /// Runs a RESTART checkpoint on the writer's connection, for at most about 200 ms in all
+    /// (a checkpoint of a WAL this size takes a few milliseconds). It fails at once while the
+    /// background checkpointer runs a checkpoint of its own, and waits for readers (a
+    /// forwarder's claim) on the busy handler: each try waits at most 2 ms, not the
+    /// connection's busy timeout (5 s by default), since this runs on the append path.
     private func restartWAL() {
-        for _ in 0..<200 {
+        sqlite3_busy_timeout(connection.handle, 2)
+        defer { sqlite3_busy_timeout(connection.handle, Int32(clamping: busyTimeoutMilliseconds)) }
+        for _ in 0..<70 {
             guard let statement = try? connection.prepare("PRAGMA wal_checkpoint(RESTART)"),
                   (try? statement.step()) == true, statement.int64(0) != 0
             else { return }

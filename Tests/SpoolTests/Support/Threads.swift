@@ -17,3 +17,11 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) async {
         group.notify(queue: .global()) { done.resume() }
     }
 }
+
+/// Runs `body` on a thread of its own and returns its result: blocking work (appends that wait
+/// for commits, waits for child processes) stays off the cooperative pool.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}
