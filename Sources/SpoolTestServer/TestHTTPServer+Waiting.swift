@@ -4,6 +4,13 @@ import NIOCore
 // MARK: - Bounded waits
 
 extension TestHTTPServer {
+    /// The bound of a wait when the test gives none: 30 seconds. Generous on purpose: a wait that
+    /// succeeds returns at the event, and on a two-core machine the test runner's cooperative pool
+    /// can be busy for several seconds (tests that wait for `spool` child processes hold its
+    /// threads), so a task a test started may not have run yet. 5 s made lease and Pushgateway
+    /// tests fail about one run in six.
+    public static let defaultWait: Duration = .seconds(30)
+
     /// Waits until the counters satisfy `condition`, at most `timeout`.
     ///
     /// The condition is checked now and after every change to the counters, under the server's
@@ -14,12 +21,12 @@ extension TestHTTPServer {
     /// ```
     ///
     /// - Parameters:
-    ///   - timeout: The longest wait; 5 seconds by default.
+    ///   - timeout: The longest wait; ``defaultWait`` by default.
     ///   - condition: What must hold.
     /// - Throws: ``TestServerError`` `.timedOut` (its message shows the counters) or `.shutDown`;
     ///   `CancellationError` if the task is cancelled.
     public func waitUntil(
-        timeout: Duration = .seconds(5),
+        timeout: Duration = TestHTTPServer.defaultWait,
         _ condition: @escaping @Sendable (ServerStats) -> Bool
     ) async throws {
         let id = state.withLockedValue { state in
@@ -50,12 +57,12 @@ extension TestHTTPServer {
     ///
     /// - Parameters:
     ///   - count: How many requests to wait for, counted from the server's start.
-    ///   - timeout: The longest wait; 5 seconds by default.
+    ///   - timeout: The longest wait; ``defaultWait`` by default.
     /// - Returns: The requests received, in arrival order (at least `count` of them when the
     ///   configuration keeps requests).
     /// - Throws: As ``waitUntil(timeout:_:)``.
     @discardableResult
-    public func waitForRequests(_ count: Int, timeout: Duration = .seconds(5)) async throws -> [RecordedRequest] {
+    public func waitForRequests(_ count: Int, timeout: Duration = TestHTTPServer.defaultWait) async throws -> [RecordedRequest] {
         try await waitUntil(timeout: timeout) { $0.requestsReceived >= count }
         return requests
     }

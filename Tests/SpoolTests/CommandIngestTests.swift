@@ -157,14 +157,7 @@ import Testing
         let child = try SpoolBinary.Running(["ingest", "--spool", spool, "--durability", mode])
         child.write("first\n")
         // stdin stays open, as with `tail -f`: the line must still show up.
-        let deadline = ContinuousClock.now + .seconds(20)
-        var seen: [String] = []
-        while ContinuousClock.now < deadline {
-            seen = (try? SpoolFileProbe.entries(spool).map(\.message)) ?? []
-            if !seen.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        #expect(seen == ["first"])
+        #expect(try await storedMessages(spool) == ["first"])
         #expect(child.isRunning)
         child.write("second")
         let outcome = try child.finish()
@@ -180,10 +173,7 @@ import Testing
         let spool = scratch.file("app.spool")
         let child = try SpoolBinary.Running(["ingest", "--spool", spool, "--durability", mode])
         child.write("first\n")
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline, ((try? SpoolFileProbe.entries(spool).count) ?? 0) == 0 {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        #expect(try await storedMessages(spool) == ["first"])
         child.write("second\n")
         child.send(SIGINT)
         // stdin stays open: only the signal can end it.
@@ -233,4 +223,16 @@ import Testing
         #expect(try SpoolFileProbe.userVersion(spool) == 99)
         #expect(try SpoolFileProbe.entries(spool).map(\.message) == ["kept"])
     }
+}
+
+/// The messages in `spool` once there is at least one, polled (a child process writes them),
+/// for at most 20 seconds; empty if none came.
+func storedMessages(_ spool: String) async throws -> [String] {
+    let deadline = ContinuousClock.now + .seconds(20)
+    while ContinuousClock.now < deadline {
+        let seen = (try? SpoolFileProbe.entries(spool).map(\.message)) ?? []
+        if !seen.isEmpty { return seen }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return []
 }

@@ -69,7 +69,7 @@ import Testing
             try store.append(contentsOf: (1...5).map { entry($0) })
             let scheduler = scheduler(store, transport, url: server.url())
             let run = Task { try await scheduler.run() }
-            try await server.waitForRequests(1, timeout: .seconds(30))
+            try await server.waitForRequests(1)
             // Ten leases of clock time, a second at a time; at every step another forwarder on
             // the same machine finds the sink held.
             var elapsed = Duration.zero
@@ -107,7 +107,7 @@ import Testing
             try store.append(contentsOf: (1...5).map { entry($0) })
             let scheduler = scheduler(store, transport, url: server.url())
             let run = Task { try await scheduler.run() }
-            try await server.waitForRequests(1, timeout: .seconds(30))
+            try await server.waitForRequests(1)
             await parked()
             // This process is stopped (SIGSTOP) past its lease's expiry: another forwarder, whose
             // clock has moved on, takes the sink over.

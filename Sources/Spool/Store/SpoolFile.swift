@@ -34,7 +34,7 @@ enum SpoolFile {
         // Before any read-write connection: closing one would checkpoint a foreign WAL into the file.
         if let foreign = foreignWAL(path) { throw SpoolError(.corrupt, foreign) }
         let connection = try Connection(path: path, create: false)
-        try applyBusyTimeout(connection, configuration.busyTimeout)
+        applyBusyTimeout(connection, configuration.busyTimeout)
         try applyCacheSize(connection)
         // Until the file is recognised and verified, closing this connection must not write the
         // WAL into it: a damaged file is set aside exactly as it was found.
@@ -82,7 +82,7 @@ enum SpoolFile {
         try connection.execute("PRAGMA cache_size = -\(cacheKiB); PRAGMA cache_spill = \(spillPages)")
     }
 
-    static func applyBusyTimeout(_ connection: Connection, _ timeout: Duration) throws(SpoolError) {
+    static func applyBusyTimeout(_ connection: Connection, _ timeout: Duration) {
         let milliseconds = max(0, min(Int64(Int32.max), timeout.totalNanoseconds / 1_000_000))
         sqlite3_busy_timeout(connection.handle, Int32(milliseconds))
     }
@@ -189,5 +189,10 @@ enum SpoolFile {
             _ = rename(path + extra, target + extra)
         }
         return target
+    }
+
+    /// Removes a database file and its WAL and shared-memory files, where they exist.
+    static func remove(_ path: String) {
+        for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
     }
 }

@@ -29,7 +29,7 @@ public final class SpoolInspector {
     public init(path: String) throws(SpoolError) {
         self.path = path
         connection = try SpoolStore.openExisting(path, readOnly: true)
-        try SpoolFile.applyBusyTimeout(connection, .seconds(5))
+        SpoolFile.applyBusyTimeout(connection, .seconds(5))
         guard case .spool(let version) = try SpoolFile.inspect(connection) else {
             throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database)")
         }

@@ -64,7 +64,7 @@ extension SpoolStore {
         let fileBefore = Self.fileSize(path)
         let walBefore = Self.fileSize(walPath)
         let connection = try openForMaintenance(path)
-        try SpoolFile.applyBusyTimeout(connection, busyTimeout)
+        SpoolFile.applyBusyTimeout(connection, busyTimeout)
         guard case .spool = try SpoolFile.inspect(connection) else {
             throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database): there is nothing to compact")
         }

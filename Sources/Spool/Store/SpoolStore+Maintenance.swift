@@ -129,7 +129,7 @@ extension SpoolStore {
     ///   newer Spool, `.notASpool`, `.corrupt`, `.migrationFailed`. The file is unchanged then.
     public static func migrate(path: String, busyTimeout: Duration = .seconds(5)) throws(SpoolError) -> (from: Int, to: Int) {
         let connection = try openExisting(path, readOnly: false)
-        try SpoolFile.applyBusyTimeout(connection, busyTimeout)
+        SpoolFile.applyBusyTimeout(connection, busyTimeout)
         guard case .spool(let version) = try SpoolFile.inspect(connection) else {
             throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database): there is nothing to migrate")
         }
@@ -152,7 +152,7 @@ extension SpoolStore {
     ///   `.newerSchema`.
     public static func stats(path: String, clock: any WallClock = SystemClock()) throws(SpoolError) -> SpoolStats {
         let connection = try openExisting(path, readOnly: true)
-        try SpoolFile.applyBusyTimeout(connection, .seconds(5))
+        SpoolFile.applyBusyTimeout(connection, .seconds(5))
         guard case .spool = try SpoolFile.inspect(connection) else {
             throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database)")
         }

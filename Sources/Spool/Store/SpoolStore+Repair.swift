@@ -106,7 +106,7 @@ extension SpoolStore {
             break
         }
         let building = "\(path).repairing-\(getpid())"
-        for suffix in ["", "-wal", "-shm"] { unlink(building + suffix) }
+        SpoolFile.remove(building)
         let salvaged: (tables: [RepairReport.Table], idFloor: Int64, integrityOK: Bool)
         do {
             salvaged = try withoutActuallyEscaping(progress) { progress throws(SpoolError) in
@@ -114,7 +114,7 @@ extension SpoolStore {
             }
         } catch {
             // The spool is left as it was; an incomplete copy would only take up room.
-            for suffix in ["", "-wal", "-shm"] { unlink(building + suffix) }
+            SpoolFile.remove(building)
             throw error
         }
         let (tables, idFloor, integrityOK) = salvaged

@@ -72,7 +72,7 @@ public final class SpoolStore: Sendable {
         checkpointer.attach(to: connection)
         writer = Mutex(try Writer(connection: connection, configuration: configuration))
         let readConnection = try Connection(path: path, create: false)
-        try SpoolFile.applyBusyTimeout(readConnection, configuration.busyTimeout)
+        SpoolFile.applyBusyTimeout(readConnection, configuration.busyTimeout)
         try SpoolFile.applyCacheSize(readConnection)
         reader = Mutex(try Reader(connection: readConnection))
 

@@ -37,16 +37,14 @@ final class Writer {
     /// Test-only: SQLite's `max_page_count`, standing in for a small file system.
     private let maximumPageCount: Int64?
     /// The connection's busy timeout, restored after `restartWAL` shortened it.
-    private let busyTimeoutMilliseconds: Int64
+    private let busyTimeout: Duration
 
     init(connection: Connection, configuration: SpoolStore.Configuration) throws(SpoolError) {
         self.connection = connection
         begin = try connection.prepare("BEGIN IMMEDIATE", persistent: true)
         commit = try connection.prepare("COMMIT", persistent: true)
         rollback = try connection.prepare("ROLLBACK", persistent: true)
-        insert = try connection.prepare(
-            "INSERT INTO entries (ts_ns, level, topic, message, context, schema) VALUES (?, ?, ?, ?, ?, ?)",
-            persistent: true)
+        insert = try connection.prepare(Self.insertSQL(rows: 1), persistent: true)
         moveFirstRow = try connection.prepare("UPDATE entries SET id = ? WHERE id = 1", persistent: true)
         idFloor = try connection.prepare("SELECT value FROM meta WHERE key = 'id_floor'", persistent: true)
         raiseFloor = try connection.prepare("UPDATE meta SET value = max(value, ?) WHERE key = 'id_floor'", persistent: true)
@@ -60,7 +58,7 @@ final class Writer {
             """, persistent: true)
         maximumBytes = configuration.maximumBytes
         policy = configuration.overflowPolicy
-        busyTimeoutMilliseconds = max(0, configuration.busyTimeout.totalNanoseconds / 1_000_000)
+        busyTimeout = configuration.busyTimeout
         maximumPageCount = configuration.maximumPageCount.map(Int64.init)
         // Under a steady stream of appends the WAL reaches the checkpointer's RESTART threshold
         // (16 checkpoints' worth) before it starts over: keep room for that and one more.
@@ -169,12 +167,15 @@ final class Writer {
     private func insertStatement(rows: Int) throws(SpoolError) -> Statement {
         if rows == 1 { return insert }
         if let statement = insertMany[rows] { return statement }
-        let statement = try connection.prepare(
-            "INSERT INTO entries (ts_ns, level, topic, message, context, schema) VALUES "
-                + repeatElement("(?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", "),
-            persistent: true)
+        let statement = try connection.prepare(Self.insertSQL(rows: rows), persistent: true)
         insertMany[rows] = statement
         return statement
+    }
+
+    /// `INSERT … VALUES (…), (…), …` for `rows` rows of the six columns ``bind(_:to:at:)`` fills.
+    private static func insertSQL(rows: Int) -> String {
+        "INSERT INTO entries (ts_ns, level, topic, message, context, schema) VALUES "
+            + repeatElement("(?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
     }
 
     /// Binds `row` to the six parameters of row number `slot` of an insert statement.
@@ -272,8 +273,8 @@ final class Writer {
     /// forwarder's claim) on the busy handler: each try waits at most 2 ms, not the
     /// connection's busy timeout (5 s by default), since this runs on the append path.
     private func restartWAL() {
-        sqlite3_busy_timeout(connection.handle, 2)
-        defer { sqlite3_busy_timeout(connection.handle, Int32(clamping: busyTimeoutMilliseconds)) }
+        SpoolFile.applyBusyTimeout(connection, .milliseconds(2))
+        defer { SpoolFile.applyBusyTimeout(connection, busyTimeout) }
         for _ in 0..<70 {
             guard let statement = try? connection.prepare("PRAGMA wal_checkpoint(RESTART)"),
                   (try? statement.step()) == true, statement.int64(0) != 0
