@@ -102,13 +102,14 @@ public final class CrashProcess: Sendable {
 }
 
 /// Lines from a pipe, read on the caller's thread.
-private final class LineReader: Sendable {
+public final class LineReader: Sendable {
     private let handle: FileHandle
     private let buffer = Mutex(Data())
 
-    init(_ handle: FileHandle) { self.handle = handle }
+    public init(_ handle: FileHandle) { self.handle = handle }
 
-    func next() -> String? {
+    /// The next line, without its newline; nil at end of output.
+    public func next() -> String? {
         buffer.withLock { buffer in
             while true {
                 if let newline = buffer.firstIndex(of: 0x0A) {

@@ -175,12 +175,18 @@ forwarderKills += 1
 ledger.forwarderStarted(maxInFlight: maxInFlight)
 let last = try CrashProcess.forwarder(spool: ledger.spool, url: url, sink: ledger.sink, batchSize: batchSize, maxInFlight: maxInFlight,
                                       untilEmpty: true, requestTimeoutMs: 2000, stderrPath: directory + "/forwarder.log")
-if !last.waitForExit(timeout: 600) || last.status != 0 { say("soak: the final forwarder did not finish cleanly") }
+var finalRun: [String] = []
+if !last.waitForExit(timeout: 600) {
+    last.kill()
+    finalRun.append("the final forwarder did not finish within 600 s")
+} else if last.status != 0 {
+    finalRun.append("the final forwarder exited with status \(last.status)")
+}
 let left = try ledger.check()
 await server.shutdown()
 status("final ")
 let figures = ledger.figures
-let violations = ledger.violations + (left.isEmpty ? [] : ["\(left.count) entries still pending after the final run"])
+let violations = ledger.violations + finalRun + (left.isEmpty ? [] : ["\(left.count) entries still pending after the final run"])
     + (figures.duplicates <= figures.duplicateBound ? [] : ["more duplicates than the bound"])
 for violation in violations.prefix(20) { say("soak: VIOLATION: \(violation)") }
 say("entries=\(figures.returned) faults=\(faults) kills=\(appenderKills + forwarderKills) lost=\(figures.lost) duplicated=\(figures.duplicates) (bound \(figures.duplicateBound))")

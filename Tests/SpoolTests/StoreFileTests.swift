@@ -82,13 +82,13 @@ import Testing
         try spool.append(entry(1))
     }
 
-    /// Opens the spool at `path`, which must be found damaged: the store, what it reported,
-    /// and where the damaged file went.
-    func openRecovering() throws -> (SpoolStore, Reports, String) {
+    /// Opens the spool at `file` (default `path`), which must be found damaged: the store, what
+    /// it reported, and where the damaged file went.
+    func openRecovering(_ file: String? = nil) throws -> (SpoolStore, Reports, String) {
         let reports = Reports()
         var configuration = quiet
         configuration.report = reports.record
-        let spool = try SpoolStore(path: path, configuration: configuration)
+        let spool = try SpoolStore(path: file ?? path, configuration: configuration)
         return (spool, reports, try #require(spool.recoveredFrom))
     }
 
@@ -189,11 +189,7 @@ import Testing
         let wal = try #require(bytes(crashed + "-wal"))
         #expect(!wal.isEmpty)
 
-        var configuration = quiet
-        let reports = Reports()
-        configuration.report = reports.record
-        let spool = try SpoolStore(path: crashed, configuration: configuration)
-        let aside = try #require(spool.recoveredFrom)
+        let (spool, reports, aside) = try openRecovering(crashed)
         #expect(reports.topics() == ["spool.store.recovered"])
         #expect(bytes(aside) == damaged)
         #expect(bytes(aside + "-wal") == wal)

@@ -101,8 +101,8 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
         #expect(try SQL(path).int("SELECT count(*) FROM entries") == 10)
     }
 
-    /// Batches go through the multi-row insert 16 rows at a time, with the first row and the
-    /// remainder one by one: every row keeps its place, and after the table emptied the ids
+    /// The first row of a batch goes in alone, the rest by statements of up to 16 rows (of
+    /// exactly that many): every row keeps its place, and after the table emptied the ids
     /// continue above the ones handed out before.
     @Test(arguments: [1, 16, 17, 18, 40, 1000])
     func aBatchOfAnySizeIsStoredInOrderWithFreshIds(count: Int) throws {

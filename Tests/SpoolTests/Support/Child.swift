@@ -7,7 +7,7 @@ final class Child: @unchecked Sendable {
     let stdin = Pipe()
     let stdout = Pipe()
     let stderr = Pipe()
-    private var buffer = Data()
+    private lazy var lines = LineReader(stdout.fileHandleForReading)
 
     init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: CrashBinaries.path(executable))
@@ -20,18 +20,7 @@ final class Child: @unchecked Sendable {
     }
 
     /// Reads the next line of the child's stdout; nil at end of output.
-    func readLine() -> String? {
-        while true {
-            if let newline = buffer.firstIndex(of: 0x0A) {
-                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-                buffer.removeSubrange(buffer.startIndex...newline)
-                return line
-            }
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { return nil }
-            buffer.append(chunk)
-        }
-    }
+    func readLine() -> String? { lines.next() }
 
     /// Kills the child with SIGKILL and reaps it.
     func kill() {
