@@ -43,6 +43,9 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
+        // The "spool" VFS: the default one, with WAL writes coalesced (C: SQLite's VFS is a C
+        // struct of function pointers).
+        .target(name: "CSpoolVFS", dependencies: ["CSQLite"]),
         // glibc's mallopt, for `spool forward`'s one malloc arena (a header only, nothing to link).
         .systemLibrary(name: "CMalloc"),
         // Build-time embedding of migrations/*.sql, so an installed `spool` needs no files beside it.
@@ -57,6 +60,7 @@ let package = Package(
             name: "Spool",
             dependencies: [
                 "CSQLite",
+                "CSpoolVFS",
                 "CZlib",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -109,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "SpoolTests",
             dependencies: [
-                "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer", "SpoolCrashRig",
+                "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer", "SpoolCrashRig", "CSpoolVFS",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -40,6 +40,37 @@ import Testing
         #expect(try spool.claim(sink: "loki", owner: "a").entries.map(\.message) == ["kept"])
     }
 
+    /// Migration 6 spells the level check as comparisons: the same levels pass and the same
+    /// values fail, and an insert no longer builds a temporary B-tree of the seven names per
+    /// row. The store reopens the connection that migrated, so its own inserts use it too.
+    @Test func theLevelCheckAcceptsTheSameLevelsWithoutATemporaryTablePerRow() throws {
+        func insertPlan(_ connection: Connection) throws -> [String] {
+            let statement = try connection.prepare("EXPLAIN INSERT INTO entries (ts_ns, level, topic, message, context, schema) VALUES (?, ?, ?, ?, ?, ?)")
+            var opcodes: [String] = []
+            while try statement.step() { opcodes.append(statement.text(1) ?? "") }
+            return opcodes
+        }
+        try SpoolFile.createIfMissing(path)
+        do {
+            let connection = try Connection(path: path, create: false)
+            #expect(try Migrations.migrate(connection, to: 5) == [1, 2, 3, 4, 5])
+            #expect(try insertPlan(connection).contains("OpenEphemeral"))
+        }
+        let spool = try SpoolStore(path: path)
+        for (number, level) in LogLevel.allCases.enumerated() { try spool.append(entry(number, level: level)) }
+        #expect(try spool.writer.withLock { try insertPlan($0.connection) }.contains("OpenEphemeral") == false)
+        let sql = try SQL(path)
+        #expect(try insertPlan(sql.connection).contains("OpenEphemeral") == false)
+        #expect(try sql.rows("SELECT level FROM entries ORDER BY id").map { $0[0] } == LogLevel.allCases.map(\.rawValue))
+        for level in ["verbose", "INFO", "", "info "] {
+            #expect(throws: SpoolError.self) {
+                try sql.connection.execute("INSERT INTO entries (ts_ns, level, topic, message) VALUES (1, '\(level)', 't', 'm')")
+            }
+        }
+        #expect(try sql.int("SELECT count(*) FROM entries") == Int64(LogLevel.allCases.count))
+        #expect(try sql.text("PRAGMA quick_check") == "ok")
+    }
+
     @Test func aSpoolFromANewerVersionIsRefusedAndLeftUnchanged() throws {
         do {
             let spool = try SpoolStore(path: path)

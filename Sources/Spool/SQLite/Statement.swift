@@ -48,6 +48,23 @@ final class Statement {
         }
     }
 
+    /// Binds UTF-8 text in place, without the copy ``bind(_:_:)-(_,String?)`` makes: the
+    /// caller keeps `bytes` valid and unchanged until the statement is reset (`run()` resets
+    /// it). nil binds NULL.
+    func bindInPlace(_ index: Int32, _ bytes: UnsafeRawBufferPointer?) {
+        guard let bytes else {
+            sqlite3_bind_null(handle, index)
+            return
+        }
+        if let pointer = bytes.baseAddress, !bytes.isEmpty {
+            // A nil destructor is SQLITE_STATIC: SQLite reads the bytes where they are.
+            _ = sqlite3_bind_text(handle, index, pointer.assumingMemoryBound(to: CChar.self), Int32(bytes.count), nil)
+        } else {
+            // An empty string, not NULL: a null pointer would bind NULL.
+            _ = sqlite3_bind_text(handle, index, "", 0, spool_sqlite_transient())
+        }
+    }
+
     // MARK: - Running
 
     /// Advances to the next row: true on a row, false when done.

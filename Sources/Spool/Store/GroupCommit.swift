@@ -87,6 +87,42 @@ final class Waiter: @unchecked Sendable {
     }
 }
 
+/// A leader's wait for its company (see `SpoolStore.lead`): while fewer callers than
+/// `expected` are in the round, it yields and looks for new arrivals, at most 64 times and at
+/// most 4 times in a row without one.
+struct Gathering {
+    /// Tickets settled before this round: the round's callers are the tickets after it.
+    let settled: UInt64
+    let expected: UInt64
+    private var yields = 0
+    private var idle = 0
+
+    init(settled: UInt64, expected: UInt64) {
+        self.settled = settled
+        self.expected = expected
+    }
+
+    /// Waits for arrivals; appends their rows to `rows` and raises `last` to the last ticket
+    /// they carry. Returns false when the round is complete (nothing was taken then).
+    mutating func more(into rows: inout [PreparedRow], through last: inout UInt64, from lane: FastLock<Lane>) -> Bool {
+        while last - settled < expected && yields < 64 && idle < 4 {
+            sched_yield()
+            yields += 1
+            let arrived = lane.withLock { lane -> Bool in
+                guard lane.issued > last else { return false }
+                rows.append(contentsOf: lane.pending)
+                lane.roundRows += UInt64(lane.pending.count)
+                lane.pending.removeAll(keepingCapacity: true)
+                last = lane.issued
+                return true
+            }
+            if arrived { idle = 0; return true }
+            idle += 1
+        }
+        return false
+    }
+}
+
 extension SpoolStore {
     /// Average rows per commit so far: how much concurrent appenders share commits.
     public var rowsPerCommit: Double {
@@ -131,54 +167,48 @@ extension SpoolStore {
         case .wakeCommitter:
             committer?.request()
         case .lead(let ticket):
-            gatherCompany()
             try lead(ticket: ticket)
         case .wait(let waiter):
             waiter.wait(spins: spinLimit)
             if let failure = waiter.failure { throw failure }
             if waiter.lead {
-                gatherCompany()
                 try lead(ticket: waiter.ticket)
             }
         }
     }
 
-    /// An adaptive commit delay. When the last round carried several callers, they were all
-    /// woken at once and are about to append again; on a machine with fewer cores than
-    /// appenders, the first one back would otherwise commit alone, and the rest would follow
-    /// in ones and twos (1.4 rows per commit with 8 threads on 2 cores). So the leader gives
-    /// up its core until as many callers as last time are waiting, or until the arrivals stop.
+    /// One round of commit: everything pending, in one transaction, and, when the last round
+    /// carried several callers, the company that arrives while it is open.
     ///
-    /// Bounded by yields, never a sleep: a single appender never waits (its last round had
-    /// no company), and a leader whose company does not come back stops after a few yields
-    /// without a new arrival (PostgreSQL's `commit_delay`/`commit_siblings` make the same trade
-    /// with a timed sleep).
-    private func gatherCompany() {
-        var (waiting, expected) = lane.withLock { ($0.issued - $0.settled, $0.expectedCallers) }
-        guard expected > 1 else { return }
-        var idle = 0
-        for _ in 0..<64 where waiting < expected && idle < 4 {
-            sched_yield()
-            let now = lane.withLock { $0.issued - $0.settled }
-            idle = now == waiting ? idle + 1 : 0
-            waiting = now
-        }
-    }
-
-    /// One round of commit: everything pending, in one transaction.
+    /// The company: when the last round settled several callers, they were all woken at once
+    /// and are about to append again. On a machine with fewer cores than appenders the first one
+    /// back would otherwise commit alone, and the rest would follow in ones and twos (1.4 rows
+    /// per commit with 8 threads on 2 cores). So the leader keeps its transaction open until as
+    /// many callers as last time are in the round, or until the arrivals stop, giving up its
+    /// core between looks (`Gathering`). It inserts each arrival at once: the inserts run while
+    /// the rest of the company is still preparing its rows, not after them, and only the
+    /// commit waits for the whole round.
+    ///
+    /// Bounded by yields, never a sleep: a single appender never waits (its last round had no
+    /// company), and a leader whose company does not come back stops after a few yields without
+    /// a new arrival (PostgreSQL's `commit_delay`/`commit_siblings` make the same trade with a
+    /// timed sleep).
     private func lead(ticket: UInt64) throws(SpoolError) {
         let now = self.now
         let (outcome, last, failure) = writer.withLock { writer -> (Writer.Outcome, UInt64, SpoolError?) in
-            let (rows, last) = lane.withLock { lane -> ([PreparedRow], UInt64) in
-                // Swap buffers instead of copying: both keep their capacity between rounds.
-                var rows = writer.takeSpareBuffer()
+            var gathering = lane.withLock { Gathering(settled: $0.settled, expected: $0.expectedCallers) }
+            // Swap buffers instead of copying: both keep their capacity between rounds.
+            var rows = writer.takeSpareBuffer()
+            var last = lane.withLock { lane -> UInt64 in
                 swap(&rows, &lane.pending)
                 lane.rounds += 1
                 lane.roundRows += UInt64(rows.count)
-                return (rows, lane.issued)
+                return lane.issued
             }
             do throws(SpoolError) {
-                let outcome = rows.isEmpty ? Writer.Outcome() : try writer.insert(rows, now: now)
+                let outcome = rows.isEmpty ? Writer.Outcome() : try writer.insert(&rows, now: now) { rows in
+                    gathering.more(into: &rows, through: &last, from: lane)
+                }
                 writer.returnSpareBuffer(rows)
                 return (outcome, last, nil)
             } catch {

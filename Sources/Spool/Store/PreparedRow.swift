@@ -11,6 +11,11 @@ struct PreparedRow: Sendable {
     /// Approximate bytes the row occupies on disk, for the size bound.
     var byteCount: Int { topic.utf8.count + message.utf8.count + (context?.utf8.count ?? 0) + 40 }
 
+    /// The UTF-8 bytes of the row's five text columns.
+    var textByteCount: Int {
+        level.rawValue.utf8.count + topic.utf8.count + message.utf8.count + (context?.utf8.count ?? 0) + schema.utf8.count
+    }
+
     /// Topics are names, not payloads: longer ones are cut.
     static let maximumTopicBytes = 1024
 

@@ -60,8 +60,10 @@ enum SpoolFile {
         if !configuration.migrate, case .spool(let version) = kind {
             throw SpoolError(.migrationFailed, "\(path) has schema version \(version); run `spool migrate --spool \(path)` to upgrade it to \(Migrations.latestVersion)")
         }
-        try Migrations.migrate(connection)
-        return connection
+        // A migration may edit the schema's text in place (0006): this connection's parsed
+        // schema would not see it, a fresh one does.
+        if try Migrations.migrate(connection).isEmpty { return connection }
+        return try open(path: path, configuration: configuration)
     }
 
     /// The page cache of each of the store's connections, in KiB (SQLite's default: 2000).

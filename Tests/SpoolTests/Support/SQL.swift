@@ -1,11 +1,13 @@
 @testable import Spool
 
-/// Reads a spool file with a plain connection, as a person with `sqlite3` would.
+/// Reads a spool file with a plain connection, as a person with `sqlite3` would: SQLite's
+/// default VFS, not the spool's (so every check through it also checks that what the store
+/// wrote reached the files).
 struct SQL {
     let connection: Connection
 
     init(_ path: String) throws {
-        connection = try Connection(path: path, create: false)
+        connection = try Connection(path: path, create: false, defaultVFS: true)
     }
 
     func int(_ sql: String) throws -> Int64? { try connection.scalarInt(sql) }
