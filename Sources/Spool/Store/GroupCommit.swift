@@ -205,9 +205,16 @@ extension SpoolStore {
                 lane.roundRows += UInt64(rows.count)
                 return lane.issued
             }
+            // fsync mode gathers its company before it opens the transaction: inserting while
+            // the company arrives made its rounds slower, not faster (measured: 45,000 → 35,000
+            // appends/s with eight threads, the COMMIT with its fsync taking ~20 µs longer).
+            let insertWhileGathering = configuration.durability != .fsync
+            if !insertWhileGathering {
+                while gathering.more(into: &rows, through: &last, from: lane) {}
+            }
             do throws(SpoolError) {
                 let outcome = rows.isEmpty ? Writer.Outcome() : try writer.insert(&rows, now: now) { rows in
-                    gathering.more(into: &rows, through: &last, from: lane)
+                    insertWhileGathering && gathering.more(into: &rows, through: &last, from: lane)
                 }
                 writer.returnSpareBuffer(rows)
                 return (outcome, last, nil)
