@@ -22,7 +22,7 @@ final class Checkpointer: Sendable {
     /// hook counts new pages from here, not from the WAL's start. Under a steady stream of
     /// appends (or beside a long read) a checkpoint cannot copy the whole WAL, so the WAL does
     /// not start over; a threshold on its whole size then woke the checkpointer after every
-    /// commit, two fsyncs each time for a handful of new pages (BENCHMARKS.md, "Latest:
+    /// commit, two fsyncs each time for a handful of new pages (BENCHMARKS.md, "Earlier:
     /// spinning waiters and the checkpointer").
     let pagesAtLastCheckpoint = Atomic<Int32>(0)
     /// Times the hook (or `request`) woke the thread, for tests.

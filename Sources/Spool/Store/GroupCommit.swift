@@ -51,7 +51,7 @@ private enum SubmitRole {
 /// cores with eight appenders that took committed appends from about 91,000 to about 162,000 a
 /// second, and fsync appends from about 25,000 to about 38,000: every wake had been a system
 /// call on the leader's path and a context switch that interrupted the next commit
-/// (BENCHMARKS.md, "Latest: spinning waiters and the checkpointer"). Yielding, not
+/// (BENCHMARKS.md, "Earlier: spinning waiters and the checkpointer"). Yielding, not
 /// busy-looping, keeps the leader running when it shares a core with its waiters, and gives way
 /// to any other runnable thread: what spinning takes is otherwise idle time. The same holds in
 /// fsync mode, where a round waits a few hundred microseconds for the disk.
