@@ -1,24 +1,26 @@
-// The "spool" VFS: the default VFS, with the writes to WAL files coalesced.
+// The "spool" VFS: the default VFS, with each WAL frame written in one system call.
 //
 // Why: SQLite writes each WAL frame with two pwrite calls, the 24-byte frame header and then the
 // page, and a frame (page size + 24 bytes) straddles two pages of the file. A committed-mode
-// group commit of eight small appends writes two or three frames: four to six system calls,
-// each through two page-cache pages, on the leader's critical path while seven callers wait.
-// Here the frames of a transaction collect in a buffer and reach the file in one pwrite.
+// group commit of eight small appends writes two or three frames: four to six system calls on
+// the leader's critical path while seven callers wait. Here a frame's header waits for its page
+// and both reach the file in one pwrite.
 //
-// The invariant: buffered bytes reach the file before any connection can learn of them, and
-// before the commit returns. Readers (in this process or another) find frames only through
-// the wal-index, which SQLite updates after the write of the transaction's last frame returned.
-// So the buffer is written:
-// - after the page of a commit frame. A frame header's bytes 4-7 hold the database size in
-//   pages for the frame that ends a transaction and zero otherwise (the WAL file format), and
-//   SQLite writes the page right after its header. A failed write fails that xWrite, and so
-//   the commit;
-// - before the file is read, synced, truncated, measured, closed, or asked anything through
-//   xFileControl, xFetch or the xShm methods;
-// - before a write that does not continue the buffered bytes, and when the buffer is full.
-// A crash with bytes still buffered loses only frames of a transaction that had not committed,
-// which SQLite ignores after a crash anyway.
+// The invariant: nothing is held once SQLite has written a page. The only bytes ever held are
+// one frame header, from its write until the next call on the file, which in SQLite's
+// walWriteOneFrame is always the write of that frame's page (the header at offset o, the page
+// at o + 24); any other call writes the header first. SQLite publishes frames through the
+// wal-index only after their pages are written, and releases its write lock after that, so no
+// reader and no other writer can meet a held header, and a transaction that rolls back leaves
+// nothing behind. A header is held only when it continues this file's previous write (a new
+// frame appended after the last); a header rewritten in place (walRewriteChecksums, after a
+// transaction wrote a page twice) is written at once. A failed write fails the page's write,
+// and SQLite rolls the transaction back.
+//
+// An earlier version collected a whole transaction's frames in a 64 KiB buffer and wrote them
+// after the commit frame. A review found that unsafe: a rewritten commit header could stay
+// buffered after COMMIT, and the frames a rolled-back transaction had spilled stayed buffered
+// past the release of the write lock, to be written later over another process's frames.
 //
 // Everything else (the database file, journals, locks, shared memory) is the default VFS's:
 // a database or journal file is opened by the default VFS directly in the space SQLite
@@ -31,22 +33,21 @@
 
 const char *const spool_vfs_name = "spool";
 
-enum {
-    bufferCapacity = 64 * 1024,
-    frameHeaderBytes = 24,
-};
+enum { frameHeaderBytes = 24 };
 
 typedef struct WalFile {
     sqlite3_file base;
     /// The default VFS's file, in the same allocation right after this struct.
     sqlite3_file *real;
-    /// Made at the first write (connections that only read never make one).
-    unsigned char *buffer;
-    int length;
-    /// The file offset of buffer[0].
-    sqlite3_int64 start;
-    /// The last write was the header of a commit frame: write the buffer after the next write.
-    int commitPageNext;
+    /// A frame header waiting for its page, at `heldOffset`, when `holding`.
+    unsigned char header[frameHeaderBytes];
+    int holding;
+    sqlite3_int64 heldOffset;
+    /// Where this file's last write ended: a new frame's header starts there.
+    sqlite3_int64 end;
+    /// Header and page, copied together for one write; made at the first frame.
+    unsigned char *frame;
+    int frameCapacity;
 } WalFile;
 
 static sqlite3_vfs *defaultVfs;
@@ -60,57 +61,52 @@ long long spool_vfs_wal_writes_on_this_thread(void) {
 
 static int writeThrough(WalFile *file, const void *data, int amount, sqlite3_int64 offset) {
     walWrites += 1;
-    return file->real->pMethods->xWrite(file->real, data, amount, offset);
+    int rc = file->real->pMethods->xWrite(file->real, data, amount, offset);
+    if (rc == SQLITE_OK) file->end = offset + amount;
+    return rc;
 }
 
-/// Writes the buffered bytes to the file. Whatever the result, the buffer is empty after: a
-/// failure fails the operation that asked, and SQLite rolls the transaction back.
+/// Writes a held header, if any. Every call on the file but the page's write starts here.
 static int flush(WalFile *file) {
-    if (file->length == 0) return SQLITE_OK;
-    int length = file->length;
-    file->length = 0;
-    return writeThrough(file, file->buffer, length, file->start);
-}
-
-/// Bytes 4-7 of a frame header, big-endian: nonzero only in a commit frame.
-static int isCommitFrameHeader(const void *data, int amount) {
-    if (amount != frameHeaderBytes) return 0;
-    const unsigned char *bytes = data;
-    return (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
+    if (!file->holding) return SQLITE_OK;
+    file->holding = 0;
+    return writeThrough(file, file->header, frameHeaderBytes, file->heldOffset);
 }
 
 static int walWrite(sqlite3_file *f, const void *data, int amount, sqlite3_int64 offset) {
     WalFile *file = (WalFile *)f;
-    int rc = SQLITE_OK;
-    if (file->length > 0 && (offset != file->start + file->length || file->length + amount > bufferCapacity)) {
-        rc = flush(file);
-        if (rc != SQLITE_OK) return rc;
+    if (file->holding && offset == file->heldOffset + frameHeaderBytes && amount > 0) {
+        // The page of the held header: both in one write.
+        int total = frameHeaderBytes + amount;
+        if (file->frameCapacity < total) {
+            sqlite3_free(file->frame);
+            file->frame = sqlite3_malloc(total);
+            file->frameCapacity = file->frame ? total : 0;
+        }
+        if (file->frame != NULL) {
+            memcpy(file->frame, file->header, frameHeaderBytes);
+            memcpy(file->frame + frameHeaderBytes, data, (size_t)amount);
+            file->holding = 0;
+            return writeThrough(file, file->frame, total, file->heldOffset);
+        }
     }
-    if (file->buffer == NULL && amount <= bufferCapacity) {
-        file->buffer = sqlite3_malloc(bufferCapacity);
+    int rc = flush(file);
+    if (rc != SQLITE_OK) return rc;
+    if (amount == frameHeaderBytes && offset == file->end && offset > 0) {
+        memcpy(file->header, data, frameHeaderBytes);
+        file->heldOffset = offset;
+        file->holding = 1;
+        return SQLITE_OK;
     }
-    if (file->buffer == NULL || amount > bufferCapacity) {
-        rc = writeThrough(file, data, amount, offset);
-    } else {
-        if (file->length == 0) file->start = offset;
-        memcpy(file->buffer + file->length, data, (size_t)amount);
-        file->length += amount;
-    }
-    if (file->commitPageNext) {
-        file->commitPageNext = 0;
-        if (rc == SQLITE_OK) rc = flush(file);
-    } else if (isCommitFrameHeader(data, amount)) {
-        file->commitPageNext = 1;
-    }
-    return rc;
+    return writeThrough(file, data, amount, offset);
 }
 
 static int walClose(sqlite3_file *f) {
     WalFile *file = (WalFile *)f;
     int rc = flush(file);
     int closed = file->real->pMethods->xClose(file->real);
-    sqlite3_free(file->buffer);
-    file->buffer = NULL;
+    sqlite3_free(file->frame);
+    file->frame = NULL;
     return rc != SQLITE_OK ? rc : closed;
 }
 
@@ -170,7 +166,7 @@ static int walDeviceCharacteristics(sqlite3_file *f) {
 }
 
 // SQLite calls the xShm methods on the database file, never on a WAL file; they are here for
-// completeness, after a flush like every other method that is not a write.
+// completeness, after a flush like every other method.
 static int walShmMap(sqlite3_file *f, int page, int pageSize, int extend, void volatile **out) {
     WalFile *file = (WalFile *)f;
     int rc = flush(file);

@@ -3,34 +3,93 @@ import Foundation
 import Testing
 @testable import Spool
 
-/// How a commit reaches the files: the spool VFS writes a transaction's WAL frames in one call,
-/// before the commit returns; rows are bound in place; a group-commit leader takes its company
-/// as it arrives.
+/// How a commit reaches the files: the spool VFS writes each WAL frame in one call, and all of
+/// them before the commit returns; rows are bound in place; a group-commit leader takes its
+/// company as it arrives.
 @Suite struct StoreWALWriteTests {
     let directory = TemporaryDirectory()
     var path: String { directory.file("app.spool") }
 
     /// SQLite alone writes each frame in two calls (its header, then its page). The counter is
     /// per thread, and a lone appender leads its own commits on its own thread.
-    @Test func aCommitWritesItsWALFramesInOneCall() async throws {
+    @Test func eachWALFrameIsWrittenInOneCall() async throws {
         let spool = try SpoolStore(path: path)
         let message = String(repeating: "m", count: 300)
-        let writes = try await onOwnThread { () throws -> [Int64] in
+        let wal = path + "-wal"
+        @Sendable func size() -> Int64 { ((try? FileManager.default.attributesOfItem(atPath: wal)[.size]) as? NSNumber)?.int64Value ?? 0 }
+        let counts = try await onOwnThread { () throws -> [(writes: Int64, frames: Int64)] in
             try spool.append(entry(0))
-            var writes: [Int64] = []
-            // 1 frame; 1 page or 2; ~9 frames (35 KB); ~35 frames (140 KB, past the 64 KiB buffer).
+            var counts: [(writes: Int64, frames: Int64)] = []
             for batch in [1, 8, 100, 400] {
-                let before = spool_vfs_wal_writes_on_this_thread()
+                let (writes, bytes) = (spool_vfs_wal_writes_on_this_thread(), size())
                 try spool.append(contentsOf: (1...batch).map { entry($0, message: message) })
-                writes.append(spool_vfs_wal_writes_on_this_thread() - before)
+                counts.append((spool_vfs_wal_writes_on_this_thread() - writes, (size() - bytes) / (4096 + 24)))
             }
-            return writes
+            return counts
         }
-        #expect(writes[0...2] == [1, 1, 1])
-        #expect((2...4).contains(writes[3]), "\(writes)")
+        for (writes, frames) in counts {
+            #expect(frames > 0 && writes == frames, "\(counts)")
+        }
         // What the calls wrote is in the files: SQLite's default VFS reads it all back.
         #expect(try SQL(path).int("SELECT count(*) FROM entries") == 1 + 1 + 8 + 100 + 400)
         #expect(try SQL(path).text("PRAGMA quick_check") == "ok")
+    }
+
+    /// A copy of the files taken the moment `append` returned is what a crash would leave:
+    /// SQLite recovers it from the WAL alone (no -shm), checking every frame's checksum. A
+    /// transaction large enough to spill pages to the WAL and write some twice makes SQLite
+    /// rewrite frame headers in place after the commit frame; those must be in the file too.
+    @Test func theFilesAtTheMomentAppendReturnedRecoverEveryEntry() async throws {
+        let spool = try SpoolStore(path: path)
+        let copy = directory.file("copy.spool")
+        let message = String(repeating: "x", count: 2000)
+        let recovered = try await onOwnThread { () throws -> [Int64?] in
+            var recovered: [Int64?] = []
+            var appended = 0
+            // 1 entry, then ~6 MB in one transaction (past the 500-page spill threshold).
+            for batch in [1, 3000, 1] {
+                try spool.append(contentsOf: (1...batch).map { entry($0, message: message) })
+                appended += batch
+                for suffix in ["", "-wal"] {
+                    try? FileManager.default.removeItem(atPath: copy + suffix)
+                    try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix)
+                }
+                try? FileManager.default.removeItem(atPath: copy + "-shm")
+                let sql = try SQL(copy)
+                recovered.append(try sql.int("SELECT count(*) FROM entries"))
+                #expect(try sql.text("PRAGMA quick_check") == "ok")
+            }
+            return recovered
+        }
+        #expect(recovered == [1, 3001, 3002])
+    }
+
+    /// The same, forcing the case: with a tiny page cache, a transaction spills pages to the WAL
+    /// and then changes them again, so SQLite rewrites those frames and their checksums in
+    /// place after writing the commit frame (walRewriteChecksums), and a rolled-back one leaves
+    /// spilled frames behind. A copy taken right after COMMIT returned must recover all of the
+    /// committed transaction and nothing of the rolled-back one.
+    @Test func framesRewrittenAfterTheCommitFrameAreInTheFileWhenCommitReturns() throws {
+        let connection = try Connection(path: path, create: true)
+        try connection.execute("""
+            PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;
+            PRAGMA cache_size = 10; PRAGMA cache_spill = 10;
+            CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+            BEGIN; INSERT INTO t (v) SELECT 'a' FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100) SELECT x FROM c); ROLLBACK;
+            BEGIN;
+            WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000)
+              INSERT INTO t (v) SELECT printf('%.200c', 'v') FROM c;
+            UPDATE t SET v = 'changed' WHERE id <= 50;
+            COMMIT;
+            """)
+        let copy = directory.file("copy.spool")
+        for suffix in ["", "-wal"] {
+            try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix)
+        }
+        let sql = try SQL(copy)
+        #expect(try sql.int("SELECT count(*) FROM t") == 5000)
+        #expect(try sql.int("SELECT count(*) FROM t WHERE v = 'changed'") == 50)
+        #expect(try sql.text("PRAGMA quick_check") == "ok")
     }
 
     /// Every commit is in the WAL file when `append` returns: another connection, through

@@ -1,8 +1,8 @@
 #ifndef SPOOL_CSPOOLVFS_H
 #define SPOOL_CSPOOLVFS_H
 
-/// Registers the "spool" VFS (once; later calls return the first result): the default VFS with
-/// write coalescing for WAL files (see spool_vfs.c). Returns an SQLite result code.
+/// Registers the "spool" VFS (once; later calls return the first result): the default VFS,
+/// writing each WAL frame in one call (see spool_vfs.c). Returns an SQLite result code.
 int spool_vfs_register(void);
 
 /// The name to pass to sqlite3_open_v2 once spool_vfs_register() returned SQLITE_OK.
