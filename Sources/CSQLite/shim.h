@@ -10,4 +10,10 @@ static inline sqlite3_destructor_type spool_sqlite_transient(void) { return SQLI
 static inline int spool_sqlite_no_checkpoint_on_close(sqlite3 *db, int on) {
     return sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, on, (int *)0);
 }
+// SQLITE_DBCONFIG_DEFENSIVE (3.26+) forbids writable_schema; some builds of SQLite switch it on
+// by default. Migration 6 edits a CHECK constraint's text through writable_schema, so the
+// connection that migrates switches it off.
+static inline int spool_sqlite_defensive(sqlite3 *db, int on) {
+    return sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, on, (int *)0);
+}
 #endif

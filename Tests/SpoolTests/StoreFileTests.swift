@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import Testing
 @testable import Spool
@@ -69,6 +70,17 @@ import Testing
         }
         #expect(try sql.int("SELECT count(*) FROM entries") == Int64(LogLevel.allCases.count))
         #expect(try sql.text("PRAGMA quick_check") == "ok")
+    }
+
+    /// Some builds of SQLite start connections in defensive mode, which forbids writing the
+    /// schema's text: the migrating connection switches it off, so migration 6 still applies.
+    @Test func migrationSixAppliesOnAConnectionInDefensiveMode() throws {
+        try SpoolFile.createIfMissing(path)
+        let connection = try Connection(path: path, create: false)
+        #expect(try Migrations.migrate(connection, to: 5) == [1, 2, 3, 4, 5])
+        spool_sqlite_defensive(connection.handle, 1)
+        #expect(try Migrations.migrate(connection) == [6])
+        #expect(try SQL(path).text("SELECT sql FROM sqlite_master WHERE name = 'entries'")?.contains("level = 'critical'") == true)
     }
 
     @Test func aSpoolFromANewerVersionIsRefusedAndLeftUnchanged() throws {

@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 
 /// The schema's history: `migrations/NNNN_name.sql`, embedded at build time by the
@@ -26,6 +27,8 @@ enum Migrations {
     /// - Returns: the versions applied.
     @discardableResult
     static func migrate(_ connection: Connection, to target: Int = latestVersion) throws(SpoolError) -> [Int] {
+        // Migration 6 writes the schema's text (writable_schema), which defensive mode forbids.
+        spool_sqlite_defensive(connection.handle, 0)
         do {
             return try connection.transaction { () throws(SpoolError) -> [Int] in
                 // Read inside the transaction: another process may have migrated meanwhile.
