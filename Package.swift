@@ -43,8 +43,8 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
-        // The "spool" VFS: the default one, with WAL writes coalesced (C: SQLite's VFS is a C
-        // struct of function pointers).
+        // The "spool" VFS: the default one, with each WAL frame written in one call (C: SQLite's
+        // VFS is a C struct of function pointers).
         .target(name: "CSpoolVFS", dependencies: ["CSQLite"]),
         // glibc's mallopt, for `spool forward`'s one malloc arena (a header only, nothing to link).
         .systemLibrary(name: "CMalloc"),

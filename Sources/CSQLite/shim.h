@@ -12,8 +12,11 @@ static inline int spool_sqlite_no_checkpoint_on_close(sqlite3 *db, int on) {
 }
 // SQLITE_DBCONFIG_DEFENSIVE (3.26+) forbids writable_schema; some builds of SQLite switch it on
 // by default. Migration 6 edits a CHECK constraint's text through writable_schema, so the
-// connection that migrates switches it off.
+// connection that migrates switches it off while it migrates. Returns the previous setting.
 static inline int spool_sqlite_defensive(sqlite3 *db, int on) {
-    return sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, on, (int *)0);
+    int previous = 0;
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, -1, &previous);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, on, (int *)0);
+    return previous;
 }
 #endif

@@ -45,8 +45,8 @@ final class Connection {
         sqlite3_close_v2(handle)
     }
 
-    /// The "spool" VFS (Sources/CSpoolVFS: the default VFS, with each transaction's WAL frames
-    /// written in one system call), or the default VFS if it could not be registered.
+    /// The "spool" VFS (Sources/CSpoolVFS: the default VFS, with each WAL frame written in one
+    /// system call), or the default VFS if it could not be registered.
     private static var vfs: UnsafePointer<CChar>? { vfsRegistered ? spool_vfs_name : nil }
     private static let vfsRegistered = spool_vfs_register() == SQLITE_OK
 

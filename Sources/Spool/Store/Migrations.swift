@@ -27,8 +27,10 @@ enum Migrations {
     /// - Returns: the versions applied.
     @discardableResult
     static func migrate(_ connection: Connection, to target: Int = latestVersion) throws(SpoolError) -> [Int] {
-        // Migration 6 writes the schema's text (writable_schema), which defensive mode forbids.
-        spool_sqlite_defensive(connection.handle, 0)
+        // Migration 6 writes the schema's text (writable_schema), which defensive mode forbids:
+        // off while migrating, then as it was.
+        let defensive = spool_sqlite_defensive(connection.handle, 0)
+        defer { _ = spool_sqlite_defensive(connection.handle, defensive) }
         do {
             return try connection.transaction { () throws(SpoolError) -> [Int] in
                 // Read inside the transaction: another process may have migrated meanwhile.

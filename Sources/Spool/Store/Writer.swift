@@ -69,7 +69,6 @@ final class Writer {
 
     /// What an insert did besides inserting: drops to report.
     struct Outcome {
-        var inserted = 0
         var drops: [Drop] = []
     }
 
@@ -164,7 +163,6 @@ final class Writer {
             try run(try insertStatement(rows: count), binding: rows[next..<(next + count)])
             next += count
         }
-        outcome.inserted += rows.count
     }
 
     /// Rows per multi-row insert. One statement step per row costs about a fifth more than one
