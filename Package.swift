@@ -43,9 +43,6 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
-        // The "spool" VFS: the default one, with each WAL frame written in one call (C: SQLite's
-        // VFS is a C struct of function pointers).
-        .target(name: "CSpoolVFS", dependencies: ["CSQLite"]),
         // glibc's mallopt, for `spool forward`'s one malloc arena (a header only, nothing to link).
         .systemLibrary(name: "CMalloc"),
         // Build-time embedding of migrations/*.sql, so an installed `spool` needs no files beside it.
@@ -60,7 +57,6 @@ let package = Package(
             name: "Spool",
             dependencies: [
                 "CSQLite",
-                "CSpoolVFS",
                 "CZlib",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -113,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "SpoolTests",
             dependencies: [
-                "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer", "SpoolCrashRig", "CSpoolVFS",
+                "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer", "SpoolCrashRig",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -162,25 +162,43 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
 @Suite struct CheckpointModeTests {
     // A sustained stream of appends keeps a PASSIVE checkpoint from ever reaching the WAL's end
     // (measured: a 2.6 GiB WAL after 10M appends, BENCHMARKS.md); past 16 times the threshold the
-    // checkpointer switches to RESTART. The effect on the WAL's size is a benchmark figure (a
-    // debug-build test appends too slowly to outrun PASSIVE), the choice is tested here.
-    @Test func passiveUntilSixteenTimesTheThresholdThenRestart() {
+    // checkpointer follows its PASSIVE with a short RESTART. The effect on the WAL's size is a
+    // benchmark figure (a debug-build test appends too slowly to outrun PASSIVE).
+    @Test func theRestartThresholdIsSixteenTimesTheThresholdWithoutOverflow() {
         let checkpointer = Checkpointer(path: "/dev/null", threshold: 1000, report: { _ in }, clock: ManualClock())
-        #expect(checkpointer.mode(walPages: 1000) == "PASSIVE")
-        #expect(checkpointer.mode(walPages: 15_999) == "PASSIVE")
-        #expect(checkpointer.mode(walPages: 16_000) == "RESTART")
+        #expect(checkpointer.restartThreshold == 16_000)
+        #expect(checkpointer.warningPages == 32_000)
         let huge = Checkpointer(path: "/dev/null", threshold: Int(Int32.max), report: { _ in }, clock: ManualClock())
-        #expect(huge.mode(walPages: .max - 1) == "PASSIVE")
+        #expect(huge.restartThreshold == .max && huge.warningPages == .max)
     }
 
     /// A threshold of new pages wakes the checkpointer; past the RESTART threshold every commit
-    /// does, so a RESTART that timed out is tried again at once.
-    @Test func newPagesWakeTheCheckpointerAndPastTheRestartThresholdEveryCommit() {
+    /// does, but only while a RESTART is due: after one found a reader in the way, not until
+    /// its backoff has passed.
+    @Test func newPagesWakeTheCheckpointerAndPastTheRestartThresholdEveryCommitOnceARestartIsDue() {
         let checkpointer = Checkpointer(path: "/dev/null", threshold: 1000, report: { _ in }, clock: ManualClock())
         #expect(checkpointer.wantsCheckpoint(walPages: 999, pagesAtLastCheckpoint: 0) == false)
         #expect(checkpointer.wantsCheckpoint(walPages: 1000, pagesAtLastCheckpoint: 0))
         #expect(checkpointer.wantsCheckpoint(walPages: 5_999, pagesAtLastCheckpoint: 5_000) == false)
         #expect(checkpointer.wantsCheckpoint(walPages: 6_000, pagesAtLastCheckpoint: 5_000))
         #expect(checkpointer.wantsCheckpoint(walPages: 16_001, pagesAtLastCheckpoint: 16_000))
+        #expect(checkpointer.wantsCheckpoint(walPages: 16_001, pagesAtLastCheckpoint: 16_000, restartDue: { false }) == false)
+        checkpointer.restartNotBefore.store(100, ordering: .relaxed)
+        #expect(checkpointer.restartDue(now: 99) == false)
+        #expect(checkpointer.restartDue(now: 100))
+    }
+
+    /// The WAL's reserve shrinks with a small file system or a small size bound (a fixed 68 MB
+    /// reserve kept a spool on an 8 MiB tmpfs from storing anything), down to 16 pages.
+    @Test func theCheckpointThresholdShrinksWithTheFileSystemAndTheBound() {
+        var configuration = SpoolStore.Configuration()
+        #expect(configuration.effectiveCheckpointPages(fileSystemBytes: 250 << 30) == 1000)
+        #expect(configuration.effectiveCheckpointPages(fileSystemBytes: nil) == 1000)
+        #expect(configuration.effectiveCheckpointPages(fileSystemBytes: 16 << 20) == (16 << 20) / 8 / (17 * 4096))
+        #expect(configuration.effectiveCheckpointPages(fileSystemBytes: 1 << 20) == 16)
+        configuration.maximumBytes = 16 << 20
+        #expect(configuration.effectiveCheckpointPages(fileSystemBytes: 250 << 30) == (16 << 20) / 4 / (17 * 4096))
+        configuration.checkpointPages = 5
+        #expect(configuration.effectiveCheckpointPages(fileSystemBytes: 1 << 20) == 5)
     }
 }

@@ -1,39 +1,13 @@
-import CSpoolVFS
 import Foundation
 import Testing
 @testable import Spool
 
-/// How a commit reaches the files: the spool VFS writes each WAL frame in one call, and all of
-/// them before the commit returns; rows are bound in place; a group-commit leader takes its
+/// How a commit reaches the files: everything of a commit is in the files when it returns (what a
+/// SIGKILL then would leave recovers it); rows are bound in place; a group-commit leader takes its
 /// company as it arrives.
 @Suite struct StoreWALWriteTests {
     let directory = TemporaryDirectory()
     var path: String { directory.file("app.spool") }
-
-    /// SQLite alone writes each frame in two calls (its header, then its page). The counter is
-    /// per thread, and a lone appender leads its own commits on its own thread.
-    @Test func eachWALFrameIsWrittenInOneCall() async throws {
-        let spool = try SpoolStore(path: path)
-        let message = String(repeating: "m", count: 300)
-        let wal = path + "-wal"
-        @Sendable func size() -> Int64 { ((try? FileManager.default.attributesOfItem(atPath: wal)[.size]) as? NSNumber)?.int64Value ?? 0 }
-        let counts = try await onOwnThread { () throws -> [(writes: Int64, frames: Int64)] in
-            try spool.append(entry(0))
-            var counts: [(writes: Int64, frames: Int64)] = []
-            for batch in [1, 8, 100, 400] {
-                let (writes, bytes) = (spool_vfs_wal_writes_on_this_thread(), size())
-                try spool.append(contentsOf: (1...batch).map { entry($0, message: message) })
-                counts.append((spool_vfs_wal_writes_on_this_thread() - writes, (size() - bytes) / (4096 + 24)))
-            }
-            return counts
-        }
-        for (writes, frames) in counts {
-            #expect(frames > 0 && writes == frames, "\(counts)")
-        }
-        // What the calls wrote is in the files: SQLite's default VFS reads it all back.
-        #expect(try SQL(path).int("SELECT count(*) FROM entries") == 1 + 1 + 8 + 100 + 400)
-        #expect(try SQL(path).text("PRAGMA quick_check") == "ok")
-    }
 
     /// A copy of the files taken the moment `append` returned is what a crash would leave:
     /// SQLite recovers it from the WAL alone (no -shm), checking every frame's checksum. A
@@ -92,8 +66,8 @@ import Testing
         #expect(try sql.text("PRAGMA quick_check") == "ok")
     }
 
-    /// Every commit is in the WAL file when `append` returns: another connection, through
-    /// SQLite's default VFS, sees each entry at once, in fsync mode too.
+    /// Every commit is in the WAL file when `append` returns: another connection sees each
+    /// entry at once, in fsync mode too.
     @Test(arguments: [SpoolStore.Durability.committed, .fsync])
     func eachCommitIsInTheFileWhenAppendReturns(durability: SpoolStore.Durability) async throws {
         let spool = try SpoolStore(path: path, configuration: .init(durability: durability))

@@ -59,7 +59,8 @@ extension ConfigurationReader {
         if let value = keys["max_size"] {
             if case .scalar(let scalar) = value, scalar.string.lowercased() == "none" {
                 store.maximumBytes = nil
-            } else if let bytes = size(value, at: "spool.max_size", minimum: 64 * 1024) {
+            } else if let bytes = size(value, at: "spool.max_size", minimum: SpoolStore.Configuration.minimumMaximumBytes,
+                                        why: "an empty spool's tables take about 100 KiB, so a smaller bound would drop every entry") {
                 store.maximumBytes = bytes
             }
         }

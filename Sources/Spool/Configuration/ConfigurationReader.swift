@@ -200,7 +200,7 @@ final class ConfigurationReader {
 
     /// A size in bytes: a whole number, optionally with a unit (`B`, `KB`, `KiB`, `MB`, `MiB`,
     /// `GB`, `GiB`, `TB`, `TiB`).
-    func size(_ node: Node, at path: String, minimum: Int64 = 1) -> Int64? {
+    func size(_ node: Node, at path: String, minimum: Int64 = 1, why: String? = nil) -> Int64? {
         let expected = "a size such as 1048576, 512KiB or 1GiB"
         guard let text = text(node, at: path, expected: expected) else { return nil }
         guard let value = ConfigurationUnits.size(text) else {
@@ -208,7 +208,7 @@ final class ConfigurationReader {
             return nil
         }
         guard value >= minimum else {
-            fail(path, node, "expected at least \(minimum) bytes, got \(quoted(text))")
+            fail(path, node, "expected at least \(minimum) bytes, got \(quoted(text))" + (why.map { ": \($0)" } ?? ""))
             return nil
         }
         return value

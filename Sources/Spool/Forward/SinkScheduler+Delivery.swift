@@ -20,7 +20,7 @@ extension SinkScheduler {
                 // around this step (limits, breaker, verdicts) is the same as for HTTP.
                 try await bucket?.acquire()
                 try await breaker.permit()
-                try holdLease()
+                try await holdLease()
                 let started = clock.now
                 verdict = await local.deliver(entries, sink: configuration.name)
                 metrics.latency.recordNanoseconds(started.duration(to: clock.now).totalNanoseconds)
@@ -40,7 +40,7 @@ extension SinkScheduler {
                 // The lease renews itself while the scheduler runs; a lease lost meanwhile (also
                 // during the waits just above, up to a breaker's cool-down) stops the attempt
                 // here, right before anything is sent.
-                try holdLease()
+                try await holdLease()
                 let started = clock.now
                 let result = await transport.send(request, credentials: configuration.credentials)
                 metrics.latency.recordNanoseconds(started.duration(to: clock.now).totalNanoseconds)

@@ -62,6 +62,8 @@ public final class SinkScheduler: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let finishing = Atomic<Bool>(false)
     private let leaseLost = Atomic<Bool>(false)
+    /// Set while store calls find the spool busy, so that is reported once per episode.
+    private let busyReported = Atomic<Bool>(false)
 
     /// Stops claiming: the scheduler settles what is in flight (no new retries) and returns.
     public func requestStop() {
@@ -136,15 +138,47 @@ public final class SinkScheduler: Sendable {
     ///   stopped past its expiry): the scheduler then stops sending at once, acknowledges
     ///   nothing more and reports `spool.forward.lease_lost`.
     public func run(until stop: Stop = .cancelled) async throws {
-        try store.registerSink(configuration.name)
-        try store.acquireLease(sink: configuration.name, owner: owner, duration: configuration.lease)
-        defer { try? store.releaseLease(sink: configuration.name, owner: owner) }
+        let (name, owner, lease) = (configuration.name, owner, configuration.lease)
+        try await withStore("register") { store throws(SpoolError) in try store.registerSink(name) }
+        try await withStore("take the lease") { store throws(SpoolError) in try store.acquireLease(sink: name, owner: owner, duration: lease) }
+        defer { try? store.releaseLease(sink: name, owner: owner) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.keepLease() }
             group.addTask { try await self.forward(until: stop) }
             // The first to end decides: forwarding finished (or failed), or the lease was lost.
             _ = try await group.next()
             group.cancelAll()
+        }
+    }
+
+    // MARK: - The store, from async code
+
+    /// Runs a store call off the cooperative pool (``BlockingWork``). A busy spool
+    /// (`SQLITE_BUSY`/`SQLITE_LOCKED`: another process's long write, a checkpoint) is transient:
+    /// the call is tried again with backoff on the injected clock (10 ms doubling to 1 s), and
+    /// reported once per episode as `spool.forward.busy`; it never ends the sink. Any other
+    /// error is thrown.
+    func withStore<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (SpoolStore) throws(SpoolError) -> T) async throws -> T {
+        var delay = Duration.milliseconds(10)
+        let store = self.store
+        while true {
+            let result: Result<T, SpoolError>
+            do { result = .success(try await BlockingWork.run { () throws(SpoolError) -> T in try body(store) }) } catch { result = .failure(error) }
+            switch result {
+            case .success(let value):
+                busyReported.store(false, ordering: .relaxed)
+                return value
+            case .failure(let error) where error.isBusy:
+                if !busyReported.exchange(true, ordering: .relaxed) {
+                    report(event(.warning, "spool.forward.busy",
+                                 "sink '\(configuration.name)': the spool is locked by another connection (\(operation)); trying again with backoff",
+                                 ["operation": .string(operation), "error": .string(error.message)]))
+                }
+            case .failure(let error):
+                throw error
+            }
+            try await clock.sleep(for: delay)
+            delay = min(delay * 2, .seconds(1))
         }
     }
 
@@ -155,16 +189,17 @@ public final class SinkScheduler: Sendable {
     private func keepLease() async throws {
         while true {
             try await clock.sleep(for: configuration.lease / 3)
-            try holdLease()
+            try await holdLease()
         }
     }
 
     /// Renews the lease if it needs it; a lease taken by someone else ends the scheduler: it is
     /// reported once, and every later call throws too, so nothing more is sent.
-    func holdLease() throws(SpoolError) {
-        do throws(SpoolError) {
-            try store.renewLease(sink: configuration.name, owner: owner, duration: configuration.lease)
-        } catch {
+    func holdLease() async throws {
+        let (name, owner, lease) = (configuration.name, owner, configuration.lease)
+        do {
+            try await withStore("renew the lease") { store throws(SpoolError) in try store.renewLease(sink: name, owner: owner, duration: lease) }
+        } catch let error as SpoolError {
             throw lost(error)
         }
     }
@@ -182,7 +217,8 @@ public final class SinkScheduler: Sendable {
     // MARK: - Forwarding
 
     private func forward(until stop: Stop) async throws {
-        var cursor = try store.position(of: configuration.name)
+        let (name, owner, lease) = (configuration.name, owner, configuration.lease)
+        var cursor = try await withStore("read the position") { store throws(SpoolError) in try store.position(of: name) }
         var inFlight: [(lastID: Int64, task: Task<Settlement, any Error>)] = []
         var partialSince: UnixInstant?
         defer {
@@ -194,13 +230,15 @@ public final class SinkScheduler: Sendable {
             let untilEmpty = stop == .empty || finishing.load(ordering: .acquiring)
             if gaugesUpdated.map({ $0.duration(to: clock.now) >= .seconds(1) }) ?? true {
                 gaugesUpdated = clock.now
-                recordBacklog()
+                await recordBacklog()
             }
             // Keep the pipe full.
             while inFlight.count < max(1, configuration.maxInFlight) && !isStopping {
-                try holdLease()
-                let batch = try store.claim(sink: configuration.name, owner: owner, lease: configuration.lease,
-                                            after: cursor, maxCount: batchEntries, maxBytes: configuration.maxBatchBytes)
+                try await holdLease()
+                let (after, maxBytes) = (cursor, configuration.maxBatchBytes)
+                let batch = try await withStore("claim") { store throws(SpoolError) in
+                    try store.claim(sink: name, owner: owner, lease: lease, after: after, maxCount: batchEntries, maxBytes: maxBytes)
+                }
                 guard !batch.entries.isEmpty else { partialSince = nil; break }
                 let bytes = batch.entries.reduce(0) { $0 + $1.topic.utf8.count + $1.message.utf8.count + ($1.contextJSON?.utf8.count ?? 0) }
                 let full = batch.entries.count >= batchEntries || bytes * 10 >= configuration.maxBatchBytes * 9
@@ -231,10 +269,13 @@ public final class SinkScheduler: Sendable {
                 for task in pending { task.cancel() }
             }
             inFlight.removeFirst()
-            do throws(SpoolError) {
-                try store.acknowledge(sink: configuration.name, owner: owner, through: oldest.lastID,
-                                      delivered: settlement.delivered, deadLetters: settlement.deadLetters)
-            } catch {
+            do {
+                let through = oldest.lastID
+                try await withStore("acknowledge") { store throws(SpoolError) in
+                    try store.acknowledge(sink: name, owner: owner, through: through,
+                                          delivered: settlement.delivered, deadLetters: settlement.deadLetters)
+                }
+            } catch let error as SpoolError {
                 throw lost(error)
             }
             progress.withLock {
@@ -248,12 +289,17 @@ public final class SinkScheduler: Sendable {
         throw CancellationError()
     }
 
-    /// Spool depth and oldest pending age, as gauges.
-    private func recordBacklog() {
-        guard let backlog = try? store.backlog(of: configuration.name) else { return }
+    /// Spool depth, oldest pending age and the WAL's size, as gauges.
+    private func recordBacklog() async {
+        let name = configuration.name
+        let path = store.path
+        guard let (backlog, walBytes) = try? await BlockingWork.run({ () throws(SpoolError) in
+            (try self.store.backlog(of: name), Writer.fileSize(path + "-wal"))
+        }) else { return }
         metrics.depth.record(backlog.entries)
         let age = backlog.oldestTimestamp.map { UnixTime.seconds(nanoseconds: clock.now.nanoseconds &- $0) } ?? 0
         metrics.oldestPendingAge.record(max(0, age))
+        metrics.walBytes.record(walBytes)
     }
 
     func nextRandomDelay(afterAttempt attempt: Int, retryAfter: Duration?) -> Duration {
@@ -288,6 +334,7 @@ struct SinkMetrics: Sendable {
     let breakerState: Gauge
     let depth: Gauge
     let oldestPendingAge: Gauge
+    let walBytes: Gauge
 
     init(sink: String, factory: any MetricsFactory) {
         let dimensions = [("sink", sink)]
@@ -301,5 +348,7 @@ struct SinkMetrics: Sendable {
         breakerState = Gauge(label: "spool_breaker_state", dimensions: dimensions, factory: factory)
         depth = Gauge(label: "spool_pending_entries", dimensions: dimensions, factory: factory)
         oldestPendingAge = Gauge(label: "spool_oldest_pending_age_seconds", dimensions: dimensions, factory: factory)
+        // The spool's, not the sink's: a reader holding an old snapshot makes it grow.
+        walBytes = Gauge(label: "spool_wal_bytes", dimensions: [], factory: factory)
     }
 }

@@ -1,5 +1,4 @@
 import CSQLite
-import CSpoolVFS
 import Foundation
 
 /// The oldest SQLite Spool runs on (what Ubuntu 20.04 ships): nothing newer is used.
@@ -13,8 +12,7 @@ final class Connection {
 
     /// Opens (or creates, with `create`) the database at `path`. `immutable` reads the database
     /// file alone, read-only, ignoring its WAL and every lock (SQLite's `immutable` URI flag).
-    /// `defaultVFS` opens it as any other SQLite program does, without the spool VFS (tests).
-    init(path: String, create: Bool, readOnly: Bool = false, immutable: Bool = false, defaultVFS: Bool = false) throws(SpoolError) {
+    init(path: String, create: Bool, readOnly: Bool = false, immutable: Bool = false) throws(SpoolError) {
         let version = sqlite3_libversion_number()
         guard version >= minimumSQLiteVersionNumber else {
             throw SpoolError(.sqliteTooOld, "SQLite \(String(cString: sqlite3_libversion())) is too old: Spool needs 3.31.0 or newer")
@@ -30,7 +28,7 @@ final class Connection {
                 .replacingOccurrences(of: "#", with: "%23")
             name = "file:\(escaped)?immutable=1"
         }
-        let rc = sqlite3_open_v2(name, &db, flags, defaultVFS ? nil : Self.vfs)
+        let rc = sqlite3_open_v2(name, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close_v2(db)
@@ -44,11 +42,6 @@ final class Connection {
     deinit {
         sqlite3_close_v2(handle)
     }
-
-    /// The "spool" VFS (Sources/CSpoolVFS: the default VFS, with each WAL frame written in one
-    /// system call), or the default VFS if it could not be registered.
-    private static var vfs: UnsafePointer<CChar>? { vfsRegistered ? spool_vfs_name : nil }
-    private static let vfsRegistered = spool_vfs_register() == SQLITE_OK
 
     /// Runs one or more statements that return no rows.
     func execute(_ sql: String) throws(SpoolError) {

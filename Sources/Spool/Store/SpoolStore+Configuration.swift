@@ -66,7 +66,10 @@ extension SpoolStore {
         /// Apply pending migrations at open. When false, an old spool fails to open. Default true.
         public var migrate: Bool = true
         /// New WAL pages since the last checkpoint that wake the background checkpointer.
-        /// Default 1000 (about 4 MiB).
+        /// Default 1000 (about 4 MiB). The store keeps room on the file system for 17 times this
+        /// much WAL (see "The disk is a bound too" in docs/architecture.md), so on a small file
+        /// system, or with a small ``maximumBytes``, it uses less: at most an eighth of the file
+        /// system and a quarter of the bound (``effectiveCheckpointPages(fileSystemBytes:)``).
         public var checkpointPages: Int = 1000
         /// In ``Durability/buffered(maxDelay:)`` mode, the bound on entries waiting in memory: a
         /// quarter of it wakes the background committer at once (rather than at `maxDelay`), and
@@ -94,4 +97,26 @@ extension SpoolStore {
             self.durability = durability
         }
     }
+}
+
+extension SpoolStore.Configuration {
+    /// The smallest ``maximumBytes``: an empty spool's schema alone takes about 100 KiB of pages,
+    /// so a smaller bound would drop every entry.
+    public static let minimumMaximumBytes: Int64 = 1 << 20
+    /// The fewest checkpoint pages a small file system or bound brings the threshold down to.
+    static let minimumCheckpointPages = 16
+
+    /// The checkpoint threshold in force: ``checkpointPages``, lowered so that the WAL's reserve
+    /// (17 thresholds' worth of pages) is at most an eighth of a file system of
+    /// `fileSystemBytes` and a quarter of ``maximumBytes``. A fixed 68 MB reserve kept a spool on
+    /// an 8 MiB file system from storing anything.
+    func effectiveCheckpointPages(fileSystemBytes: Int64?) -> Int {
+        var reserve = Int64(max(1, min(checkpointPages, 1 << 20))) * Self.walReservePerPage
+        if let fileSystemBytes, fileSystemBytes > 0 { reserve = min(reserve, fileSystemBytes / 8) }
+        if let maximumBytes { reserve = min(reserve, maximumBytes / 4) }
+        return max(Int(reserve / Self.walReservePerPage), min(checkpointPages, Self.minimumCheckpointPages), 1)
+    }
+
+    /// WAL bytes kept free per checkpoint page: the RESTART threshold (16 thresholds) and one more.
+    static let walReservePerPage: Int64 = 17 * 4096
 }

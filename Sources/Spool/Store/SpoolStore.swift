@@ -43,6 +43,10 @@ public final class SpoolStore: Sendable {
     var checkpointRuns: Int { checkpointer.runs.load(ordering: .relaxed) }
     /// Times the background checkpointer was woken.
     var checkpointRequests: Int { checkpointer.requests.load(ordering: .relaxed) }
+    /// RESTART checkpoints tried, and those a reader or another writer stopped short.
+    var checkpointRestarts: (attempts: Int, busy: Int) {
+        (checkpointer.restartAttempts.load(ordering: .relaxed), checkpointer.restartsBusy.load(ordering: .relaxed))
+    }
     /// Waits (bounded) until a background checkpoint has run.
     func waitForCheckpoint(timeout: Duration) -> Bool {
         checkpointer.ran.wait(timeout: .now() + .nanoseconds(Int(timeout.totalNanoseconds))) == .success
@@ -60,21 +64,30 @@ public final class SpoolStore: Sendable {
     ///
     /// - Throws: ``SpoolError``: `.io` for an unusable path, `.notASpool` for another
     ///   application's database, `.newerSchema` for a spool from a newer Spool (unchanged),
-    ///   `.sqliteTooOld`, `.corrupt` when recovery is off.
+    ///   `.sqliteTooOld`, `.corrupt` when recovery is off, `.configuration` for a size bound
+    ///   below ``Configuration/minimumMaximumBytes``.
     public init(path: String, configuration: Configuration = Configuration()) throws(SpoolError) {
+        if let bound = configuration.maximumBytes, bound < Configuration.minimumMaximumBytes {
+            throw SpoolError(.configuration, "a spool's size bound must be at least \(Configuration.minimumMaximumBytes >> 20) MiB (got \(bound) bytes): an empty spool's tables take about 100 KiB, so a smaller bound would drop every entry")
+        }
         self.path = path
         self.configuration = configuration
         let openedAt = configuration.clock.now.nanoseconds
         let (connection, recovery) = try SpoolFile.openWriter(path: path, configuration: configuration, now: openedAt)
         recoveredFrom = recovery?.movedTo
         if case .buffered = configuration.durability { committer = BackgroundCommitter() } else { committer = nil }
-        checkpointer = Checkpointer(path: path, threshold: configuration.checkpointPages, report: configuration.report, clock: configuration.clock)
+        let checkpointPages = configuration.effectiveCheckpointPages(fileSystemBytes: Writer.fileSystemBytes(path))
+        checkpointer = Checkpointer(path: path, threshold: checkpointPages, report: configuration.report, clock: configuration.clock)
         checkpointer.attach(to: connection)
-        writer = Mutex(try Writer(connection: connection, configuration: configuration))
+        writer = Mutex(try Writer(connection: connection, configuration: configuration, checkpointPages: checkpointPages))
         let readConnection = try Connection(path: path, create: false)
         SpoolFile.applyBusyTimeout(readConnection, configuration.busyTimeout)
         try SpoolFile.applyCacheSize(readConnection)
         reader = Mutex(try Reader(connection: readConnection))
+        checkpointer.setExclusive { [weak self] body in
+            guard let self else { return body() }
+            self.writer.withLock { _ in body() }
+        }
 
         if let recovery {
             let entry = LogEntry(

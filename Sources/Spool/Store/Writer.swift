@@ -39,7 +39,9 @@ final class Writer {
     /// The connection's busy timeout, restored after `restartWAL` shortened it.
     private let busyTimeout: Duration
 
-    init(connection: Connection, configuration: SpoolStore.Configuration) throws(SpoolError) {
+    /// - Parameter checkpointPages: the checkpoint threshold in force
+    ///   (``SpoolStore/Configuration/effectiveCheckpointPages(fileSystemBytes:)``).
+    init(connection: Connection, configuration: SpoolStore.Configuration, checkpointPages: Int) throws(SpoolError) {
         self.connection = connection
         begin = try connection.prepare("BEGIN IMMEDIATE", persistent: true)
         commit = try connection.prepare("COMMIT", persistent: true)
@@ -62,7 +64,7 @@ final class Writer {
         maximumPageCount = configuration.maximumPageCount.map(Int64.init)
         // Under a steady stream of appends the WAL reaches the checkpointer's RESTART threshold
         // (16 checkpoints' worth) before it starts over: keep room for that and one more.
-        walReserveBytes = Int64(max(1, min(configuration.checkpointPages, 1 << 20))) * 17 * 4096
+        walReserveBytes = Int64(checkpointPages) * SpoolStore.Configuration.walReservePerPage
         usedBytesEstimate = try measureUsedBytes()
         bound = try measureBound(used: usedBytesEstimate)
     }
@@ -252,19 +254,20 @@ final class Writer {
     /// to the WAL (measured: more than 1.4 MB of WAL for 3.5 MB of entries), which the disk may
     /// not have room for. What remains goes at the next acknowledgement, or when an append needs
     /// the room. Anywhere else everything passed goes at once, so a drained spool is empty.
-    func deletePassedEntries() throws(SpoolError) {
+    /// - Returns: the number of entries deleted.
+    @discardableResult
+    func deletePassedEntries() throws(SpoolError) -> Int {
         try skipEntriesForOtherSinks.run()
         guard let lowest = try connection.scalarInt("SELECT min(position) FROM sinks"),
               let oldest = try connection.scalarInt("SELECT min(id) FROM entries"), oldest <= lowest
-        else { return }
+        else { return 0 }
         guard bound.disk, let newest = try connection.scalarInt("SELECT max(id) FROM entries") else {
-            try deleteEntries(through: lowest)
-            return
+            return try deleteEntries(through: lowest)
         }
         // The average entry from the pages in use now: an estimate carried from earlier would
         // not have shrunk with the deletions, and the chunks would shrink with the table.
         let average = max(1, try usedBytes() / max(1, newest - oldest + 1))
-        try deleteEntries(through: min(lowest, oldest + max(1, deleteChunkBytes / average) - 1))
+        return try deleteEntries(through: min(lowest, oldest + max(1, deleteChunkBytes / average) - 1))
     }
 
     /// The most entry bytes one transaction deletes: a quarter of the WAL's reserve.
@@ -286,20 +289,14 @@ final class Writer {
         return (pages - free) * size
     }
 
-    /// Runs a RESTART checkpoint on the writer's connection, for at most about 200 ms in all
-    /// (a checkpoint of a WAL this size takes a few milliseconds). It fails at once while the
-    /// background checkpointer runs a checkpoint of its own, and waits for readers (a
-    /// forwarder's claim) on the busy handler: each try waits at most 2 ms, not the
-    /// connection's busy timeout (5 s by default), since this runs on the append path.
+    /// Tries one RESTART checkpoint on the writer's connection, waiting at most 2 ms for another
+    /// connection (a forwarder's claim, the background checkpointer), not the connection's busy
+    /// timeout: this runs on the append path, under the writer's lock. If someone is in the way,
+    /// the commit goes ahead; the next measure near the full disk asks again.
     private func restartWAL() {
         SpoolFile.applyBusyTimeout(connection, .milliseconds(2))
         defer { SpoolFile.applyBusyTimeout(connection, busyTimeout) }
-        for _ in 0..<70 {
-            guard let statement = try? connection.prepare("PRAGMA wal_checkpoint(RESTART)"),
-                  (try? statement.step()) == true, statement.int64(0) != 0
-            else { return }
-            usleep(1000)
-        }
+        if let statement = try? connection.prepare("PRAGMA wal_checkpoint(RESTART)") { _ = try? statement.step() }
     }
 
     /// A bound on the used bytes, and whether the disk set it (rather than `maximumBytes`).
@@ -342,6 +339,13 @@ final class Writer {
         return bound
     }
 
+    /// The size of the file system holding `path`, in bytes.
+    static func fileSystemBytes(_ path: String) -> Int64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int64(info.f_blocks) * Int64(info.f_frsize)
+    }
+
     /// Bytes free for an unprivileged writer on the file system holding `path`.
     static func freeBytes(_ path: String) -> Int64? {
         var info = statvfs()
@@ -349,7 +353,7 @@ final class Writer {
         return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
 
-    private static func fileSize(_ path: String) -> Int64 {
+    static func fileSize(_ path: String) -> Int64 {
         var info = stat()
         return stat(path, &info) == 0 ? Int64(info.st_size) : 0
     }
@@ -371,12 +375,14 @@ final class Writer {
             usedBytesEstimate = used + incoming
             return true
         }
-        // Entries every sink has passed (left by a chunked deletion) are not drops: those first.
-        try deletePassedEntries()
-        used = try measureUsedBytes()
-        if used + incoming <= maximum {
-            usedBytesEstimate = used + incoming
-            return true
+        // Entries every sink has passed (left by chunked deletions) are not drops: those first,
+        // chunk after chunk, until there is room or nothing passed is left.
+        while try deletePassedEntries() > 0 {
+            used = try measureUsedBytes()
+            if used + incoming <= maximum {
+                usedBytesEstimate = used + incoming
+                return true
+            }
         }
         let cause = bound.disk ? "disk_full" : "overflow"
         switch policy {

@@ -1,13 +1,11 @@
 @testable import Spool
 
-/// Reads a spool file with a plain connection, as a person with `sqlite3` would: SQLite's
-/// default VFS, not the spool's (so every check through it also checks that what the store
-/// wrote reached the files).
+/// Reads a spool file with a plain connection of its own, as a person with `sqlite3` would.
 struct SQL {
     let connection: Connection
 
     init(_ path: String) throws {
-        connection = try Connection(path: path, create: false, defaultVFS: true)
+        connection = try Connection(path: path, create: false)
     }
 
     func int(_ sql: String) throws -> Int64? { try connection.scalarInt(sql) }
