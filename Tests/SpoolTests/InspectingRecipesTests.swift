@@ -27,10 +27,10 @@ import Testing
         let directory = TemporaryDirectory()
         let path = directory.file("app.spool")
         var configuration = SpoolStore.Configuration()
-        configuration.maximumBytes = 96 * 1024  // small, so the fixture has drops too; the schema's tables and indexes take a 4 KiB page each
+        configuration.maximumBytes = SpoolStore.Configuration.minimumMaximumBytes  // small, so the fixture has drops too
         configuration.report = { _ in }
         let spool = try SpoolStore(path: path, configuration: configuration)
-        for number in 0..<300 { try spool.append(entry(1000 + number, message: String(repeating: "d", count: 500))) }
+        for number in 0..<300 { try spool.append(entry(1000 + number, message: String(repeating: "d", count: 1000))) }
         try spool.registerSink("loki")
         try spool.registerSink("otlp")
         try spool.append(contentsOf: [

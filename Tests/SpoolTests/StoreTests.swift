@@ -125,12 +125,12 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
     @Test func releasingABufferedSpoolWhoseLastCommitFailsReportsTheLostEntries() throws {
         let reports = Reports()
         var configuration = SpoolStore.Configuration(durability: .buffered(maxDelay: .seconds(3600)))
-        configuration.maximumBytes = 1
+        configuration.maximumBytes = SpoolStore.Configuration.minimumMaximumBytes
         configuration.overflowPolicy = .reject
         configuration.report = reports.record
         do {
             let spool = try SpoolStore(path: path, configuration: configuration)
-            try spool.append(contentsOf: (0..<100).map { entry($0) })
+            try spool.append(contentsOf: (0..<100).map { entry($0, message: String(repeating: "x", count: 4000)) })
             #expect(spool.uncommittedCount == 100)
         }
         let dropped = reports.all.filter { $0.topic == "spool.store.dropped" }

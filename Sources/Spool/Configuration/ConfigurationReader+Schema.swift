@@ -60,7 +60,7 @@ extension ConfigurationReader {
             if case .scalar(let scalar) = value, scalar.string.lowercased() == "none" {
                 store.maximumBytes = nil
             } else if let bytes = size(value, at: "spool.max_size", minimum: SpoolStore.Configuration.minimumMaximumBytes,
-                                        why: "an empty spool's tables take about 100 KiB, so a smaller bound would drop every entry") {
+                                        why: "an empty spool's tables take 56 KiB, so a bound near that would drop every entry") {
                 store.maximumBytes = bytes
             }
         }

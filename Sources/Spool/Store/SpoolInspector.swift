@@ -4,8 +4,9 @@ import Foundation
 /// `spool dlq list`.
 ///
 /// The file is opened read-only: never created, recovered or migrated, and no lease is taken,
-/// so an inspector can watch a spool that an app and a forwarder are writing. Rows are handed
-/// over one at a time as SQLite steps, so exporting a large spool does not load it into memory.
+/// so an inspector can watch a spool that an app and a forwarder are writing. Rows are read in
+/// short chunks and handed over between them, so exporting a large spool neither loads it into
+/// memory nor holds a snapshot that would pin the WAL while the output is read slowly.
 ///
 /// ```swift
 /// let inspector = try SpoolInspector(path: "app.spool")
@@ -52,28 +53,61 @@ public final class SpoolInspector {
         return entries
     }
 
-    /// Calls `body` with every entry matching `filter` whose id is above `id`, in id order, one
-    /// row at a time (one statement: one consistent snapshot of the file).
-    /// - Returns: The id of the last entry handed over (or `id` when none was).
+    /// Calls `body` with every entry matching `filter` whose id is above `id` and at most the
+    /// newest id when the call began, in id order.
+    ///
+    /// Rows are read in short chunks (ids in windows of ``chunkIDs``, at most ``chunkRows`` rows
+    /// or ``chunkBytes`` of text each), and `body` runs between chunks, never while SQLite holds
+    /// a snapshot: a consumer that reads slowly (`spool export | slow-program`) does not pin the
+    /// WAL, which would keep every checkpoint from starting it over. Entries acknowledged and
+    /// deleted meanwhile are not handed over.
+    /// - Returns: The highest id looked at: the last entry handed over, or the newest id when the
+    ///   call began if no later entry matched (`id` when there was nothing after it).
     /// - Throws: ``SpoolError`` from SQLite, or what `body` threw (which stops the walk).
     @discardableResult
     public func forEachEntry(after id: Int64 = 0, matching filter: EntryFilter, _ body: (StoredEntry) throws -> Void) throws -> Int64 {
         let (clause, bind) = try conditions(filter)
+        guard let newest = try connection.scalarInt("SELECT max(id) FROM entries"), newest > id else { return id }
         let statement = try connection.prepare("""
             SELECT id, ts_ns, level, topic, message, context, schema FROM entries
-            WHERE id > ? AND \(clause) ORDER BY id
+            WHERE id > ? AND id <= ? AND \(clause) ORDER BY id
             """)
-        statement.bind(1, id)
-        _ = bind(statement, 2)
-        defer { statement.reset() }
+        let nextID = try connection.prepare("SELECT min(id) FROM entries WHERE id > ?")
         var last = id
-        while try statement.step() {
-            let entry = Self.entry(statement)
-            last = entry.id
-            try body(entry)
+        var chunk: [StoredEntry] = []
+        while last < newest {
+            // Ids are dense except where entries were deleted: skip straight to the next one.
+            nextID.bind(1, last)
+            let next = try nextID.step() && !nextID.isNull(0) ? nextID.int64(0) : nil
+            nextID.reset()
+            guard let next, next <= newest else { break }
+            let windowEnd = min(newest, next &+ Self.chunkIDs - 1)
+            statement.bind(1, next - 1)
+            statement.bind(2, windowEnd)
+            _ = bind(statement, 3)
+            var bytes = 0
+            var full = false
+            do {
+                defer { statement.reset() }
+                while try statement.step() {
+                    let entry = Self.entry(statement)
+                    bytes += entry.message.utf8.count + (entry.contextJSON?.utf8.count ?? 0) + entry.topic.utf8.count
+                    chunk.append(entry)
+                    if chunk.count >= Self.chunkRows || bytes >= Self.chunkBytes { full = true; break }
+                }
+            }
+            // The statement is reset: no snapshot is held while the rows are handed over.
+            last = full ? chunk[chunk.count - 1].id : windowEnd
+            for entry in chunk { try body(entry) }
+            chunk.removeAll(keepingCapacity: true)
         }
         return last
     }
+
+    /// A reading chunk's bounds: ids per window, rows and bytes of text per chunk.
+    static let chunkIDs: Int64 = 4096
+    static let chunkRows = 1000
+    static let chunkBytes = 4 << 20
 
     /// The highest entry id in the spool, or the highest ever deleted when it is empty.
     public func newestID() throws(SpoolError) -> Int64 {
@@ -93,18 +127,39 @@ public final class SpoolInspector {
 
     // MARK: - Dead letters
 
-    /// Calls `body` with every dead letter matching `filter`, by sink and original order, one
-    /// row at a time.
+    /// Calls `body` with every dead letter matching `filter`, by sink and original order, read in
+    /// chunks of ``chunkRows`` rows (at most ``chunkBytes`` of text) with no snapshot held while
+    /// `body` runs (see ``forEachEntry(after:matching:_:)``).
     /// - Throws: ``SpoolError`` from SQLite, or what `body` threw (which stops the walk).
     public func forEachDeadLetter(matching filter: DeadLetterFilter, _ body: (DeadLetterRecord) throws -> Void) throws {
         let (clause, bind) = filter.sql()
+        // The chunk's start as a row value after the filter's own parameters (numbered apart).
         let statement = try connection.prepare("""
             SELECT id, sink, entry_id, ts_ns, level, topic, message, context, schema, status, reason, attempts, failed_ns
-            FROM dead_letters WHERE \(clause) ORDER BY sink, entry_id, id
+            FROM dead_letters WHERE \(clause) AND (sink, entry_id, id) > (?901, ?902, ?903) ORDER BY sink, entry_id, id
             """)
-        bind(statement)
-        defer { statement.reset() }
-        while try statement.step() { try body(DeadLetterRecord(statement)) }
+        var after: (sink: String, entryID: Int64, id: Int64) = ("", .min, .min)
+        var chunk: [DeadLetterRecord] = []
+        while true {
+            bind(statement)
+            statement.bind(901, after.sink)
+            statement.bind(902, after.entryID)
+            statement.bind(903, after.id)
+            var bytes = 0
+            do {
+                defer { statement.reset() }
+                while try statement.step() {
+                    let letter = DeadLetterRecord(statement)
+                    bytes += letter.message.utf8.count + (letter.contextJSON?.utf8.count ?? 0) + letter.reason.utf8.count
+                    chunk.append(letter)
+                    if chunk.count >= Self.chunkRows || bytes >= Self.chunkBytes { break }
+                }
+            }
+            guard let last = chunk.last else { return }
+            after = (last.sink, last.entryID, last.id)
+            for letter in chunk { try body(letter) }
+            chunk.removeAll(keepingCapacity: true)
+        }
     }
 
     // MARK: - Helpers

@@ -100,9 +100,10 @@ extension SpoolStore {
 }
 
 extension SpoolStore.Configuration {
-    /// The smallest ``maximumBytes``: an empty spool's schema alone takes about 100 KiB of pages,
-    /// so a smaller bound would drop every entry.
-    public static let minimumMaximumBytes: Int64 = 1 << 20
+    /// The smallest ``maximumBytes``, 256 KiB: an empty spool's tables and indexes take 56 KiB
+    /// (a page each), so a bound near that would drop every entry (64 KiB, the former minimum,
+    /// did).
+    public static let minimumMaximumBytes: Int64 = 256 << 10
     /// The fewest checkpoint pages a small file system or bound brings the threshold down to.
     static let minimumCheckpointPages = 16
 

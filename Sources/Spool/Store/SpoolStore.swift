@@ -68,7 +68,7 @@ public final class SpoolStore: Sendable {
     ///   below ``Configuration/minimumMaximumBytes``.
     public init(path: String, configuration: Configuration = Configuration()) throws(SpoolError) {
         if let bound = configuration.maximumBytes, bound < Configuration.minimumMaximumBytes {
-            throw SpoolError(.configuration, "a spool's size bound must be at least \(Configuration.minimumMaximumBytes >> 20) MiB (got \(bound) bytes): an empty spool's tables take about 100 KiB, so a smaller bound would drop every entry")
+            throw SpoolError(.configuration, "a spool's size bound must be at least \(Configuration.minimumMaximumBytes >> 10) KiB (got \(bound) bytes): an empty spool's tables take 56 KiB, so a bound near that would drop every entry")
         }
         self.path = path
         self.configuration = configuration

@@ -1,14 +1,21 @@
+import CSQLite
 import Foundation
 import Spool
 import Synchronization
 
 /// N threads appending through ``SpoolStore`` for a fixed time, each timing every call.
 enum AppendLoop {
-    static func run(path: String, mode: SpoolStore.Durability, threads: Int, message: String, seconds: Double, checkpointPages: Int) throws -> BenchResult {
+    /// - Parameter pinnedReader: keep a second connection inside a read transaction for the whole
+    ///   run, as a `sqlite3` shell left in `BEGIN` would (`spool bench append --pinned-reader`).
+    static func run(path: String, mode: SpoolStore.Durability, threads: Int, message: String, seconds: Double, checkpointPages: Int,
+                    pinnedReader: Bool = false) throws -> BenchResult {
         var configuration = SpoolStore.Configuration(durability: mode)
         configuration.maximumBytes = nil
         configuration.checkpointPages = checkpointPages
+        configuration.report = { _ in }  // a pinned reader's WAL warning is expected here
         let spool = try SpoolStore(path: path, configuration: configuration)
+        let reader = pinnedReader ? try PinnedReader(path: path) : nil
+        defer { reader?.close() }
         let deadline = Atomic<UInt64>(0)
         let counts = Mutex<[Int]>([])
         let samples = Mutex<[UInt64]>([])
@@ -54,7 +61,7 @@ enum AppendLoop {
         try spool.close()
         if let failure = failures.withLock({ $0.first }) { throw BenchFailure(message: failure) }
         let sorted = samples.withLock { $0.sorted() }
-        return BenchResult(name: "spool \(mode)", threads: threads, entries: counts.withLock { $0.reduce(0, +) },
+        return BenchResult(name: "spool \(mode)" + (pinnedReader ? " + reader" : ""), threads: threads, entries: counts.withLock { $0.reduce(0, +) },
                            seconds: elapsed, p50Microseconds: percentile(sorted, 0.5), p99Microseconds: percentile(sorted, 0.99),
                            rowsPerCommit: perCommit)
     }
@@ -63,4 +70,22 @@ enum AppendLoop {
 struct BenchFailure: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
+}
+
+/// A plain SQLite connection inside a read transaction: the snapshot it holds keeps every
+/// checkpoint from copying the frames after it, as a `sqlite3` shell left in `BEGIN` does.
+final class PinnedReader {
+    private var handle: OpaquePointer?
+
+    init(path: String) throws {
+        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK,
+              sqlite3_exec(handle, "BEGIN; SELECT count(*) FROM entries;", nil, nil, nil) == SQLITE_OK
+        else { throw BenchFailure(message: "the pinned reader could not open \(path)") }
+    }
+
+    func close() {
+        sqlite3_exec(handle, "COMMIT", nil, nil, nil)
+        sqlite3_close_v2(handle)
+        handle = nil
+    }
 }

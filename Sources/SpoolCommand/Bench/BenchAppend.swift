@@ -14,8 +14,13 @@ struct BenchAppend: AsyncParsableCommand {
             Baselines: the raw SQLite C API on the same schema with one commit per row, and with
             1000 rows per commit (WAL, synchronous=NORMAL). Build with -c release.
 
+            --pinned-reader measures committed appends (1 and --threads threads), each case \
+            without and then with another connection that holds a read transaction open for \
+            the whole case (as a sqlite3 shell left inside BEGIN), and prints the ratio.
+
             Example:
               swift run -c release spool bench append --seconds 3
+              swift run -c release spool bench append --pinned-reader --seconds 3
             """
     )
 
@@ -26,6 +31,8 @@ struct BenchAppend: AsyncParsableCommand {
     @Option(help: "WAL pages that wake the background checkpointer.") var checkpointPages: Int = SpoolStore.Configuration().checkpointPages
     @Option(help: "Run only the cases whose name contains this text (e.g. committed, raw).") var only: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
+    @Flag(help: "Measure committed appends with and without a second connection holding a read transaction for the whole case, and print the ratio.")
+    var pinnedReader = false
 
     func run() async throws {
         let base = directory ?? NSTemporaryDirectory() + "/spool-bench-\(getpid())"
@@ -47,6 +54,18 @@ struct BenchAppend: AsyncParsableCommand {
         func selected(_ name: String) -> Bool { only.map { name.contains($0) } ?? true }
         if selected("raw sqlite, 1000 rows/commit") {
             results.append(try RawSQLiteLoop.run(path: freshPath(), message: message, rowsPerCommit: 1000, seconds: seconds))
+        }
+        if pinnedReader {
+            var ratios: [String] = []
+            for threadCount in [1, threads] {
+                let alone = try AppendLoop.run(path: freshPath(), mode: .committed, threads: threadCount, message: message, seconds: seconds, checkpointPages: checkpointPages)
+                let beside = try AppendLoop.run(path: freshPath(), mode: .committed, threads: threadCount, message: message, seconds: seconds, checkpointPages: checkpointPages, pinnedReader: true)
+                results += [alone, beside]
+                ratios.append(String(format: "%d thread%@ %.2f", threadCount, threadCount == 1 ? "" : "s", beside.rate / alone.rate))
+            }
+            BenchResult.print(results, baseline: results[0], json: json)
+            if !json { print("pinned reader / no reader, committed: " + ratios.joined(separator: ", ")) }
+            return
         }
         let modes: [SpoolStore.Durability] = [.committed, .fsync, .buffered(maxDelay: .milliseconds(200))]
         for mode in modes where selected("spool \(mode)") {

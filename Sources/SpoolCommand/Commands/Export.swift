@@ -19,7 +19,10 @@ struct Export: ParsableCommand {
             equals sign: --since=-1h). --sink NAME exports what \
             is pending for that sink (with --dead-letters: that sink's dead letters).
 
-            Rows are streamed as SQLite reads them: a large spool is not loaded into memory. \
+            Rows are read in short chunks (at most 1000 rows or 4 MiB each) and written between \
+            them: a large spool is not loaded into memory, and a slow reader of the output does \
+            not hold a snapshot that would keep the spool's WAL from being checkpointed. \
+            Entries appended after the export began are not included. \
             The spool is opened read-only and never created; no lease is taken. A closed \
             stdout (`| head`) ends the export with exit 0.
 
