@@ -20,9 +20,10 @@ extension SpoolStore {
             case outdatedSchema
             /// A spool written by a newer Spool: this binary must not write to it.
             case newerSchema
-            /// A SQLite database of another application.
+            /// Not a spool: a SQLite database of another application, or a file that is not
+            /// SQLite at all and holds nothing recognisable as a spool. Spool never touches it.
             case notASpool
-            /// Damaged, or not a SQLite database at all.
+            /// A spool (recognised by its application id or spool id) that is damaged.
             case corrupt
             /// An empty file or database: no spool has been created in it yet.
             case empty
@@ -82,7 +83,7 @@ extension SpoolStore {
         } catch where error.code == .notASpool || error.code == .corrupt {
             report.status = error.code == .corrupt ? .corrupt : .notASpool
             report.message = error.message
-            return report
+            return unrecognisedAsNotASpool(report)
         }
         // Whether its pages are sound.
         do throws(SpoolError) {
@@ -92,7 +93,7 @@ extension SpoolStore {
             report.integrity = error.message
             report.status = .corrupt
             report.message = error.message
-            return report
+            return unrecognisedAsNotASpool(report)
         }
         // Whether this binary can write to it as it is.
         switch kind {
@@ -113,6 +114,16 @@ extension SpoolStore {
         return report
     }
 
+    /// A damaged file is a damaged spool only when it is recognisably one; anything else is
+    /// not a spool, which `repair` refuses to touch.
+    private static func unrecognisedAsNotASpool(_ report: CheckReport) -> CheckReport {
+        guard report.status == .corrupt, !SpoolFile.recognised(report.path) else { return report }
+        var report = report
+        report.status = .notASpool
+        report.message = SpoolFile.notRecognised(report.path, SpoolError(.corrupt, report.message)).message
+        return report
+    }
+
     /// Applies the migrations a spool file is missing, in one transaction.
     ///
     /// The file must exist and be a sound spool; a damaged file is refused, not recovered.
@@ -128,12 +139,10 @@ extension SpoolStore {
     /// - Throws: ``SpoolError``: `.io` for a missing file, `.newerSchema` for a spool from a
     ///   newer Spool, `.notASpool`, `.corrupt`, `.migrationFailed`. The file is unchanged then.
     public static func migrate(path: String, busyTimeout: Duration = .seconds(5)) throws(SpoolError) -> (from: Int, to: Int) {
-        let connection = try openExisting(path, readOnly: false)
-        SpoolFile.applyBusyTimeout(connection, busyTimeout)
-        guard case .spool(let version) = try SpoolFile.inspect(connection) else {
+        let (connection, kind) = try SpoolFile.openExistingForMaintenance(path, doing: "migrated", busyTimeout: busyTimeout)
+        guard case .spool(let version) = kind else {
             throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database): there is nothing to migrate")
         }
-        try SpoolFile.verify(connection)
         if version < Migrations.latestVersion { try Migrations.migrate(connection) }
         return (from: version, to: Migrations.latestVersion)
     }
