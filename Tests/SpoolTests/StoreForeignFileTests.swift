@@ -70,20 +70,26 @@ import Testing
         try spool.close()
     }
 
-    /// A new spool never checkpointed has Spool's application id only in its WAL's copy of page 1.
-    @Test func aSpoolWhoseHeaderLivesOnlyInItsWALIsRecognised() throws {
+    /// When the database file's header is damaged, the newest copy of page 1 in the WAL still
+    /// carries Spool's application id.
+    @Test func aSpoolIsRecognisedByTheHeaderInItsWAL() throws {
         let fresh = directory.file("fresh.spool")
         var keepWAL = quiet
         keepWAL.checkpointPages = 100_000
         let spool = try SpoolStore(path: fresh, configuration: keepWAL)
-        try spool.append(entry(1))
+        // Growing the file rewrites page 1 (its size is in the header): a copy lands in the WAL.
+        try spool.append(contentsOf: (1...200).map { entry($0, message: String(repeating: "x", count: 500)) })
         let copy = directory.file("copy.spool")
         try FileManager.default.copyItem(atPath: fresh, toPath: copy)
         try FileManager.default.copyItem(atPath: fresh + "-wal", toPath: copy + "-wal")
         try spool.close()
-        #expect(try SQL(copy).int("PRAGMA application_id") == Migrations.applicationID)
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: copy))
+        try handle.seek(toOffset: 68)
+        try handle.write(contentsOf: Data([0, 0, 0, 0]))
+        try handle.close()
         #expect(try Connection(path: copy, create: false, immutable: true).scalarInt("PRAGMA application_id") == 0)
         #expect(SpoolFile.recognised(copy))
+        #expect(SpoolFile.walPageOneApplicationID(copy + "-wal") == Array("SPOL".utf8))
         let notes = directory.file("notes.txt")
         try Data("not a spool\n".utf8).write(to: URL(fileURLWithPath: notes))
         #expect(!SpoolFile.recognised(notes))

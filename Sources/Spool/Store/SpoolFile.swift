@@ -218,7 +218,7 @@ enum SpoolFile {
     }
 
     /// The application id in the last copy of page 1 in a WAL file, if it holds one.
-    private static func walPageOneApplicationID(_ wal: String) -> [UInt8]? {
+    static func walPageOneApplicationID(_ wal: String) -> [UInt8]? {
         guard let header = readBytes(wal, at: 0, count: 32), header.count == 32 else { return nil }
         let magic = header[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         guard magic == 0x377F_0682 || magic == 0x377F_0683 else { return nil }
