@@ -141,7 +141,7 @@ import Testing
         let spool = try SpoolStore(path: path, configuration: quiet)
         #expect { _ = try SpoolStore.repair(path: path) } throws: { error in
             let error = error as? SpoolError
-            return error?.code == .inUse && error!.message.contains("open in this process")
+            return error?.code == .inUse && error!.message.contains("open in this process") && error!.message.contains("release it")
         }
         try spool.append(entry(11))
         try spool.close()

@@ -29,7 +29,7 @@ final class ExclusiveUse {
     /// - Parameter doing: What it is for, for the message ("setting it aside").
     static func take(_ path: String, doing: String) throws(SpoolError) -> ExclusiveUse {
         if OpenSpools.isOpenInThisProcess(path) {
-            throw SpoolError(.inUse, "\(path) is open in this process (a SpoolStore): close it before \(doing); nothing was changed")
+            throw SpoolError(.inUse, "\(path) is open in this process (a SpoolStore keeps its connections until it is released): release it before \(doing); nothing was changed")
         }
         let use = ExclusiveUse()
         try use.lock(path, path: path, range: databaseLocks, doing: doing, required: true)

@@ -205,16 +205,33 @@ enum SpoolFile {
     /// header, or in the newest copy of page 1 in its `-wal` (a new spool's header may live only
     /// there), or a `meta.spool_id` SQLite can still read. Only such a file is ever moved aside.
     ///
-    /// Reading changes nothing: the database file is read through SQLite's `immutable` mode
-    /// (no locks, no WAL), the WAL with plain reads. The database file is never opened and
-    /// closed outside SQLite: closing a descriptor of a file drops every POSIX lock this
-    /// process holds on it, SQLite's too (SQLite's own files keep them, see ``ExclusiveUse``).
+    /// Reading changes nothing: the database file is read through a connection in SQLite's
+    /// `immutable` mode (no locks, no WAL; its header with the file's own read method, so a
+    /// truncated or damaged file is read as it is), the WAL with plain reads. The database
+    /// file is never opened and closed outside SQLite: closing a descriptor of a file drops
+    /// every POSIX lock this process holds on it, SQLite's too (see ``ExclusiveUse``).
     static func recognised(_ path: String) -> Bool {
         if OpenSpools.isOpenInThisProcess(path) { return true }
-        let file = try? Connection(path: path, create: false, immutable: true)
-        if let id = try? file?.scalarInt("PRAGMA application_id"), id == Migrations.applicationID { return true }
+        guard let file = try? Connection(path: path, create: false, immutable: true) else { return false }
+        if let header = header(of: file), header.starts(with: Array("SQLite format 3\0".utf8)),
+           Array(header[68..<72]) == Array("SPOL".utf8) {
+            return true
+        }
         if walPageOneApplicationID(path + "-wal") == Array("SPOL".utf8) { return true }
+        // A truncated file's header claims more pages than it has: SQLite reads it only so.
+        try? file.execute("PRAGMA writable_schema = ON")
         return spoolID(file) != nil
+    }
+
+    /// The database file's first 100 bytes, read through the connection's own file handle.
+    private static func header(of connection: Connection) -> [UInt8]? {
+        var pointer: UnsafeMutablePointer<sqlite3_file>?
+        guard sqlite3_file_control(connection.handle, "main", SQLITE_FCNTL_FILE_POINTER, &pointer) == SQLITE_OK,
+              let file = pointer, let read = file.pointee.pMethods?.pointee.xRead
+        else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 100)
+        let rc = bytes.withUnsafeMutableBytes { read(file, $0.baseAddress, 100, 0) }
+        return rc == SQLITE_OK ? bytes : nil
     }
 
     /// The application id in the last copy of page 1 in a WAL file, if it holds one.
