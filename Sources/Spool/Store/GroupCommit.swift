@@ -237,7 +237,10 @@ extension SpoolStore {
                     // Rows whose appends already returned stay for the next round; the rows of
                     // callers waiting for this round leave with the error they are given.
                     let kept = rows.filter { $0.waitingTicket == 0 }
-                    lane.withLock { $0.pending.insert(contentsOf: kept, at: 0) }
+                    lane.withLock { lane in
+                        lane.pending.insert(contentsOf: kept, at: 0)
+                        lane.inFlight = 0  // in the same step: never counted twice
+                    }
                 }
                 return (Writer.Outcome(), last, error)
             }

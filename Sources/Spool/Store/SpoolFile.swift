@@ -202,8 +202,9 @@ enum SpoolFile {
     // MARK: - Damaged files: recognising, setting aside
 
     /// Whether `path` is recognisably a spool: Spool's application id (`SPOL`) in the database
-    /// header, or in the newest copy of page 1 in its `-wal` (a new spool's header may live only
-    /// there), or a `meta.spool_id` SQLite can still read. Only such a file is ever moved aside.
+    /// header, or in the newest copy of page 1 in its `-wal` (where the header of a file whose
+    /// own first page was damaged may still be), or a `meta.spool_id` SQLite can still read.
+    /// Only such a file is ever moved aside.
     ///
     /// Reading changes nothing: the database file is read through a connection in SQLite's
     /// `immutable` mode (no locks, no WAL; its header with the file's own read method, so a
@@ -236,7 +237,16 @@ enum SpoolFile {
 
     /// The application id in the last copy of page 1 in a WAL file, if it holds one.
     static func walPageOneApplicationID(_ wal: String) -> [UInt8]? {
-        guard let header = readBytes(wal, at: 0, count: 32), header.count == 32 else { return nil }
+        // The WAL carries no POSIX locks of SQLite's, so a descriptor of our own is harmless.
+        let descriptor = Foundation.open(wal, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        func readBytes(at offset: Int64, count: Int) -> [UInt8]? {
+            var bytes = [UInt8](repeating: 0, count: count)
+            let read = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count, off_t(offset)) }
+            return read == count ? bytes : nil
+        }
+        guard let header = readBytes(at: 0, count: 32) else { return nil }
         let magic = header[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         guard magic == 0x377F_0682 || magic == 0x377F_0683 else { return nil }
         let pageSize = Int64(header[8..<12].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
@@ -246,22 +256,13 @@ enum SpoolFile {
         var found: [UInt8]?
         var offset: Int64 = 32
         while offset + frameSize <= size {
-            if let frame = readBytes(wal, at: offset, count: 4), frame == [0, 0, 0, 1],
-               let id = readBytes(wal, at: offset + 24 + 68, count: 4) {
+            if let frame = readBytes(at: offset, count: 4), frame == [0, 0, 0, 1],
+               let id = readBytes(at: offset + 24 + 68, count: 4) {
                 found = id
             }
             offset += frameSize
         }
         return found
-    }
-
-    private static func readBytes(_ path: String, at offset: Int64, count: Int) -> [UInt8]? {
-        let descriptor = Foundation.open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes = [UInt8](repeating: 0, count: count)
-        let read = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count, off_t(offset)) }
-        return read < 0 ? nil : Array(bytes.prefix(read))
     }
 
     static func notRecognised(_ path: String, _ error: SpoolError) -> SpoolError {
