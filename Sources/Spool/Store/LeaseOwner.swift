@@ -82,7 +82,7 @@ enum ProcessProbe {
         return .running(started: started)
         #elseif canImport(Darwin)
         guard let info = kinfo(of: pid) else { return .unknown }
-        if info.kp_proc.p_stat == SZOMB { return .gone }
+        if Int32(info.kp_proc.p_stat) == SZOMB { return .gone }
         let time = info.kp_proc.p_starttime
         return .running(started: UInt64(time.tv_sec) * 1_000_000 + UInt64(time.tv_usec))
         #else
@@ -101,7 +101,8 @@ enum ProcessProbe {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return nil }
         let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         guard let first = words.first else { return nil }
-        let line = ([(first as NSString).lastPathComponent] + words.dropFirst()).joined(separator: " ")
+        let program = first.split(separator: "/").last.map(String.init) ?? first
+        let line = ([program] + words.dropFirst()).joined(separator: " ")
         return line.count > 200 ? String(line.prefix(200)) + "…" : line
         #else
         return nil
