@@ -56,7 +56,7 @@ import Testing
         let input = (1...20000).map { "entry number \($0)\n" }.joined()
         try #require(try SpoolBinary.run(["ingest", "--spool", spool], input: input).status == 0)
         let reader = try Child("SpoolTestChild", ["inspect", spool])
-        defer { reader.kill() }
+        defer { if reader.process.isRunning { reader.kill() } }
         #expect(reader.readLine() == "open")
         // Overwrite a page in the middle of the entries table.
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: spool))

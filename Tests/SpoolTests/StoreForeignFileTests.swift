@@ -100,7 +100,7 @@ import Testing
     @Test func aDamagedSpoolThatAnotherProcessHasOpenIsNotSetAsideAndTheProcessIsNamed() throws {
         try closedSpool(path)
         let reader = try Child("SpoolTestChild", ["inspect", path])
-        defer { reader.kill() }
+        defer { if reader.process.isRunning { reader.kill() } }
         #expect(reader.readLine() == "open")
         try damagePages(path)
         let damaged = try #require(bytes(path))
@@ -121,7 +121,7 @@ import Testing
     @Test func repairRefusesWhileAnotherProcessWritesToTheSpoolAndNamesIt() throws {
         try closedSpool(path, count: 10)
         let writer = try Child("SpoolTestChild", ["append", path, "1"])
-        defer { writer.kill() }
+        defer { if writer.process.isRunning { writer.kill() } }
         #expect(writer.readLine() == "1")
         #expect { _ = try SpoolStore.repair(path: path) } throws: { error in
             let error = error as? SpoolError

@@ -29,6 +29,7 @@ import Testing
     @Test func aHolderKilledWithSIGKILLOnThisHostIsTakenOverAtOnce() throws {
         try store().close()
         let holder = try Child("SpoolTestChild", ["lease", path, "loki", "-", "300"])
+        defer { if holder.process.isRunning { holder.kill() } }
         #expect(holder.readLine() == "leased")
         let pid = holder.process.processIdentifier
         let reports = Reports()
