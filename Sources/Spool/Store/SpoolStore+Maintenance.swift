@@ -62,14 +62,21 @@ extension SpoolStore {
     /// - Throws: ``SpoolError`` with code `.io` when the file does not exist, is a directory or
     ///   cannot be opened.
     public static func check(path: String) throws(SpoolError) -> CheckReport {
-        let connection = try openExisting(path, readOnly: true)
+        // Recognising a damaged file opens it again: only once this check's connection is closed
+        // (closing another descriptor of the file would drop that connection's POSIX locks).
+        unrecognisedAsNotASpool(try checkOpened(path))
+    }
+
+    private static func checkOpened(_ path: String) throws(SpoolError) -> CheckReport {
         let latest = Migrations.latestVersion
         var report = CheckReport(path: path, status: .ok, schemaVersion: nil, supportedSchemaVersion: latest, integrity: nil, message: "")
+        _ = try openExisting(path, readOnly: true)  // a missing file or a directory throws here
         if let foreign = SpoolFile.foreignWAL(path) {
             report.status = .corrupt
             report.message = foreign
             return report
         }
+        let connection = try openExisting(path, readOnly: true)
         // What the file is. A damaged or foreign file ends the check here.
         var kind: SpoolFile.Kind?
         do throws(SpoolError) {
@@ -83,7 +90,7 @@ extension SpoolStore {
         } catch where error.code == .notASpool || error.code == .corrupt {
             report.status = error.code == .corrupt ? .corrupt : .notASpool
             report.message = error.message
-            return unrecognisedAsNotASpool(report)
+            return report
         }
         // Whether its pages are sound.
         do throws(SpoolError) {
@@ -93,7 +100,7 @@ extension SpoolStore {
             report.integrity = error.message
             report.status = .corrupt
             report.message = error.message
-            return unrecognisedAsNotASpool(report)
+            return report
         }
         // Whether this binary can write to it as it is.
         switch kind {
