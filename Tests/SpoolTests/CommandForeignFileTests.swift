@@ -32,6 +32,23 @@ import Testing
         #expect(try scratch.names() == [], "\(command)")
     }
 
+    /// The same commands on a user's text file: "not a spool", naming it; the file untouched.
+    @Test(arguments: [
+        ["stats"], ["tail"], ["export"], ["dlq", "list"], ["sinks", "list"], ["check"], ["check", "--repair"],
+        ["compact"], ["migrate"], ["forward", "--http", "http://127.0.0.1:9/ingest", "--until-empty"],
+    ])
+    func aCommandOnAUsersTextFileSaysItIsNotASpoolAndLeavesIt(command: [String]) throws {
+        let scratch = TemporaryDirectory()
+        let notes = scratch.file("notes.txt")
+        let text = Data("call the bank\nbuy milk\n".utf8)
+        try text.write(to: URL(fileURLWithPath: notes))
+        let outcome = try SpoolBinary.run(command + ["--spool", notes], timeout: .seconds(30))
+        #expect(outcome.status == 1, "\(command): \(outcome.stderr)")
+        #expect(outcome.stderr.contains("\(notes) is not a spool"), "\(command): \(outcome.stderr)")
+        #expect(try SpoolFileProbe.bytes(notes) == text)
+        #expect(try scratch.names() == ["notes.txt"], "\(command)")
+    }
+
     @Test func aOneCharacterRelativeSpoolPathWorks() throws {
         let scratch = TemporaryDirectory()
         let process = Process()

@@ -136,6 +136,17 @@ enum SpoolFile {
         return version == 0 ? .empty : .spool(version: version)
     }
 
+    /// ``inspect(_:)`` for the reading commands: a file that is not a database and not
+    /// recognisably a spool is `notASpool`, as at open, not `corrupt`.
+    static func inspectForReading(_ connection: Connection) throws(SpoolError) -> Kind {
+        do {
+            return try inspect(connection)
+        } catch where error.code == .corrupt {
+            guard recognised(connection.path) else { throw notRecognised(connection.path, error) }
+            throw error
+        }
+    }
+
     private static func names(of connection: Connection) throws(SpoolError) -> String {
         let statement = try connection.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 6")
         var names: [String] = []

@@ -169,7 +169,7 @@ extension SpoolStore {
     public static func stats(path: String, clock: any WallClock = SystemClock()) throws(SpoolError) -> SpoolStats {
         let connection = try openExisting(path, readOnly: true)
         SpoolFile.applyBusyTimeout(connection, .seconds(5))
-        guard case .spool = try SpoolFile.inspect(connection) else {
+        guard case .spool = try SpoolFile.inspectForReading(connection) else {
             throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database)")
         }
         return try SpoolStats.read(from: connection, path: path, now: clock.now.nanoseconds)
