@@ -8,7 +8,10 @@ import Spool
 //                         checkpoint threshold in pages (default 1000) and at most PER_SECOND
 //                         appends a second (default: as fast as it can).
 //   lease SPOOL SINK OWNER SECONDS
-//                         takes the sink's lease, prints "leased", then waits for stdin to close.
+//                         takes the sink's lease, prints "leased", then waits for stdin to close;
+//                         OWNER "-" is this process's `LeaseOwner.thisProcess("test child")`.
+//   inspect SPOOL         opens the spool read-only (as `spool tail` does), prints "open", then
+//                         waits for stdin to close.
 // The parent kills it with SIGKILL or closes its stdin.
 
 func say(_ text: String) {
@@ -49,11 +52,18 @@ do {
         guard let seconds = Int64(arguments[4]) else { fail("SECONDS must be an integer") }
         let spool = try SpoolStore(path: arguments[1])
         try spool.registerSink(arguments[2])
-        try spool.acquireLease(sink: arguments[2], owner: arguments[3], duration: .seconds(seconds))
+        let owner = arguments[3] == "-" ? LeaseOwner.thisProcess("test child") : arguments[3]
+        try spool.acquireLease(sink: arguments[2], owner: owner, duration: .seconds(seconds))
         say("leased")
         _ = FileHandle.standardInput.readDataToEndOfFile()
+    case "inspect" where arguments.count == 2:
+        let inspector = try SpoolInspector(path: arguments[1])
+        _ = try inspector.lastEntries(1, matching: EntryFilter())
+        say("open")
+        _ = FileHandle.standardInput.readDataToEndOfFile()
+        withExtendedLifetime(inspector) {}
     default:
-        fail("usage: SpoolTestChild append SPOOL START [CHECKPOINT_PAGES [PER_SECOND]] | lease SPOOL SINK OWNER SECONDS")
+        fail("usage: SpoolTestChild append SPOOL START [CHECKPOINT_PAGES [PER_SECOND]] | lease SPOOL SINK OWNER SECONDS | inspect SPOOL")
     }
 } catch {
     fail("\(error)")

@@ -73,8 +73,8 @@ import Testing
         let outcome = try SpoolBinary.run(["check", "--spool", spool, "--json"])
         #expect(outcome.status == 1)
         let report = try JSONDecoder().decode(SpoolStore.CheckReport.self, from: Data(outcome.stdout.utf8))
-        #expect(report.status == .corrupt)
-        #expect(outcome.stderrLines.count == 1 && outcome.stderr.hasPrefix("spool: error: damaged: "))
+        #expect(report.status == .notASpool)
+        #expect(outcome.stderrLines.count == 1 && outcome.stderr.hasPrefix("spool: error: not a spool: "))
         #expect(try SpoolFileProbe.bytes(spool) == before)
         #expect(try scratch.names() == ["garbage.spool"])
     }

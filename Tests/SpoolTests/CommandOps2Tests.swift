@@ -129,11 +129,13 @@ import Testing
         let spool = scratch.file("app.spool")
         let total = 5000
         try fill(spool, count: total, padding: 150)
-        let store = try SpoolStore(path: spool)
-        try store.registerSink("loki")
-        try store.close()
+        do {  // released: repair refuses while a process (this one too) has the spool open
+            let store = try SpoolStore(path: spool)
+            try store.registerSink("loki")
+            try store.close()
+        }
         try SpoolFileProbe.execute(spool, """
-            UPDATE sinks SET position = 100, delivered = 100, lease_owner = 'old forwarder', lease_expires_ns = 9000000000000000000;
+            UPDATE sinks SET position = 100, delivered = 100, lease_owner = 'old forwarder', lease_expires_ns = 1;
             INSERT INTO drops (at_ns, reason, count, first_id, last_id) VALUES (1, 'overflow:dropNewest', 3, NULL, NULL);
             PRAGMA wal_checkpoint(TRUNCATE);
             """)
@@ -185,9 +187,11 @@ import Testing
         #expect(names.contains { $0.hasPrefix("app.spool.corrupt-") }, "\(names)")
         #expect(report.damagedMovedTo.hasPrefix(spool + ".corrupt-"))
         #expect(FileManager.default.fileExists(atPath: report.damagedMovedTo))
-        let reopened = try SpoolStore(path: spool)
-        try reopened.append(LogEntry(timestamp: 1, level: .info, topic: "after", message: "after repair"))
-        try reopened.close()
+        do {
+            let reopened = try SpoolStore(path: spool)
+            try reopened.append(LogEntry(timestamp: 1, level: .info, topic: "after", message: "after repair"))
+            try reopened.close()
+        }
         #expect(try SpoolFileProbe.entries(spool).last?.id == Int64(total) + 1)
 
         // The text report names the tables and the file kept aside.

@@ -290,9 +290,11 @@ final class SmallFileSystem: Sendable {
     func aRepairThatCannotWriteItsCopyFailsAndLeavesTheSpoolAsItWas() throws {
         let fileSystem = SmallFileSystem(megabytes: 16)
         try #require(fileSystem.mounted, "mounting a tmpfs was refused")
-        let spool = try SpoolStore(path: fileSystem.path, configuration: fileSystem.configuration(.reject, reports: Reports()))
-        try spool.append(contentsOf: (0..<12000).map { entry($0, message: StoreDiskFullTests.message) })
-        try spool.close()
+        do {  // released before the repair, which refuses while this process has the spool open
+            let spool = try SpoolStore(path: fileSystem.path, configuration: fileSystem.configuration(.reject, reports: Reports()))
+            try spool.append(contentsOf: (0..<12000).map { entry($0, message: StoreDiskFullTests.message) })
+            try spool.close()
+        }
         #expect(try SQL(fileSystem.path).int("SELECT count(*) FROM entries") == 12000)
         try SQL(fileSystem.path).connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         let before = try #require(FileManager.default.contents(atPath: fileSystem.path))

@@ -111,20 +111,20 @@ import Testing
 
     // MARK: - Damaged and foreign files
 
-    @Test func aFileThatIsNotADatabaseIsSetAsideAndAFreshSpoolReportsIt() throws {
+    /// Only a file recognisably a spool is ever set aside: anything else may be a user's file.
+    @Test func aFileThatIsNotADatabaseIsRefusedAndLeftAsItWas() throws {
         let garbage = Data((0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) })
         FileManager.default.createFile(atPath: path, contents: garbage)
         let reports = Reports()
         var configuration = SpoolStore.Configuration()
         configuration.report = reports.record
-        let spool = try SpoolStore(path: path, configuration: configuration)
-        let aside = try #require(spool.recoveredFrom)
-        #expect(aside.hasPrefix(path + ".corrupt-"))
-        #expect(bytes(aside) == garbage)
-        #expect(reports.topics() == ["spool.store.recovered"])
-        let stored = try SQL(path).rows("SELECT level, topic, json_extract(context, '$.moved_to') FROM entries")
-        #expect(stored == [["error", "spool.store.recovered", aside]])
-        try spool.append(entry(1))
+        #expect { _ = try SpoolStore(path: path, configuration: configuration) } throws: { error in
+            let error = error as? SpoolError
+            return error?.code == .notASpool && error!.message.contains(path)
+        }
+        #expect(bytes(path) == garbage)
+        #expect(reports.topics() == [])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["app.spool"])
     }
 
     /// Opens the spool at `file` (default `path`), which must be found damaged: the store, what
@@ -285,12 +285,14 @@ import Testing
         #expect(try SQL(path).rows("SELECT topic FROM entries ORDER BY id") == [["spool.store.recovered"], ["test"]])
     }
 
-    @Test func aDamagedFileFailsToOpenWhenRecoveryIsOff() throws {
-        FileManager.default.createFile(atPath: path, contents: Data(repeating: 0x41, count: 8192))
-        var configuration = SpoolStore.Configuration()
+    @Test func aDamagedSpoolFailsToOpenWhenRecoveryIsOff() throws {
+        try closedSpool(path, count: 500)
+        try truncateToHalf(path)
+        let damaged = bytes(path)
+        var configuration = quiet
         configuration.recoverCorruptFile = false
         #expect { _ = try SpoolStore(path: path, configuration: configuration) } throws: { ($0 as? SpoolError)?.code == .corrupt }
-        #expect(bytes(path) == Data(repeating: 0x41, count: 8192))
+        #expect(bytes(path) == damaged)
     }
 
     @Test func anotherApplicationsDatabaseIsNeverTouched() throws {

@@ -122,7 +122,7 @@ extension SpoolConfiguration {
     /// ```swift
     /// let configuration = try SpoolConfiguration(contentsOfFile: path)
     /// let store = try configuration.openStore()
-    /// let forwarder = try configuration.makeForwarder(store: store, owner: "spool forward pid \(getpid())")
+    /// let forwarder = try configuration.makeForwarder(store: store, owner: LeaseOwner.thisProcess("billing"))
     /// try await forwarder.run(until: .empty)
     /// try await forwarder.transport.shutdown()
     /// ```

@@ -19,12 +19,20 @@ public final class Forwarder: Service, Sendable {
     /// How long requests in flight may finish after shutdown was asked for. Default 5 s.
     public let shutdownGracePeriod: Duration
     private let clock: any WallClock
+    /// Test-only: awaited in each scheduler's task before the scheduler runs (one that starts late).
+    private let beforeSchedulerRuns: (@Sendable (String) async -> Void)?
 
-    public init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration = .seconds(5), clock: any WallClock = SystemClock()) {
+    public convenience init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration = .seconds(5), clock: any WallClock = SystemClock()) {
+        self.init(schedulers: schedulers, transport: transport, shutdownGracePeriod: shutdownGracePeriod, clock: clock, beforeSchedulerRuns: nil)
+    }
+
+    init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration, clock: any WallClock,
+         beforeSchedulerRuns: (@Sendable (String) async -> Void)?) {
         self.schedulers = schedulers
         self.transport = transport
         self.shutdownGracePeriod = shutdownGracePeriod
         self.clock = clock
+        self.beforeSchedulerRuns = beforeSchedulerRuns
     }
 
     /// Forwards until shutdown (or, with `.empty`, until no sink has anything pending).
@@ -33,15 +41,24 @@ public final class Forwarder: Service, Sendable {
     }
 
     /// Forwards until `stop`; on graceful shutdown, drains within the grace period.
+    ///
+    /// Every sink is registered before any scheduler runs: a sink registered only when its
+    /// scheduler starts could find entries gone that another new sink had already delivered
+    /// (entries leave once every *registered* sink has passed them).
+    /// - Throws: ``SpoolError`` when a sink cannot be registered (nothing was sent then), or
+    ///   what a scheduler threw.
     public func run(until stop: SinkScheduler.Stop) async throws {
         let schedulers = self.schedulers
         let grace = shutdownGracePeriod
         let clock = self.clock
+        let beforeSchedulerRuns = self.beforeSchedulerRuns
+        for scheduler in schedulers { try scheduler.store.registerSink(scheduler.configuration.name) }
         let shutdown = AsyncStream<Void>.makeStream()
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 for scheduler in schedulers {
                     group.addTask {
+                        await beforeSchedulerRuns?(scheduler.configuration.name)
                         try await scheduler.run(until: stop)
                         return true
                     }

@@ -96,7 +96,8 @@ public final class SinkScheduler: Sendable {
     }
 
     /// - Parameters:
-    ///   - owner: who holds the lease (shown to a second forwarder), e.g. `spool forward pid 42@host`.
+    ///   - owner: who holds the lease (shown to a second forwarder). ``LeaseOwner/thisProcess(_:)``
+    ///     lets a forwarder restarted on the same host after a crash take the lease at once.
     ///   - report: where loud events go (misconfiguration, breaker changes, dead letters).
     public init(store: SpoolStore, sink: any SinkProtocol, transport: Transport, configuration: Configuration,
                 owner: String, clock: any WallClock = SystemClock(), report: @escaping @Sendable (LogEntry) -> Void = StandardError.writeJSONLine) {

@@ -19,6 +19,9 @@ import Synchronization
 /// What callers share: the waiting rows, the tickets, the parked callers.
 struct Lane: Sendable {
     var pending: [PreparedRow] = []
+    /// Rows a leader took from `pending` for the round under way (buffered mode's bound counts
+    /// them: a failed round puts its returned appends' rows back).
+    var inFlight = 0
     var issued: UInt64 = 0
     var settled: UInt64 = 0
     var leaderActive = false
@@ -112,6 +115,7 @@ struct Gathering {
                 guard lane.issued > last else { return false }
                 rows.append(contentsOf: lane.pending)
                 lane.roundRows += UInt64(lane.pending.count)
+                lane.inFlight += lane.pending.count
                 lane.pending.removeAll(keepingCapacity: true)
                 last = lane.issued
                 return true
@@ -142,15 +146,25 @@ extension SpoolStore {
     func submit(rows: some Collection<PreparedRow> & Sendable, waitForCommit: Bool) throws(SpoolError) {
         let role = try lane.withLock { lane throws(SpoolError) -> SubmitRole in
             if lane.closed && !rows.isEmpty { throw closedError() }
-            lane.pending.append(contentsOf: rows)
-            if !waitForCommit {
+            if waitForCommit {
+                lane.pending.append(contentsOf: rows)
+            } else {
                 // Buffered: return at once, waking the background committer past a quarter of
-                // the high-water mark; past the mark itself, wait for a commit like a durable
-                // append, so memory stays bounded when appends outrun the disk.
-                let waiting = lane.pending.count
+                // the high-water mark; past the mark itself (counting the rows of a round under
+                // way), wait for a commit like a durable append, so memory stays bounded when
+                // appends outrun the disk or every commit fails. Such a caller hears the
+                // round's failure, and its rows leave the queue with it.
+                let waiting = lane.pending.count + lane.inFlight + rows.count
                 if waiting < configuration.bufferedHighWater {
+                    lane.pending.append(contentsOf: rows)
                     return waiting >= configuration.bufferedHighWater / 4 ? .wakeCommitter : .returnNow
                 }
+                let ticket = lane.issued + 1
+                lane.pending.append(contentsOf: rows.lazy.map { row in
+                    var row = row
+                    row.waitingTicket = ticket
+                    return row
+                })
             }
             lane.issued += 1
             if lane.leaderActive {
@@ -202,6 +216,7 @@ extension SpoolStore {
                 swap(&rows, &lane.pending)
                 lane.rounds += 1
                 lane.roundRows += UInt64(rows.count)
+                lane.inFlight = rows.count
                 return (lane.issued, Gathering(settled: lane.settled, expected: lane.expectedCallers))
             }
             // fsync mode gathers its company before it opens the transaction: inserting while
@@ -219,13 +234,19 @@ extension SpoolStore {
                 return (outcome, last, nil)
             } catch {
                 if isBuffered {
-                    // Their appends already returned: keep the rows for the next round.
-                    lane.withLock { $0.pending.insert(contentsOf: rows, at: 0) }
+                    // Rows whose appends already returned stay for the next round; the rows of
+                    // callers waiting for this round leave with the error they are given.
+                    let kept = rows.filter { $0.waitingTicket == 0 }
+                    lane.withLock { lane in
+                        lane.pending.insert(contentsOf: kept, at: 0)
+                        lane.inFlight = 0  // in the same step: never counted twice
+                    }
                 }
                 return (Writer.Outcome(), last, error)
             }
         }
         let woken = lane.withLock { lane -> [Waiter] in
+            lane.inFlight = 0
             lane.expectedCallers = max(last - lane.settled, lane.expectedCallers - min(lane.expectedCallers, 1))
             lane.settled = last
             var woken: [Waiter] = []
@@ -256,17 +277,28 @@ extension SpoolStore {
 
 /// The buffered mode's committing thread: woken by `request()`, it runs `commit` once per wake-up
 /// (requests while it commits fold into one more round).
+///
+/// The commit closure holds the store only while it runs, so the store's last reference can
+/// go away on this thread; its `deinit` then stops the committer from the committer's own
+/// thread, which must not wait for itself.
 final class BackgroundCommitter: Sendable {
     private let wake = DispatchSemaphore(value: 0)
     private let requested = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
+    private let done = Atomic<Bool>(false)
+    /// The committing thread, to tell a `stop()` from inside a round.
+    private let thread = Atomic<UInt>(0)
 
     func start(_ commit: @escaping @Sendable () -> Void) {
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
         Thread.detachNewThread { [self] in
-            defer { finished.signal() }
+            thread.store(Self.currentThread(), ordering: .releasing)
+            defer {
+                done.store(true, ordering: .releasing)
+                finished.signal()
+            }
             while true {
                 wake.wait()
                 if stopped.load(ordering: .acquiring) { return }
@@ -281,10 +313,27 @@ final class BackgroundCommitter: Sendable {
         wake.signal()
     }
 
-    /// Stops the thread after its current round and waits for it.
+    /// Stops the thread after its current round and waits for it (except on that thread).
     func stop() {
         guard started.load(ordering: .acquiring), !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         wake.signal()
+        if thread.load(ordering: .acquiring) == Self.currentThread() { return }
         finished.wait()
+    }
+
+    /// Waits at most `timeout` for the thread to end; true once it has.
+    func waitForExit(timeout: Duration) -> Bool {
+        if done.load(ordering: .acquiring) { return true }
+        guard finished.wait(timeout: .now() + .nanoseconds(Int(timeout.totalNanoseconds))) == .success else { return false }
+        finished.signal()  // later waiters (stop) see it too
+        return true
+    }
+
+    private static func currentThread() -> UInt {
+        #if canImport(Darwin)
+        UInt(bitPattern: pthread_self())
+        #else
+        UInt(pthread_self())
+        #endif
     }
 }

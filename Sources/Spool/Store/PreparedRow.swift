@@ -7,6 +7,10 @@ struct PreparedRow: Sendable {
     var message: String
     var context: String?
     var schema: String
+    /// Buffered mode: the ticket of the caller that waits for this row's commit (an append past
+    /// the high-water mark), which hears a failure and takes its rows back with it; 0 for rows
+    /// whose append already returned, which stay queued after a failure.
+    var waitingTicket: UInt64 = 0
 
     /// Approximate bytes the row occupies on disk, for the size bound.
     var byteCount: Int { topic.utf8.count + message.utf8.count + (context?.utf8.count ?? 0) + 40 }

@@ -18,14 +18,45 @@ enum SpoolFile {
 
     /// Opens the writing connection: checked, recovered when damaged (if allowed), in WAL mode
     /// with the durability's `synchronous`, and migrated to the latest version.
+    ///
+    /// A damaged file is set aside only when it is recognisably a spool (``recognised(_:)``)
+    /// and nobody else uses it (``setAside(_:now:doing:)``); any other file is refused with
+    /// `.notASpool` and left exactly as it was.
     static func openWriter(path: String, configuration: SpoolStore.Configuration, now: Int64) throws(SpoolError) -> (Connection, Recovery?) {
         try checkPath(path)
         do {
             return (try open(path: path, configuration: configuration), nil)
-        } catch where error.code == .corrupt && configuration.recoverCorruptFile {
-            let movedTo = try moveAside(path, now: now)
+        } catch where error.code == .corrupt {
+            guard recognised(path) else { throw notRecognised(path, error) }
+            guard configuration.recoverCorruptFile else { throw error }
+            let movedTo = try setAside(path, now: now, doing: "setting it aside")
             let connection = try open(path: path, configuration: configuration)
             return (connection, Recovery(movedTo: movedTo, reason: error.message))
+        }
+    }
+
+    /// Opens an existing spool to change it outside a store (`compact`, `migrate`): never
+    /// created, recognised and verified (`quick_check`) before anything is written, a foreign
+    /// WAL refused before any read-write connection, and, until verified, closing the
+    /// connection never writes the WAL into the file. A damaged file is refused, not set aside.
+    static func openExistingForMaintenance(_ path: String, doing: String, busyTimeout: Duration) throws(SpoolError) -> (Connection, Kind) {
+        try checkPath(path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw SpoolError(.io, "no spool at \(path): the file does not exist (nothing was created)")
+        }
+        do throws(SpoolError) {
+            if let foreign = foreignWAL(path) { throw SpoolError(.corrupt, foreign) }
+            let connection = try Connection(path: path, create: false)
+            applyBusyTimeout(connection, busyTimeout)
+            spool_sqlite_no_checkpoint_on_close(connection.handle, 1)
+            let kind = try inspect(connection)
+            try verify(connection)
+            spool_sqlite_no_checkpoint_on_close(connection.handle, 0)
+            return (connection, kind)
+        } catch where error.code == .corrupt {
+            guard recognised(path) else { throw notRecognised(path, error) }
+            throw SpoolError(.corrupt, "\(error.message); nothing was \(doing): run `spool check --repair --spool \(path)`", sqliteCode: error.sqliteCode)
         }
     }
 
@@ -105,6 +136,17 @@ enum SpoolFile {
         return version == 0 ? .empty : .spool(version: version)
     }
 
+    /// ``inspect(_:)`` for the reading commands: a file that is not a database and not
+    /// recognisably a spool is `notASpool`, as at open, not `corrupt`.
+    static func inspectForReading(_ connection: Connection) throws(SpoolError) -> Kind {
+        do {
+            return try inspect(connection)
+        } catch where error.code == .corrupt {
+            guard recognised(connection.path) else { throw notRecognised(connection.path, error) }
+            throw error
+        }
+    }
+
     private static func names(of connection: Connection) throws(SpoolError) -> String {
         let statement = try connection.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 6")
         var names: [String] = []
@@ -149,15 +191,128 @@ enum SpoolFile {
     // MARK: - Files
 
     static func checkPath(_ path: String) throws(SpoolError) {
+        guard !path.isEmpty else { throw SpoolError(.io, "the spool's path is empty: give a file path, for example app.spool") }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw SpoolError(.io, "\(path) is a directory: give the spool's file path, for example \(path)/app.spool")
         }
-        let directory = (path as NSString).deletingLastPathComponent
-        let parent = directory.isEmpty ? "." : directory
+        let parent = parentDirectory(of: path)
         if !FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) || !isDirectory.boolValue {
             throw SpoolError(.io, "cannot create the spool \(path): directory \(parent) does not exist")
         }
+    }
+
+    /// The directory holding `path`: "." for a bare name. (Not `NSString.deletingLastPathComponent`,
+    /// which traps on a one-character relative path in swift-corelibs-foundation.)
+    static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let parent = path[..<slash]
+        return parent.isEmpty ? "/" : String(parent)
+    }
+
+    // MARK: - Damaged files: recognising, setting aside
+
+    /// Whether `path` is recognisably a spool: Spool's application id (`SPOL`) in the database
+    /// header, or in the newest copy of page 1 in its `-wal` (where the header of a file whose
+    /// own first page was damaged may still be), or a `meta.spool_id` SQLite can still read.
+    /// Only such a file is ever moved aside.
+    ///
+    /// Reading changes nothing: the database file is read through a connection in SQLite's
+    /// `immutable` mode (no locks, no WAL; its header with the file's own read method, so a
+    /// truncated or damaged file is read as it is), the WAL with plain reads. The database
+    /// file is never opened and closed outside SQLite: closing a descriptor of a file drops
+    /// every POSIX lock this process holds on it, SQLite's too (see ``ExclusiveUse``).
+    static func recognised(_ path: String) -> Bool {
+        if OpenSpools.isOpenInThisProcess(path) { return true }
+        guard let file = try? Connection(path: path, create: false, immutable: true) else { return false }
+        if let header = header(of: file), header.starts(with: Array("SQLite format 3\0".utf8)),
+           Array(header[68..<72]) == Array("SPOL".utf8) {
+            return true
+        }
+        if walPageOneApplicationID(path + "-wal") == Array("SPOL".utf8) { return true }
+        // A truncated file's header claims more pages than it has: SQLite reads it only so.
+        try? file.execute("PRAGMA writable_schema = ON")
+        return spoolID(file) != nil
+    }
+
+    /// The database file's first 100 bytes, read through the connection's own file handle.
+    private static func header(of connection: Connection) -> [UInt8]? {
+        var pointer: UnsafeMutablePointer<sqlite3_file>?
+        guard sqlite3_file_control(connection.handle, "main", SQLITE_FCNTL_FILE_POINTER, &pointer) == SQLITE_OK,
+              let file = pointer, let read = file.pointee.pMethods?.pointee.xRead
+        else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 100)
+        let rc = bytes.withUnsafeMutableBytes { read(file, $0.baseAddress, 100, 0) }
+        return rc == SQLITE_OK ? bytes : nil
+    }
+
+    /// The application id in the last copy of page 1 in a WAL file, if it holds one.
+    static func walPageOneApplicationID(_ wal: String) -> [UInt8]? {
+        // The WAL carries no POSIX locks of SQLite's, so a descriptor of our own is harmless.
+        let descriptor = Foundation.open(wal, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        func readBytes(at offset: Int64, count: Int) -> [UInt8]? {
+            var bytes = [UInt8](repeating: 0, count: count)
+            let read = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count, off_t(offset)) }
+            return read == count ? bytes : nil
+        }
+        guard let header = readBytes(at: 0, count: 32) else { return nil }
+        let magic = header[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        guard magic == 0x377F_0682 || magic == 0x377F_0683 else { return nil }
+        let pageSize = Int64(header[8..<12].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        guard pageSize >= 512, pageSize <= 65536 else { return nil }
+        let frameSize = 24 + pageSize
+        let size = SpoolStore.fileSize(wal)
+        var found: [UInt8]?
+        var offset: Int64 = 32
+        while offset + frameSize <= size {
+            if let frame = readBytes(at: offset, count: 4), frame == [0, 0, 0, 1],
+               let id = readBytes(at: offset + 24 + 68, count: 4) {
+                found = id
+            }
+            offset += frameSize
+        }
+        return found
+    }
+
+    static func notRecognised(_ path: String, _ error: SpoolError) -> SpoolError {
+        SpoolError(.notASpool, "\(path) is not a spool (no Spool application id or spool id in it; SQLite says: \(error.message)); Spool will not touch it: give another path", sqliteCode: error.sqliteCode)
+    }
+
+    /// Moves a damaged spool aside (``moveAside(_:now:)``) once nobody uses it: no forwarder
+    /// holds a live lease on one of its sinks (read from the file where it still can be), and
+    /// no other process has it open (``ExclusiveUse``, held through the move).
+    /// - Throws: `.leaseHeld` or `.inUse` naming the holder; nothing is moved then.
+    static func setAside(_ path: String, now: Int64, doing: String) throws(SpoolError) -> String {
+        try refuseLiveLease(path, now: now, doing: doing)
+        let exclusive = try ExclusiveUse.take(path, doing: doing)
+        defer { exclusive.release() }
+        return try moveAside(path, now: now)
+    }
+
+    /// Throws `.leaseHeld` when a sink of the spool at `path` has a lease that has not expired
+    /// and whose holder is not provably gone (``LeaseOwner``). Reads through the WAL where it
+    /// can, else the file alone; a file whose `sinks` cannot be read passes.
+    static func refuseLiveLease(_ path: String, now: Int64, doing: String) throws(SpoolError) {
+        let through = foreignWAL(path) == nil ? try? Connection(path: path, create: false, readOnly: true) : nil
+        let leases = liveLeases(through, now: now) ?? liveLeases(try? Connection(path: path, create: false, immutable: true), now: now) ?? []
+        guard let (sink, owner, until) = leases.first(where: { !LeaseOwner.isProvablyGone($0.owner) }) else { return }
+        throw SpoolError(.leaseHeld, "sink '\(sink)' of \(path) is being forwarded by \(owner) until \(UnixTime.iso8601(nanoseconds: until)) (its lease): stop it before \(doing); nothing was changed")
+    }
+
+    private static func liveLeases(_ connection: Connection?, now: Int64) -> [(sink: String, owner: String, until: Int64)]? {
+        guard let connection, let statement = try? connection.prepare(
+            "SELECT name, lease_owner, lease_expires_ns FROM sinks WHERE lease_owner IS NOT NULL AND lease_expires_ns > ? ORDER BY name")
+        else { return nil }
+        statement.bind(1, now)
+        var leases: [(sink: String, owner: String, until: Int64)] = []
+        do throws(SpoolError) {
+            while try statement.step() { leases.append((statement.text(0) ?? "?", statement.text(1) ?? "?", statement.int64(2))) }
+        } catch {
+            return nil
+        }
+        return leases
     }
 
     /// Creates an empty file with mode 0600, so the spool and its -wal and -shm files (which

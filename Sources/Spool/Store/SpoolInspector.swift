@@ -31,7 +31,7 @@ public final class SpoolInspector {
         self.path = path
         connection = try SpoolStore.openExisting(path, readOnly: true)
         SpoolFile.applyBusyTimeout(connection, .seconds(5))
-        guard case .spool(let version) = try SpoolFile.inspect(connection) else {
+        guard case .spool(let version) = try SpoolFile.inspectForReading(connection) else {
             throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database)")
         }
         hasAddressedEntries = version >= 4

@@ -63,12 +63,10 @@ extension SpoolStore {
         let walPath = path + "-wal"
         let fileBefore = Self.fileSize(path)
         let walBefore = Self.fileSize(walPath)
-        let connection = try openForMaintenance(path)
-        SpoolFile.applyBusyTimeout(connection, busyTimeout)
-        guard case .spool = try SpoolFile.inspect(connection) else {
+        let (connection, kind) = try SpoolFile.openExistingForMaintenance(path, doing: "compacted", busyTimeout: busyTimeout)
+        guard case .spool = kind else {
             throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database): there is nothing to compact")
         }
-        try SpoolFile.verify(connection)
         if !force { try refuseWhileLeased(connection, path: path, now: clock.now.nanoseconds) }
 
         let mode = try connection.scalarText("PRAGMA journal_mode = WAL")
@@ -111,17 +109,5 @@ extension SpoolStore {
     static func fileSize(_ path: String) -> Int64 {
         var info = stat()
         return stat(path, &info) == 0 ? Int64(info.st_size) : 0
-    }
-
-    /// Opens an existing spool for writing, never creating it.
-    static func openForMaintenance(_ path: String) throws(SpoolError) -> Connection {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw SpoolError(.io, "no spool at \(path): the file does not exist (nothing was created)")
-        }
-        if isDirectory.boolValue {
-            throw SpoolError(.io, "\(path) is a directory: give the spool's file path, for example \(path)/app.spool")
-        }
-        return try Connection(path: path, create: false)
     }
 }

@@ -71,11 +71,13 @@ extension SpoolStore {
         /// system, or with a small ``maximumBytes``, it uses less: at most an eighth of the file
         /// system and a quarter of the bound (``effectiveCheckpointPages(fileSystemBytes:)``).
         public var checkpointPages: Int = 1000
-        /// In ``Durability/buffered(maxDelay:)`` mode, the bound on entries waiting in memory: a
-        /// quarter of it wakes the background committer at once (rather than at `maxDelay`), and
-        /// past it `append` waits for a commit. If that commit fails, `append` throws its error
-        /// but its entries stay queued with the others and are committed by a later round: do not
-        /// append them again. Default 16384.
+        /// In ``Durability/buffered(maxDelay:)`` mode, the bound on entries waiting in memory
+        /// (including a commit under way): a quarter of it wakes the background committer at once
+        /// (rather than at `maxDelay`), and past it `append` waits for a commit, as in
+        /// `committed` mode. If that commit fails, `append` throws its error and nothing of its
+        /// entries is stored: they leave the queue with the error (the entries of appends that
+        /// had already returned stay queued for the next round). So the queue stays bounded
+        /// while every commit fails. Default 16384.
         public var bufferedHighWater: Int = 16384
         /// The clock for timestamps, leases and the buffered writer. Default the system clock.
         public var clock: any WallClock = SystemClock()

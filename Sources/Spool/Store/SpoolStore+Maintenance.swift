@@ -20,9 +20,10 @@ extension SpoolStore {
             case outdatedSchema
             /// A spool written by a newer Spool: this binary must not write to it.
             case newerSchema
-            /// A SQLite database of another application.
+            /// Not a spool: a SQLite database of another application, or a file that is not
+            /// SQLite at all and holds nothing recognisable as a spool. Spool never touches it.
             case notASpool
-            /// Damaged, or not a SQLite database at all.
+            /// A spool (recognised by its application id or spool id) that is damaged.
             case corrupt
             /// An empty file or database: no spool has been created in it yet.
             case empty
@@ -61,14 +62,21 @@ extension SpoolStore {
     /// - Throws: ``SpoolError`` with code `.io` when the file does not exist, is a directory or
     ///   cannot be opened.
     public static func check(path: String) throws(SpoolError) -> CheckReport {
-        let connection = try openExisting(path, readOnly: true)
+        // Recognising a damaged file opens it again: only once this check's connection is closed
+        // (closing another descriptor of the file would drop that connection's POSIX locks).
+        unrecognisedAsNotASpool(try checkOpened(path))
+    }
+
+    private static func checkOpened(_ path: String) throws(SpoolError) -> CheckReport {
         let latest = Migrations.latestVersion
         var report = CheckReport(path: path, status: .ok, schemaVersion: nil, supportedSchemaVersion: latest, integrity: nil, message: "")
+        _ = try openExisting(path, readOnly: true)  // a missing file or a directory throws here
         if let foreign = SpoolFile.foreignWAL(path) {
             report.status = .corrupt
             report.message = foreign
             return report
         }
+        let connection = try openExisting(path, readOnly: true)
         // What the file is. A damaged or foreign file ends the check here.
         var kind: SpoolFile.Kind?
         do throws(SpoolError) {
@@ -113,6 +121,16 @@ extension SpoolStore {
         return report
     }
 
+    /// A damaged file is a damaged spool only when it is recognisably one; anything else is
+    /// not a spool, which `repair` refuses to touch.
+    private static func unrecognisedAsNotASpool(_ report: CheckReport) -> CheckReport {
+        guard report.status == .corrupt, !SpoolFile.recognised(report.path) else { return report }
+        var report = report
+        report.status = .notASpool
+        report.message = SpoolFile.notRecognised(report.path, SpoolError(.corrupt, report.message)).message
+        return report
+    }
+
     /// Applies the migrations a spool file is missing, in one transaction.
     ///
     /// The file must exist and be a sound spool; a damaged file is refused, not recovered.
@@ -128,12 +146,10 @@ extension SpoolStore {
     /// - Throws: ``SpoolError``: `.io` for a missing file, `.newerSchema` for a spool from a
     ///   newer Spool, `.notASpool`, `.corrupt`, `.migrationFailed`. The file is unchanged then.
     public static func migrate(path: String, busyTimeout: Duration = .seconds(5)) throws(SpoolError) -> (from: Int, to: Int) {
-        let connection = try openExisting(path, readOnly: false)
-        SpoolFile.applyBusyTimeout(connection, busyTimeout)
-        guard case .spool(let version) = try SpoolFile.inspect(connection) else {
+        let (connection, kind) = try SpoolFile.openExistingForMaintenance(path, doing: "migrated", busyTimeout: busyTimeout)
+        guard case .spool(let version) = kind else {
             throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database): there is nothing to migrate")
         }
-        try SpoolFile.verify(connection)
         if version < Migrations.latestVersion { try Migrations.migrate(connection) }
         return (from: version, to: Migrations.latestVersion)
     }
@@ -153,7 +169,7 @@ extension SpoolStore {
     public static func stats(path: String, clock: any WallClock = SystemClock()) throws(SpoolError) -> SpoolStats {
         let connection = try openExisting(path, readOnly: true)
         SpoolFile.applyBusyTimeout(connection, .seconds(5))
-        guard case .spool = try SpoolFile.inspect(connection) else {
+        guard case .spool = try SpoolFile.inspectForReading(connection) else {
             throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database)")
         }
         return try SpoolStats.read(from: connection, path: path, now: clock.now.nanoseconds)

@@ -80,7 +80,12 @@ extension SpoolStore {
     /// The new spool is created through the normal open path (current schema). Entry ids, sink
     /// positions and counters, dead letters, drops and counters are preserved; leases are
     /// cleared; `meta.id_floor` is raised to at least every id seen, so no id is ever reused.
-    /// Stop every process using the spool first: repair does not coordinate with them.
+    ///
+    /// Repair refuses, before it starts and again before it swaps the files, while another
+    /// process has the spool open (an app, `spool ingest`, `spool forward`, a `sqlite3` shell)
+    /// or a forwarder holds a live lease on one of its sinks, naming it: a writer would go on
+    /// writing into the file set aside. The swap happens under an exclusive lock, and is
+    /// refused if the file changed while it was being salvaged.
     ///
     /// ```swift
     /// let report = try SpoolStore.repair(path: "app.spool")
@@ -93,8 +98,9 @@ extension SpoolStore {
     ///   - progress: Called now and then with a table's name and the rows saved so far.
     /// - Returns: What was saved and lost, per table.
     /// - Throws: ``SpoolError``: `.io` for a missing file or one that cannot be moved,
-    ///   `.notASpool` for another application's database, `.newerSchema` for a spool of a newer
-    ///   Spool (neither is touched), `.corrupt` if the salvaged file does not pass its check.
+    ///   `.notASpool` for a file that is not recognisably a spool, `.newerSchema` for a spool of
+    ///   a newer Spool (neither is touched), `.inUse` or `.leaseHeld` naming who uses it,
+    ///   `.corrupt` if the salvaged file does not pass its check.
     public static func repair(path: String, clock: any WallClock = SystemClock(),
                               progress: (String, Int) -> Void = { _, _ in }) throws(SpoolError) -> RepairReport {
         let started = ContinuousClock.now
@@ -105,6 +111,11 @@ extension SpoolStore {
         case .ok, .outdatedSchema, .corrupt, .empty:
             break
         }
+        let doing = "repairing it"
+        // Refuse before any work; the same checks run again, under the lock, before the swap.
+        try SpoolFile.refuseLiveLease(path, now: clock.now.nanoseconds, doing: doing)
+        try ExclusiveUse.take(path, doing: doing).release()
+        let before = FileState(path)
         let building = "\(path).repairing-\(getpid())"
         SpoolFile.remove(building)
         let salvaged: (tables: [RepairReport.Table], idFloor: Int64, integrityOK: Bool)
@@ -118,6 +129,18 @@ extension SpoolStore {
             throw error
         }
         let (tables, idFloor, integrityOK) = salvaged
+        let exclusive: ExclusiveUse
+        do throws(SpoolError) {
+            try SpoolFile.refuseLiveLease(path, now: clock.now.nanoseconds, doing: doing)
+            exclusive = try ExclusiveUse.take(path, doing: doing)
+            guard FileState(path) == before else {
+                throw SpoolError(.inUse, "\(path) was written while it was being repaired; nothing was changed: stop every process using it and run the repair again")
+            }
+        } catch {
+            SpoolFile.remove(building)
+            throw error
+        }
+        defer { exclusive.release() }
         let movedTo = try SpoolFile.moveAside(path, now: clock.now.nanoseconds)
         guard rename(building, path) == 0 else {
             throw SpoolError(.io, "the salvaged spool \(building) could not be moved to \(path): \(String(cString: strerror(errno))); the damaged file is at \(movedTo)")
@@ -180,5 +203,28 @@ extension SpoolStore {
             throw SpoolError(.corrupt, "the salvaged copy \(building) failed its integrity check; \(path) was left as it is")
         }
         return (tables, idFloor, integrityOK)
+    }
+}
+
+/// What tells that a file was written: identity, size and modification time of the database
+/// file and its WAL.
+private struct FileState: Equatable {
+    var file: [Int64]
+    var wal: [Int64]
+
+    init(_ path: String) {
+        file = Self.state(path)
+        wal = Self.state(path + "-wal")
+    }
+
+    private static func state(_ path: String) -> [Int64] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return [] }
+        #if canImport(Darwin)
+        let modified = info.st_mtimespec
+        #else
+        let modified = info.st_mtim
+        #endif
+        return [Int64(truncatingIfNeeded: info.st_ino), Int64(info.st_size), Int64(modified.tv_sec), Int64(modified.tv_nsec)]
     }
 }

@@ -87,6 +87,11 @@ extension SpoolStore {
     // MARK: - Leases
 
     /// Takes or renews the sink's lease for `owner` until now + `duration`.
+    ///
+    /// An unexpired lease of another owner is taken over at once only when that owner is a
+    /// process of this host that provably no longer runs (an owner made by
+    /// ``LeaseOwner/thisProcess(_:)``, whose pid is gone or reused); that is reported as
+    /// `spool.forward.lease_taken_over`.
     /// - Throws: `.leaseHeld` naming the holder and its expiry when another owner holds an
     ///   unexpired lease; `.unknownSink`.
     public func acquireLease(sink: String, owner: String, duration: Duration) throws(SpoolError) {
@@ -111,6 +116,7 @@ extension SpoolStore {
         if let held = leases.withLock({ $0[sink] }), held.owner == owner, held.expires - now > duration.totalNanoseconds / 2 {
             return
         }
+        var takenFrom: String?
         do throws(SpoolError) {
             try writer.withLock { writer throws(SpoolError) in
                 try writer.transaction { () throws(SpoolError) in
@@ -119,7 +125,11 @@ extension SpoolStore {
                     guard try read.step() else { throw unknownSink(sink) }
                     let holder = read.text(0)
                     if takingOver, let holder, holder != owner, let until = read.optionalInt64(1), until > now {
-                        throw SpoolError(.leaseHeld, "sink '\(sink)' is being forwarded by \(holder) until \(UnixTime.iso8601(nanoseconds: until)) (its lease); wait for it to finish or expire")
+                        // A holder on this host that provably no longer runs is taken over at once.
+                        guard LeaseOwner.isProvablyGone(holder) else {
+                            throw SpoolError(.leaseHeld, "sink '\(sink)' is being forwarded by \(holder) until \(UnixTime.iso8601(nanoseconds: until)) (its lease); wait for it to finish or expire")
+                        }
+                        takenFrom = holder
                     }
                     if !takingOver && holder != owner {
                         throw SpoolError(.notLeaseHolder, "sink '\(sink)': \(owner) lost its lease (holder now: \(holder ?? "none")); it must not send or acknowledge anything more")
@@ -137,6 +147,12 @@ extension SpoolStore {
             throw error
         }
         leases.withLock { $0[sink] = LeaseRecord(owner: owner, expires: expires) }
+        if let takenFrom {
+            configuration.report(LogEntry(
+                timestamp: now, level: .warning, topic: "spool.forward.lease_taken_over",
+                message: "sink '\(sink)': took the lease of \(takenFrom) before it expired: that process no longer runs on this host",
+                context: ["sink": .string(sink), "owner": .string(owner), "previous_owner": .string(takenFrom), "path": .string(path)]))
+        }
     }
 
     /// Gives the lease up, so another forwarder can take the sink at once.

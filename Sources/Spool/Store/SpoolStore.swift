@@ -37,6 +37,9 @@ public final class SpoolStore: Sendable {
     private let bufferedWriter = Mutex<Task<Void, Never>?>(nil)
     /// Buffered mode: the thread that commits, so appenders only enqueue.
     let committer: BackgroundCommitter?
+    /// Counts the file as open in this process (see `OpenSpools`), so it is never set aside
+    /// or repaired under this store.
+    private let openFile: OpenSpools.Registration
 
     var clock: any WallClock { configuration.clock }
     /// Background checkpoints run so far.
@@ -57,15 +60,18 @@ public final class SpoolStore: Sendable {
 
     /// Opens the spool at `path`, creating it (mode 0600) if it does not exist.
     ///
-    /// A damaged file or a file that is not a database is moved aside to
+    /// A damaged spool (recognised by its application id or spool id) is moved aside to
     /// `<path>.corrupt-<UTC time>` and a fresh spool is created, reported on
     /// ``Configuration/report`` and as an entry in the new spool (topic `spool.store.recovered`),
-    /// unless ``Configuration/recoverCorruptFile`` is false.
+    /// unless ``Configuration/recoverCorruptFile`` is false, or another process has it open or
+    /// a forwarder holds a live lease on it (then it throws, naming the holder). Any other file
+    /// (not SQLite, another application's database) is refused and left exactly as it was.
     ///
-    /// - Throws: ``SpoolError``: `.io` for an unusable path, `.notASpool` for another
-    ///   application's database, `.newerSchema` for a spool from a newer Spool (unchanged),
-    ///   `.sqliteTooOld`, `.corrupt` when recovery is off, `.configuration` for a size bound
-    ///   below ``Configuration/minimumMaximumBytes``.
+    /// - Throws: ``SpoolError``: `.io` for an unusable path, `.notASpool` for a file that is not
+    ///   recognisably a spool, `.newerSchema` for a spool from a newer Spool (unchanged),
+    ///   `.sqliteTooOld`, `.corrupt` when recovery is off, `.inUse` or `.leaseHeld` when a
+    ///   damaged spool is in use elsewhere, `.configuration` for a size bound below
+    ///   ``Configuration/minimumMaximumBytes``.
     public init(path: String, configuration: Configuration = Configuration()) throws(SpoolError) {
         if let bound = configuration.maximumBytes, bound < Configuration.minimumMaximumBytes {
             throw SpoolError(.configuration, "a spool's size bound must be at least \(Configuration.minimumMaximumBytes >> 10) KiB (got \(bound) bytes): an empty spool's tables take 56 KiB, so a bound near that would drop every entry")
@@ -75,6 +81,7 @@ public final class SpoolStore: Sendable {
         let openedAt = configuration.clock.now.nanoseconds
         let (connection, recovery) = try SpoolFile.openWriter(path: path, configuration: configuration, now: openedAt)
         recoveredFrom = recovery?.movedTo
+        openFile = OpenSpools.Registration(path)
         if case .buffered = configuration.durability { committer = BackgroundCommitter() } else { committer = nil }
         let checkpointPages = configuration.effectiveCheckpointPages(fileSystemBytes: Writer.fileSystemBytes(path))
         checkpointer = Checkpointer(path: path, threshold: checkpointPages, report: configuration.report, clock: configuration.clock)
@@ -202,8 +209,8 @@ public final class SpoolStore: Sendable {
         bufferedWriter.withLock { $0 = task }
     }
 
-    /// Entries accepted in buffered mode and not yet committed.
-    public var uncommittedCount: Int { lane.withLock { $0.pending.count } }
+    /// Entries accepted in buffered mode and not yet committed (including a round under way).
+    public var uncommittedCount: Int { lane.withLock { $0.pending.count + $0.inFlight } }
 }
 
 struct LeaseRecord: Sendable {

@@ -8,7 +8,7 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
         private enum Value: String, Sendable {
             case sqlite, sqliteTooOld, notASpool, corrupt, newerSchema, migrationFailed
             case spoolFull, diskFull, leaseHeld, notLeaseHolder, unknownSink, invalidArgument
-            case invalidTimestamp, invalidInput, io, closed, configuration
+            case invalidTimestamp, invalidInput, io, closed, configuration, inUse
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -48,6 +48,9 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
         /// A configuration (file or value) is invalid, or one of its credentials cannot be read.
         /// The message names the key path and line, never a secret's value.
         public static let configuration = Code(.configuration)
+        /// Another process has the spool open (or this process does, through another store), so
+        /// it was not moved aside or replaced. The message names the process where it can.
+        public static let inUse = Code(.inUse)
 
         public var description: String { value.rawValue }
     }

@@ -15,17 +15,21 @@ struct Check: ParsableCommand {
             damaged file aside).
 
             Exit status 0 only for a sound spool at this binary's schema version. Any problem \
-            exits 1 with one line saying what to do: a damaged file or one that is not SQLite, \
-            a SQLite database of another application, an empty file, a spool from a newer \
-            Spool, and also a sound spool at an older schema version (run `spool migrate`).
+            exits 1 with one line saying what to do: a damaged spool, a file that is not a \
+            spool (not SQLite, or a SQLite database of another application), an empty file, a \
+            spool from a newer Spool, and also a sound spool at an older schema version (run \
+            `spool migrate`).
 
             --repair, for a damaged spool: copies every readable row (entries with their ids, \
             sink positions, dead letters, drops, counters; leases cleared) into a fresh spool \
             at the same path, keeps the damaged file as <path>.corrupt-<UTC time>, and reports \
             per table what was saved and which id ranges were lost. A sound spool is left \
-            alone. Stop the application and forwarders first. Exit status 0 when the new \
+            alone. Repair refuses, naming the process, while another process has the spool \
+            open (the application, spool ingest, spool forward, a sqlite3 shell) or a \
+            forwarder holds a live lease on it: stop them first. Exit status 0 when the new \
             spool is sound (even if rows were lost: the report says which), 1 when nothing \
-            could be repaired (another application's file, a newer spool, a file system error).
+            could be repaired (a file that is not a spool, a newer spool, a spool in use, a \
+            file system error).
 
             Examples:
               spool check --spool app.spool && spool stats --spool app.spool

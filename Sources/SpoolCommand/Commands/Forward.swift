@@ -170,7 +170,7 @@ struct Forward: AsyncParsableCommand {
         let plan = try config.map(planFromConfiguration) ?? planFromOptions()
         let store = plan.store
         let destinations = plan.destinations
-        let owner = "spool forward pid \(getpid()) on \(Self.hostName())"
+        let owner = LeaseOwner.thisProcess("spool forward")
 
         var configurations: [SinkScheduler.Configuration] = []
         for destination in destinations {
@@ -230,6 +230,7 @@ struct Forward: AsyncParsableCommand {
         let secrets = try self.secrets()
         var storeConfiguration = SpoolStore.Configuration()
         storeConfiguration.report = StandardError.writeJSONLine
+        if !stdin { try ExistingSpool.requireFile(path) }  // only --stdin writes: it may create the spool
         let store = try SpoolStore(path: path, configuration: storeConfiguration)
         do {
             return Plan(store: store, destinations: try destinations(store: store, secrets: secrets), transport: Transport.Configuration())
@@ -248,6 +249,7 @@ struct Forward: AsyncParsableCommand {
         var storeConfiguration = configuration.store
         storeConfiguration.report = StandardError.writeJSONLine
         let path = try spoolPath.resolved(fallback: configuration.spoolPath)
+        if !stdin { try ExistingSpool.requireFile(path) }  // only --stdin writes: it may create the spool
         let store = try SpoolStore(path: path, configuration: storeConfiguration)
         do {
             // With the spool open: a Pushgateway sink counts in it, and its pusher is a companion.

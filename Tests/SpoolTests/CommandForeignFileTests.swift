@@ -1,0 +1,112 @@
+import Foundation
+import SpoolCrashRig
+import SpoolTestServer
+import Testing
+@testable import Spool
+
+/// The CLI on mistyped paths, users' files, spools in use and forwarders killed with SIGKILL.
+@Suite struct CommandForeignFileTests {
+    @Test func ingestRefusesAUsersTextFileAndLeavesItExactlyAsItWas() throws {
+        let scratch = TemporaryDirectory()
+        let notes = scratch.file("notes.txt")
+        let text = Data("call the bank\nbuy milk\n".utf8)
+        try text.write(to: URL(fileURLWithPath: notes))
+        let outcome = try SpoolBinary.run(["ingest", "--spool", notes], input: "a log line\n")
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.contains("\(notes) is not a spool"), "\(outcome.stderr)")
+        #expect(try SpoolFileProbe.bytes(notes) == text)
+        #expect(try scratch.names() == ["notes.txt"])
+    }
+
+    /// Every reading command on a path where no spool exists: an error naming it, no new file.
+    @Test(arguments: [
+        ["stats"], ["tail"], ["export"], ["dlq", "list"], ["sinks", "list"], ["check"],
+        ["forward", "--http", "http://127.0.0.1:9/ingest", "--until-empty"],
+    ])
+    func aReadingCommandOnAMissingSpoolIsAnErrorAndCreatesNothing(command: [String]) throws {
+        let scratch = TemporaryDirectory()
+        let missing = scratch.file("mistyped.spool")
+        let outcome = try SpoolBinary.run(command + ["--spool", missing], timeout: .seconds(30))
+        #expect(outcome.status == 1, "\(command): \(outcome.stderr)")
+        #expect(outcome.stderr.contains("no spool at \(missing)"), "\(command): \(outcome.stderr)")
+        #expect(try scratch.names() == [], "\(command)")
+    }
+
+    /// The same commands on a user's text file: "not a spool", naming it; the file untouched.
+    @Test(arguments: [
+        ["stats"], ["tail"], ["export"], ["dlq", "list"], ["sinks", "list"], ["check"], ["check", "--repair"],
+        ["compact"], ["migrate"], ["forward", "--http", "http://127.0.0.1:9/ingest", "--until-empty"],
+    ])
+    func aCommandOnAUsersTextFileSaysItIsNotASpoolAndLeavesIt(command: [String]) throws {
+        let scratch = TemporaryDirectory()
+        let notes = scratch.file("notes.txt")
+        let text = Data("call the bank\nbuy milk\n".utf8)
+        try text.write(to: URL(fileURLWithPath: notes))
+        let outcome = try SpoolBinary.run(command + ["--spool", notes], timeout: .seconds(30))
+        #expect(outcome.status == 1, "\(command): \(outcome.stderr)")
+        #expect(outcome.stderr.contains("\(notes) is not a spool"), "\(command): \(outcome.stderr)")
+        #expect(try SpoolFileProbe.bytes(notes) == text)
+        #expect(try scratch.names() == ["notes.txt"], "\(command)")
+    }
+
+    @Test func aOneCharacterRelativeSpoolPathWorks() throws {
+        let scratch = TemporaryDirectory()
+        let process = Process()
+        process.executableURL = SpoolBinary.url
+        process.arguments = ["ingest", "--spool", "a"]
+        process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
+        let input = Pipe()
+        process.standardInput = input
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        try input.fileHandleForWriting.write(contentsOf: Data("one line\n".utf8))
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        #expect(try SpoolFileProbe.entries(scratch.file("a")).map(\.message) == ["one line"])
+    }
+
+    @Test func checkRepairRefusesASpoolAnotherProcessHasOpenAndNamesIt() throws {
+        let scratch = TemporaryDirectory()
+        let spool = scratch.file("app.spool")
+        let input = (1...20000).map { "entry number \($0)\n" }.joined()
+        try #require(try SpoolBinary.run(["ingest", "--spool", spool], input: input).status == 0)
+        let reader = try Child("SpoolTestChild", ["inspect", spool])
+        defer { if reader.process.isRunning { reader.kill() } }
+        #expect(reader.readLine() == "open")
+        // Overwrite a page in the middle of the entries table.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: spool))
+        try handle.seek(toOffset: 4096 * 20)
+        try handle.write(contentsOf: Data([0x0D] + [UInt8](repeating: 0xFF, count: 4000)))
+        try handle.close()
+        let before = try SpoolFileProbe.bytes(spool)
+        let outcome = try SpoolBinary.run(["check", "--repair", "--spool", spool])
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.contains("is open in another process (pid \(reader.process.processIdentifier)"), "\(outcome.stderr)")
+        #expect(try SpoolFileProbe.bytes(spool) == before)
+        #expect(!(try scratch.names()).contains { $0.contains(".corrupt-") || $0.contains(".repairing-") })
+        // With the reader gone, the repair runs.
+        #expect(reader.finish() == 0)
+        let repaired = try SpoolBinary.run(["check", "--repair", "--spool", spool])
+        #expect(repaired.status == 0, "\(repaired.stderr)")
+    }
+
+    /// `kill -9` of `spool forward`: a restart on the same host does not wait out the lease.
+    @Test func aForwarderRestartedAfterSIGKILLTakesTheSinkAtOnce() async throws {
+        let rig = ForwardCommandRig()
+        try rig.fill(0..<5)
+        try await TestHTTPServer.withServer(behaviour: .ok()) { server in
+            let first = try SpoolBinary.Running(rig.base + ["--http", server.url(path: "/ingest")])
+            try await server.waitForRequests(1, timeout: .seconds(10))
+            first.send(SIGKILL)
+            _ = try first.finish(timeout: .seconds(10))
+            try rig.fill(5..<10)
+            // No --wait-for-lease: the 30 s lease of a provably dead holder does not stop it.
+            let second = try SpoolBinary.run(rig.base + ["--http", server.url(path: "/ingest"), "--until-empty"], timeout: .seconds(30))
+            #expect(second.status == 0, "\(second.stderr)")
+            #expect(second.stderr.contains("lease_taken_over") && second.stderr.contains("pid \(first.processIdentifier) on "), "\(second.stderr)")
+            #expect(try rig.stats().entries == 0)
+        }
+    }
+}
