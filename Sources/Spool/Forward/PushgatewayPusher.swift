@@ -102,7 +102,8 @@ public final class PushgatewayPusher: Service, Sendable {
     private func pushNow() async -> Bool {
         let counters: [EntryCounter]
         do {
-            counters = try sink.store.counters(sink: name)
+            let (store, name) = (sink.store, name)
+            counters = try await BlockingWork.run { () throws(SpoolError) in try store.counters(sink: name) }
         } catch {
             failed(.retry(after: nil, reason: "could not read the counters from the spool: \(error.message)"))
             return false

@@ -78,7 +78,9 @@ public struct PushgatewaySink: LocalSink {
     public func deliver(_ entries: ArraySlice<StoredEntry>, sink: String) async -> Verdict {
         guard let last = entries.last?.id else { return .delivered }
         do {
-            if try store.count(sink: sink, through: last) > 0 { changes.mark(sink) }
+            // A write transaction: off the cooperative pool (BlockingWork).
+            let store = self.store
+            if try await BlockingWork.run({ () throws(SpoolError) in try store.count(sink: sink, through: last) }) > 0 { changes.mark(sink) }
             return .delivered
         } catch {
             return .retry(after: nil, reason: "could not count entries in the spool: \(error.message)")
