@@ -52,7 +52,10 @@ public final class Forwarder: Service, Sendable {
         let grace = shutdownGracePeriod
         let clock = self.clock
         let beforeSchedulerRuns = self.beforeSchedulerRuns
-        for scheduler in schedulers { try scheduler.store.registerSink(scheduler.configuration.name) }
+        for scheduler in schedulers {
+            let name = scheduler.configuration.name
+            _ = try await scheduler.withStore("register") { store throws(SpoolError) in try store.registerSink(name) }
+        }
         let shutdown = AsyncStream<Void>.makeStream()
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Bool.self) { group in
