@@ -56,6 +56,8 @@ import Testing
         #expect(try sql.int("SELECT min(id) FROM entries") == 1)
         #expect(kept + (try sql.int("SELECT sum(count) FROM drops") ?? 0) == 2000)
         #expect(try sql.int("SELECT count(*) FROM drops WHERE first_id IS NULL AND reason = 'overflow:dropNewest'") ?? 0 > 0)
+        // What a command that appended reports: this instance's drops, by reason.
+        #expect(spool.droppedSinceOpen == ["overflow:dropNewest": 2000 - Int(kept)])
     }
 
     @Test func rejectRefusesWithAClearErrorAndKeepsEverything() throws {

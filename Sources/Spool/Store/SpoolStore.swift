@@ -31,6 +31,8 @@ public final class SpoolStore: Sendable {
     let reader: Mutex<Reader>
     /// Entries waiting for a commit, and who waits for them (see GroupCommit.swift).
     let lane = FastLock(Lane())
+    /// Drops made by this instance, by reason (``droppedSinceOpen``).
+    private let dropped = Mutex<[String: Int]>([:])
     /// Leases this process holds, so claims renew them only when half-expired.
     let leases = Mutex<[String: LeaseRecord]>([:])
     private let checkpointer: Checkpointer
@@ -163,7 +165,15 @@ public final class SpoolStore: Sendable {
         try submit(rows: EmptyCollection(), waitForCommit: true)
     }
 
+    /// Entries this store dropped at the size bound or the disk's since it was opened, by reason
+    /// (`overflow:dropOldest`, `disk_full:dropNewest`, …): what a command that appended reports
+    /// in its summary. The spool's lifetime total is in ``SpoolStats/droppedEntries``.
+    public var droppedSinceOpen: [String: Int] { dropped.withLock { $0 } }
+
     func reportDrops(_ drops: [Writer.Drop], now: Int64) {
+        if !drops.isEmpty {
+            dropped.withLock { counts in for drop in drops { counts[drop.reason, default: 0] += drop.count } }
+        }
         for drop in drops {
             var context: [String: JSONValue] = ["count": .int(Int64(drop.count)), "reason": .string(drop.reason), "path": .string(path)]
             if let first = drop.firstID, let last = drop.lastID {
