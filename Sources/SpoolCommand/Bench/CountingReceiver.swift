@@ -3,31 +3,37 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Spool
 import Synchronization
 
-/// The far end of the forwarding benchmarks: an HTTP/1.1 server on 127.0.0.1 that counts the
-/// entries it receives and answers 204. One implementation, used in process by
-/// `spool bench forward` / `drain` and as a process of its own by `spool bench receiver`
-/// (for `tools/compare-syslog-ng`).
+/// The far end of the forwarding benchmarks: an HTTP/1.1 server on 127.0.0.1 that parses every
+/// body, counts its entries, checks their sequence numbers and answers 204 (400 for a body it
+/// cannot parse). Run as a process of its own (`spool bench receiver`) by `spool bench forward`
+/// / `drain` and `tools/compare-syslog-ng`, so its work is not the forwarder's.
 ///
-/// Counting is a single pass over the body with no allocation per entry: a Loki push
-/// (`/loki/api/v1/push`) is scanned for the arrays that open at the depth of `values`
-/// entries, anything else counts non-empty lines (NDJSON, syslog-ng's batches). gzip bodies are
-/// inflated through a fixed buffer on the way. `GET /count` answers the running total.
+/// gzip bodies are inflated; a Loki push (`/loki/api/v1/push`) is parsed whole and must be
+/// `{"streams":[{"stream":{…},"values":[[ts,line(,metadata)],…]}]}`; any other body is lines,
+/// each parsed as JSON when it starts with `{` (NDJSON, syslog-ng's `format-json`). Each entry's
+/// sequence number (`seq=N` or `"seq":N` in its line, or a `seq` key in its metadata or context:
+/// the corpus's lines carry one) is marked in a bitmap, so the receiver can say how many
+/// distinct entries arrived. `GET /count` answers `count distinct invalid`; `GET /reset` sets
+/// all three to zero (between the runs of `tools/compare-syslog-ng`).
 final class CountingReceiver: Sendable {
-    /// Entries counted so far.
+    /// Entries counted so far (resends counted again).
     var count: Int { counted.load(ordering: .acquiring) }
+    /// Distinct sequence numbers seen so far.
+    var distinct: Int { sequences.withLock { $0.distinct } }
+    /// Bodies that did not parse.
+    var invalid: Int { invalidCount.load(ordering: .relaxed) }
     /// Requests answered so far (`/count` excluded).
     var requests: Int { requestCount.load(ordering: .relaxed) }
-    /// Thread CPU time spent inflating and counting bodies, in seconds: the receiver's own cost
-    /// inside the process's getrusage total.
-    var countingCPUSeconds: Double { Double(cpuNanoseconds.load(ordering: .relaxed)) / 1e9 }
     /// The port it listens on.
     let port: Int
 
     private let counted = Atomic<Int>(0)
+    private let invalidCount = Atomic<Int>(0)
     private let requestCount = Atomic<Int>(0)
-    private let cpuNanoseconds = Atomic<Int>(0)
+    private let sequences = Mutex(SequenceSet())
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
 
@@ -65,21 +71,129 @@ final class CountingReceiver: Sendable {
         try? group.syncShutdownGracefully()
     }
 
-    /// Waits (polling, bounded by `timeout`) until `target` entries were counted.
-    /// - Returns: whether the count got there in time.
-    func wait(forCount target: Int, timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while count < target {
-            if ContinuousClock.now >= deadline { return false }
-            try? await Task.sleep(for: .milliseconds(2))
-        }
-        return true
+    fileprivate func reset() {
+        sequences.withLock { $0 = SequenceSet() }
+        counted.store(0, ordering: .releasing)
+        invalidCount.store(0, ordering: .relaxed)
     }
 
-    fileprivate func record(entries: Int, cpuNanoseconds spent: Int) {
-        counted.add(entries, ordering: .releasing)
+    fileprivate func record(_ body: ParsedBody) {
+        if body.valid {
+            sequences.withLock { set in for seq in body.sequences { set.insert(seq) } }
+            counted.add(body.entries, ordering: .releasing)
+        } else {
+            invalidCount.add(1, ordering: .relaxed)
+        }
         requestCount.add(1, ordering: .relaxed)
-        cpuNanoseconds.add(spent, ordering: .relaxed)
+    }
+}
+
+/// Sequence numbers seen: a bitmap that grows.
+struct SequenceSet {
+    private var words: [UInt64] = []
+    private(set) var distinct = 0
+
+    mutating func insert(_ value: Int) {
+        guard value >= 0, value < 1 << 32 else { return }
+        let word = value >> 6, bit = UInt64(1) << UInt64(value & 63)
+        if word >= words.count { words.append(contentsOf: repeatElement(0, count: word - words.count + 1 + words.count / 2)) }
+        if words[word] & bit == 0 {
+            words[word] |= bit
+            distinct += 1
+        }
+    }
+}
+
+/// What a body held.
+struct ParsedBody {
+    var valid = true
+    var entries = 0
+    var sequences: [Int] = []
+
+    /// Parses a Loki push, or lines (JSON when they start with `{`).
+    static func parse(_ bytes: [UInt8], loki: Bool) -> ParsedBody {
+        var result = ParsedBody()
+        bytes.withUnsafeBufferPointer { buffer in
+            if loki {
+                guard case .object(let root)? = try? JSONValue(parsing: buffer), case .array(let streams)? = root["streams"] else {
+                    result.valid = false
+                    return
+                }
+                for stream in streams {
+                    guard case .object(let object) = stream, case .object? = object["stream"],
+                          case .array(let values)? = object["values"] else { result.valid = false; return }
+                    for value in values {
+                        guard case .array(let pair) = value, pair.count == 2 || pair.count == 3,
+                              case .string(let time) = pair[0], !time.isEmpty, time.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                              case .string = pair[1] else { result.valid = false; return }
+                        result.entries += 1
+                        if let seq = sequenceNumber(in: value) { result.sequences.append(seq) }
+                    }
+                }
+                return
+            }
+            var start = 0
+            for index in 0...buffer.count where index == buffer.count || buffer[index] == UInt8(ascii: "\n") {
+                defer { start = index + 1 }
+                guard index > start else { continue }
+                let line = UnsafeBufferPointer(rebasing: buffer[start..<index])
+                result.entries += 1
+                if line[0] == UInt8(ascii: "{") {
+                    guard let value = try? JSONValue(parsing: line) else { result.valid = false; return }
+                    if let seq = sequenceNumber(in: value) { result.sequences.append(seq) }
+                } else if let seq = sequenceNumber(in: line) {
+                    result.sequences.append(seq)
+                }
+            }
+        }
+        return result
+    }
+
+    /// The first sequence number in a value: a `seq` key, or `seq=N` / `"seq":N` in a string.
+    static func sequenceNumber(in value: JSONValue) -> Int? {
+        switch value {
+        case .string(var text):
+            return text.withUTF8 { sequenceNumber(in: $0) }
+        case .array(let elements):
+            for element in elements { if let seq = sequenceNumber(in: element) { return seq } }
+            return nil
+        case .object(let object):
+            switch object["seq"] {
+            case .int(let number)?: return Int(number)
+            case .string(let text)?: if let number = Int(text) { return number }
+            default: break
+            }
+            for key in object.keys.sorted() { if let seq = sequenceNumber(in: object[key]!) { return seq } }
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    /// `seq=N` or `"seq":N` in text.
+    static func sequenceNumber(in text: UnsafeBufferPointer<UInt8>) -> Int? {
+        let count = text.count
+        var index = 0
+        while index + 4 < count {
+            defer { index += 1 }
+            guard text[index] == UInt8(ascii: "s"), text[index + 1] == UInt8(ascii: "e"), text[index + 2] == UInt8(ascii: "q") else { continue }
+            var digits = index + 3
+            if text[digits] == UInt8(ascii: "=") {
+                digits += 1
+            } else if text[digits] == UInt8(ascii: "\""), digits + 1 < count, text[digits + 1] == UInt8(ascii: ":") {
+                digits += 2
+            } else {
+                continue
+            }
+            var value = 0, seen = false
+            while digits < count, text[digits] >= 0x30, text[digits] <= 0x39, value < 1 << 40 {
+                value = value * 10 + Int(text[digits] - 0x30)
+                digits += 1
+                seen = true
+            }
+            if seen { return value }
+        }
+        return nil
     }
 }
 
@@ -93,16 +207,17 @@ private final class ReceiverBox: Sendable {
     }
 }
 
-/// One connection: counts each request's body and answers it.
+/// One connection: parses each request's body and answers it.
 private final class CountingHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     let receiver: CountingReceiver
-    private var counter = EntryCounter(loki: false)
+    private var body: [UInt8] = []
+    private var loki = false
     private var inflater: Inflater?
     private var isCountRequest = false
-    private var started = 0
+    private var isResetRequest = false
 
     init(receiver: CountingReceiver) {
         self.receiver = receiver
@@ -111,25 +226,32 @@ private final class CountingHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            started = threadCPUNanoseconds()
             isCountRequest = head.method == .GET && head.uri.hasPrefix("/count")
-            counter = EntryCounter(loki: head.uri.contains("/loki/api/v1/push"))
+            isResetRequest = head.method == .GET && head.uri.hasPrefix("/reset")
+            loki = head.uri.contains("/loki/api/v1/push")
+            body.removeAll(keepingCapacity: true)
             inflater = head.headers["Content-Encoding"].contains { $0.lowercased().contains("gzip") } ? Inflater() : nil
         case .body(let buffer):
             buffer.withUnsafeReadableBytes { bytes in
                 if let inflater {
-                    inflater.inflate(bytes) { counter.scan($0) }
+                    inflater.inflate(bytes) { body.append(contentsOf: $0) }
                 } else {
-                    counter.scan(bytes)
+                    body.append(contentsOf: bytes)
                 }
             }
         case .end:
+            let failed = inflater?.hasFailed ?? false
             inflater = nil
-            if isCountRequest {
-                respond(context: context, status: .ok, body: "\(receiver.count)\n")
+            if isResetRequest {
+                receiver.reset()
+                respond(context: context, status: .ok, body: "0 0 0\n")
+            } else if isCountRequest {
+                respond(context: context, status: .ok, body: "\(receiver.count) \(receiver.distinct) \(receiver.invalid)\n")
             } else {
-                receiver.record(entries: counter.finish(), cpuNanoseconds: threadCPUNanoseconds() - started)
-                respond(context: context, status: .noContent, body: nil)
+                var parsed = failed ? ParsedBody(valid: false) : ParsedBody.parse(body, loki: loki)
+                if parsed.entries == 0 { parsed.valid = false }
+                receiver.record(parsed)
+                respond(context: context, status: parsed.valid ? .noContent : .badRequest, body: nil)
             }
         }
     }
@@ -137,63 +259,12 @@ private final class CountingHandler: ChannelInboundHandler {
     private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String?) {
         var headers = HTTPHeaders()
         // A 204 carries no Content-Length (RFC 9110 §8.6).
-        if let body { headers.add(name: "Content-Length", value: "\(body.utf8.count)") }
+        if let body { headers.add(name: "Content-Length", value: "\(body.utf8.count)") } else if status != .noContent { headers.add(name: "Content-Length", value: "0") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         if let body {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-    }
-}
-
-/// Counts entries in a body given in pieces.
-struct EntryCounter {
-    /// Loki JSON: `{"streams":[{"stream":{…},"values":[[ts,line,{…}],…]}]}`; an entry is an
-    /// array opened at depth 4 (strings and escapes tracked, so brackets in lines do not count).
-    let loki: Bool
-    private var count = 0
-    private var depth = 0
-    private var inString = false
-    private var escaped = false
-    /// Lines: bytes seen since the last newline.
-    private var pendingLine = false
-
-    init(loki: Bool) { self.loki = loki }
-
-    mutating func scan(_ bytes: UnsafeRawBufferPointer) {
-        if loki {
-            for byte in bytes {
-                if inString {
-                    if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
-                    continue
-                }
-                switch byte {
-                case UInt8(ascii: "\""): inString = true
-                case UInt8(ascii: "["):
-                    if depth == 4 { count += 1 }
-                    depth += 1
-                case UInt8(ascii: "{"): depth += 1
-                case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
-                default: break
-                }
-            }
-        } else {
-            for byte in bytes {
-                if byte == UInt8(ascii: "\n") {
-                    if pendingLine { count += 1 }
-                    pendingLine = false
-                } else {
-                    pendingLine = true
-                }
-            }
-        }
-    }
-
-    /// The body's entries (a last line without a newline counts).
-    mutating func finish() -> Int {
-        if pendingLine { count += 1 }
-        pendingLine = false
-        return count
     }
 }
 
