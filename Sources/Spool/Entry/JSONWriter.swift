@@ -62,6 +62,11 @@ struct JSONWriter {
         var runStart = 0
         var index = 0
         while index < count {
+            // Eight bytes at a time while none of them needs an escape.
+            while index + 8 <= count, !Self.mayNeedEscape(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)) {
+                index += 8
+            }
+            guard index < count else { break }
             let byte = base[index]
             if byte >= 0x20 && byte != 0x22 && byte != 0x5C {
                 index += 1
@@ -90,6 +95,20 @@ struct JSONWriter {
             bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: count - runStart))
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether any of the eight bytes of `word` is below 0x20, `"` or `\\` (the classic SWAR
+    /// tests: a byte below n, a byte equal to c). Exact for "none": a false answer means no
+    /// byte needs an escape; a true one sends the scan to look at each byte.
+    @inline(__always)
+    static func mayNeedEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let control = (word &- ones &* 0x20) & ~word & highs
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let hasQuote = (quote &- ones) & ~quote & highs
+        let hasBackslash = (backslash &- ones) & ~backslash & highs
+        return control | hasQuote | hasBackslash != 0
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
