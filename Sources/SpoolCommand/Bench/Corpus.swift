@@ -56,14 +56,94 @@ struct Corpus {
         return output
     }
 
-    /// The entry with sequence number `seq`.
-    mutating func item(seq: Int) -> Item {
+    /// A template: the item generated with markers in place of its sequence number (U+0001)
+    /// and time (U+0002), cut there, so that making an entry costs a few concatenations, not
+    /// the generator's dozens (the benchmarks time the forwarder, not this).
+    private struct Template {
+        var level: LogLevel
+        var topic: String
+        var message: [Part]
+        var context: [String: JSONValue]?
+        var line: [Part]
+    }
+
+    /// Text followed by what goes after it.
+    private struct Part {
+        enum Next { case seq, time, end }
+        var text: String
+        var next: Next
+    }
+
+    private static let seqMarker: Unicode.Scalar = "\u{1}"
+    private static let timeMarker: Unicode.Scalar = "\u{2}"
+    private static let poolSize = 4096
+    private var pool: [Template] = []
+
+    private static func parts(_ text: String) -> [Part] {
+        var parts: [Part] = []
+        var current = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case seqMarker: parts.append(Part(text: current, next: .seq)); current = ""
+            case timeMarker: parts.append(Part(text: current, next: .time)); current = ""
+            default: current.unicodeScalars.append(scalar)
+            }
+        }
+        parts.append(Part(text: current, next: .end))
+        return parts
+    }
+
+    private static func join(_ parts: [Part], seq: String, time: () -> String) -> String {
+        var output = ""
+        for part in parts {
+            output += part.text
+            switch part.next {
+            case .seq: output += seq
+            case .time: output += time()
+            case .end: break
+            }
+        }
+        return output
+    }
+
+    /// The entry with sequence number `seq`: one of 4,096 generated shapes (chosen by a hash of
+    /// `seq`) with `seq` in it, and in the line `seq`'s time (one entry per millisecond from
+    /// 2026-01-01). Without `withLine`, the item's `line` is empty (the in-process benchmarks
+    /// need only the entry).
+    mutating func item(seq: Int, withLine: Bool = true) -> Item {
+        if pool.isEmpty {
+            pool = (0..<Self.poolSize).map { _ in
+                let item = generate(seq: -1)
+                return Template(level: item.level, topic: item.topic, message: Self.parts(item.message), context: item.context,
+                                line: Self.parts(item.line))
+            }
+        }
+        var hash = UInt64(seq) &* 0x9E37_79B9_7F4A_7C15
+        hash ^= hash >> 29
+        let template = pool[Int(hash % UInt64(Self.poolSize))]
+        let digits = String(seq)
+        let line = withLine ? Self.join(template.line, seq: digits, time: { Self.time(seq: seq) }) : ""
+        return Item(level: template.level, topic: template.topic, message: Self.join(template.message, seq: digits, time: { "" }),
+                    context: template.context, line: line)
+    }
+
+    private static func time(seq: Int) -> String {
+        let seconds = seq / 1000, millis = seq % 1000
+        func pad(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "2026-01-01T\(pad(seconds / 3600 % 24, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2)).\(pad(millis, 3))000Z"
+    }
+
+    /// A freshly generated entry; `seq` -1 writes the placeholder instead of a number.
+    private mutating func generate(seq: Int) -> Item {
         let level = Self.levels[below(Self.levels.count)]
         let topic = Self.topics[below(Self.topics.count)]
         let foreign = below(5) == 0
         let shape = below(100)
-        let seconds = seq / 1000, micros = (seq % 1000) * 1000
-        let time = "2026-01-01T\(pad(seconds / 3600 % 24)):\(pad(seconds / 60 % 60)):\(pad(seconds % 60)).\(pad6(micros))Z"
+        let time = seq < 0 ? String(Self.timeMarker) : Self.time(seq: seq)
+        let seq = seq < 0 ? String(Self.seqMarker) : String(seq)
         var context: [String: JSONValue]?
         if below(2) == 0 {
             context = ["request_id": .string(String(next() & 0xFFFF_FFFF, radix: 16)), "user": .int(Int64(below(100_000))),
@@ -101,11 +181,6 @@ struct Corpus {
         }
     }
 
-    private func pad(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    private func pad6(_ value: Int) -> String {
-        let digits = String(value)
-        return String(repeating: "0", count: 6 - digits.count) + digits
-    }
 }
 
 extension String {

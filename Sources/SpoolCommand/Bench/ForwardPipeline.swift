@@ -73,7 +73,7 @@ final class ForwardPipeline: Sendable {
         while written < count {
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
             for seq in written..<min(count, written + appendBatch) {
-                let item = corpus.item(seq: seq)
+                let item = corpus.item(seq: seq, withLine: false)
                 batch.append(LogEntry(timestamp: now, level: item.level, topic: item.topic, message: item.message, context: item.context))
             }
             try store.append(contentsOf: batch)
