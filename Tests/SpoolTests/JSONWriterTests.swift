@@ -180,6 +180,7 @@ import Testing
         #"{"path":"/api/v1/orders/7?q=\"x\"","note":"tab\there \\ back","emoji":"Grüße 🚀"}"#,
         #"{"a.b":1,"a-b":2,"9lives":true,"__name":"x","topic":"not the topic","n":null}"#,
         #"{"nested":{"z":1,"a":[1,"two",{"k":"v"}]},"list":[],"empty":""}"#,
+        #"{"neg":-42,"min":-9223372036854775808,"big":18446744073709551616,"tiny":1e-7,"negzero":-0.0,"f":0.1}"#,
         // Hand-edited: whitespace, escapes a writer would not make, exponent numbers.
         #" { "b" : "caf\u00e9" , "a" : 1e3 , "c" : "\/slash" } "#,
         #"{"ctl":"\u0001\u001f","quote":"\"","bs":"\\"}"#,

@@ -238,6 +238,17 @@ public struct LokiSink: SinkProtocol {
                     case .decoded(.string(let text)):
                         scratch.values.writeString(text)
                         size = text.utf8.count
+                    case .decoded(.int(let number)):
+                        // What `description` spells, written without making it.
+                        scratch.values.append(byte: UInt8(ascii: "\""))
+                        scratch.values.writeInt(number)
+                        scratch.values.append(byte: UInt8(ascii: "\""))
+                        size = scratch.values.count - start - 2
+                    case .decoded(.double(let number)) where number.isFinite:
+                        scratch.values.append(byte: UInt8(ascii: "\""))
+                        scratch.values.writeDouble(number)
+                        scratch.values.append(byte: UInt8(ascii: "\""))
+                        size = scratch.values.count - start - 2
                     case .decoded(let other):
                         let text = other.description
                         scratch.values.writeString(text)
