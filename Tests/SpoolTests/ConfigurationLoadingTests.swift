@@ -47,6 +47,7 @@ enum ConfigurationFixtures {
           connect_timeout: 2s
           request_timeout: 1.5s
           gzip_threshold: 0
+          gzip_level: 6
           max_concurrent_requests: 9
           user_agent: billing/2
         sinks:
@@ -119,6 +120,7 @@ enum ConfigurationFixtures {
         #expect(configuration.transport.connectTimeout == .seconds(2))
         #expect(configuration.transport.requestTimeout == .milliseconds(1500))
         #expect(configuration.transport.gzipThreshold == 0)
+        #expect(configuration.transport.gzipLevel == 6)
         #expect(configuration.transport.maximumConcurrentRequests == 9)
         #expect(configuration.transport.userAgent == "billing/2")
         #expect(configuration.sinks.map(\.name) == ["loki", "ndjson", "otel", "pager"])

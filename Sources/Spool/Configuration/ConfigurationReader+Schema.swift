@@ -99,7 +99,7 @@ extension ConfigurationReader {
 
     // MARK: - transport
 
-    static let transportKeys = ["connect_timeout", "request_timeout", "gzip_threshold", "max_concurrent_requests", "user_agent"]
+    static let transportKeys = ["connect_timeout", "request_timeout", "gzip_threshold", "gzip_level", "max_concurrent_requests", "user_agent"]
 
     private func transport(_ node: Node, at path: String) -> Transport.Configuration {
         var transport = Transport.Configuration()
@@ -112,6 +112,9 @@ extension ConfigurationReader {
         }
         if let value = keys["gzip_threshold"], let bytes = size(value, at: "\(path).gzip_threshold", minimum: 0) {
             transport.gzipThreshold = Int(clamping: bytes)
+        }
+        if let value = keys["gzip_level"], let level = integer(value, at: "\(path).gzip_level", in: 1...9) {
+            transport.gzipLevel = level
         }
         if let value = keys["max_concurrent_requests"], let count = integer(value, at: "\(path).max_concurrent_requests", in: 1...10_000) {
             transport.maximumConcurrentRequests = count

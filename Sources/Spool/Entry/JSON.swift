@@ -1,98 +1,41 @@
-/// The one JSON writer for entries and payloads: every sink, the spool's context column and the
-/// CLI's `--json` output go through it, so one entry always has one spelling.
+/// JSON text for the cold paths that want a `String` (stderr reports, console lines, dead-letter
+/// reasons, the stored context column): each one is written by ``JSONWriter``, the one writer,
+/// so one entry always has one spelling. The send path writes into a ``JSONWriter`` directly.
 enum JSON {
     /// Appends `value` as compact JSON, object keys sorted.
     static func write(_ value: JSONValue, to output: inout String) {
-        switch value {
-        case .null: output += "null"
-        case .bool(let flag): output += flag ? "true" : "false"
-        case .int(let number): output += String(number)
-        case .double(let number): writeDouble(number, to: &output)
-        case .string(let text): writeString(text, to: &output)
-        case .array(let elements):
-            output += "["
-            for (index, element) in elements.enumerated() {
-                if index > 0 { output += "," }
-                write(element, to: &output)
-            }
-            output += "]"
-        case .object(let object): writeObject(object, to: &output)
-        }
+        var writer = JSONWriter()
+        writer.write(value)
+        output += String(decoding: writer.bytes, as: UTF8.self)
     }
 
     /// Appends an object with its keys sorted.
     static func writeObject(_ object: [String: JSONValue], to output: inout String) {
-        output += "{"
-        var first = true
-        // Sorting the pairs, not the keys, spares a hash lookup per key.
-        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
-            if !first { output += "," }
-            first = false
-            writeString(key, to: &output)
-            output += ":"
-            write(value, to: &output)
-        }
-        output += "}"
+        output += string(object)
     }
 
-    /// The object as JSON text.
+    /// The object as JSON text, keys sorted.
     static func string(_ object: [String: JSONValue]) -> String {
-        var output = ""
-        // Room for a typical context in one allocation instead of a doubling series.
-        output.reserveCapacity(object.count * 24 + 2)
-        writeObject(object, to: &output)
-        return output
+        String(decoding: bytes(object), as: UTF8.self)
     }
 
-    static func writeDouble(_ number: Double, to output: inout String) {
-        if number.isFinite {
-            // Swift's shortest round-trip form ("3.0", "1e-05", "1e+16") is valid JSON.
-            output += number.description
-        } else {
-            writeString(nonFiniteName(number), to: &output)
-        }
+    /// The object as JSON bytes, keys sorted.
+    static func bytes(_ object: [String: JSONValue]) -> [UInt8] {
+        // Room for a typical context in one allocation instead of a doubling series.
+        var writer = JSONWriter(capacity: object.count * 24 + 2)
+        writer.writeObject(object)
+        return writer.bytes
     }
 
     static func nonFiniteName(_ number: Double) -> String {
         number.isNaN ? "NaN" : (number < 0 ? "-Infinity" : "Infinity")
     }
 
-    private static let hex: [Character] = Array("0123456789abcdef")
-
     /// Appends a JSON string literal: quotes, backslashes and control characters escaped.
     static func writeString(_ text: String, to output: inout String) {
-        output += "\""
-        // Most strings need no escaping: find out with a tight loop over the contiguous bytes,
-        // then append the string whole.
-        let needsEscape = text.utf8.withContiguousStorageIfAvailable { bytes in
-            var found = false
-            for byte in bytes where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-                found = true
-                break
-            }
-            return found
-        } ?? text.utf8.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
-        if !needsEscape {
-            output += text
-        } else {
-            for scalar in text.unicodeScalars {
-                switch scalar {
-                case "\"": output += "\\\""
-                case "\\": output += "\\\\"
-                case "\n": output += "\\n"
-                case "\r": output += "\\r"
-                case "\t": output += "\\t"
-                case "\u{08}": output += "\\b"
-                case "\u{0C}": output += "\\f"
-                case _ where scalar.value < 0x20:
-                    output += "\\u00"
-                    output.append(hex[Int(scalar.value >> 4)])
-                    output.append(hex[Int(scalar.value & 0xF)])
-                default: output.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        output += "\""
+        var writer = JSONWriter(capacity: text.utf8.count + 2)
+        writer.writeString(text)
+        output += String(decoding: writer.bytes, as: UTF8.self)
     }
 }
 
@@ -201,6 +144,58 @@ struct JSONParser {
             if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
             throw failure("expected ',' or ']'")
         }
+    }
+
+    /// One member of a top-level object, as ``scanObject(_:)`` finds it.
+    enum MemberValue {
+        /// A string with no escape in it: its bytes, quotes excluded, are its UTF-8.
+        case plainString(UnsafeBufferPointer<UInt8>)
+        /// Any other value, decoded.
+        case decoded(JSONValue)
+    }
+
+    /// Scans a document that must be one object, calling `body` with each member in document
+    /// order, without decoding strings that need no unescaping (the common case for contexts
+    /// written by ``JSONWriter``). Keys with escapes are decoded.
+    mutating func scanObject(_ body: (String, MemberValue) -> Void) throws(SpoolError) {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw failure("expected an object") }
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+        } else {
+            while true {
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected a key") }
+                let key = try parseString()
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
+                index += 1
+                skipWhitespace()
+                guard index < bytes.count else { throw failure("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: "\"") {
+                    var end = index + 1
+                    while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
+                    if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+                        let text = UnsafeBufferPointer(rebasing: bytes[(index + 1)..<end])
+                        index = end + 1
+                        body(key, .plainString(text))
+                    } else {
+                        body(key, .decoded(.string(try parseString())))
+                    }
+                } else {
+                    body(key, .decoded(try parseValue()))
+                }
+                skipWhitespace()
+                guard index < bytes.count else { throw failure("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: "}") { index += 1; break }
+                throw failure("expected ',' or '}'")
+            }
+        }
+        skipWhitespace()
+        if index != bytes.count { throw failure("unexpected data after the JSON value") }
     }
 
     mutating func parseString() throws(SpoolError) -> String {

@@ -75,16 +75,39 @@ public enum UnixTime {
 
     /// ISO 8601 in UTC with milliseconds, e.g. `2024-11-29T09:40:00.123Z`.
     public static func iso8601(nanoseconds: Int64) -> String {
+        var writer = JSONWriter(capacity: 24)
+        writeISO8601(nanoseconds: nanoseconds, to: &writer)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    /// Appends ``iso8601(nanoseconds:)``'s text to `writer`, without making a `String`.
+    static func writeISO8601(nanoseconds: Int64, to writer: inout JSONWriter) {
         var seconds = time_t(nanoseconds.floorDivided(by: 1_000_000_000))
-        let millis = Int(nanoseconds.floorModulo(1_000_000_000) / 1_000_000)
+        let millis = Int32(nanoseconds.floorModulo(1_000_000_000) / 1_000_000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        func pad(_ value: Int32, _ width: Int) {
+            if value < 0 { writer.append(byte: UInt8(ascii: "-")) }
+            let magnitude = Int64(value.magnitude)
+            var digits = 1, scale: Int64 = 10
+            while magnitude >= scale { digits += 1; scale *= 10 }
+            for _ in 0..<max(0, width - digits) { writer.append(byte: UInt8(ascii: "0")) }
+            writer.writeInt(magnitude)
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
+        pad(parts.tm_year + 1900, 4)
+        writer.append(byte: UInt8(ascii: "-"))
+        pad(parts.tm_mon + 1, 2)
+        writer.append(byte: UInt8(ascii: "-"))
+        pad(parts.tm_mday, 2)
+        writer.append(byte: UInt8(ascii: "T"))
+        pad(parts.tm_hour, 2)
+        writer.append(byte: UInt8(ascii: ":"))
+        pad(parts.tm_min, 2)
+        writer.append(byte: UInt8(ascii: ":"))
+        pad(parts.tm_sec, 2)
+        writer.append(byte: UInt8(ascii: "."))
+        pad(millis, 3)
+        writer.append(byte: UInt8(ascii: "Z"))
     }
 }
 

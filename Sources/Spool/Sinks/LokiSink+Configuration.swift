@@ -87,10 +87,27 @@ extension LokiSink {
     static let maximumMetadataEntries = 128
     static let maximumMetadataBytes = 64 * 1024
 
+    /// Whether `name` is already what ``labelName(_:)`` would make of it: the common case,
+    /// checked without building a string.
+    static func isLabelName(_ name: String) -> Bool {
+        var index = 0
+        for byte in name.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"): break
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): if index == 0 { return false }
+            case UInt8(ascii: "_"): if index == 1 && name.utf8.first == UInt8(ascii: "_") { return false }
+            default: return false
+            }
+            index += 1
+        }
+        return index > 0 && index <= maximumLabelNameBytes
+    }
+
     /// `name` made a valid Loki label name: characters outside `[a-zA-Z0-9_]` (`.`, `-`, `/`,
     /// any other) become `_`, a leading digit gets a `_` before it, and a leading `__`
     /// (reserved for Loki's own labels) becomes a single `_`. Never empty.
     static func labelName(_ name: String) -> String {
+        if isLabelName(name) { return name }
         var output = ""
         output.reserveCapacity(name.utf8.count)
         for scalar in name.unicodeScalars {

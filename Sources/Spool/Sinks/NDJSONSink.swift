@@ -32,15 +32,15 @@ public struct NDJSONSink: SinkProtocol {
 
     /// One line per entry, in id order, each ending in `\n`.
     public func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
-        var body = ""
+        var body = JSONWriter(capacity: entries.estimatedJSONBytes)
         for entry in entries {
-            body += EntryJSON.line(entry)
-            body += "\n"
+            EntryJSON.write(entry, to: &body)
+            body.append(byte: UInt8(ascii: "\n"))
         }
         return SinkRequest(
             url: configuration.url,
             headers: [SinkRequest.Header("Content-Type", "application/x-ndjson")],
-            body: Array(body.utf8),
+            body: body.bytes,
             allowsGzip: true
         )
     }

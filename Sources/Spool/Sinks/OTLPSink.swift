@@ -96,24 +96,25 @@ public struct OTLPSink: SinkProtocol {
 
     /// The batch as one `ExportLogsServiceRequest` in OTLP's JSON encoding.
     public func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
-        var body = "{\"resourceLogs\":[{\"resource\":{\"attributes\":["
+        var body = JSONWriter(capacity: entries.estimatedJSONBytes * 2)
+        body.append("{\"resourceLogs\":[{\"resource\":{\"attributes\":[")
         var resource = configuration.resourceAttributes
         resource["service.name"] = .string(configuration.serviceName)
         Self.writeKeyValues(resource, to: &body)
-        body += "]},\"scopeLogs\":[{\"scope\":{\"name\":"
-        JSON.writeString(configuration.scopeName, to: &body)
-        body += ",\"version\":"
-        JSON.writeString(configuration.scopeVersion, to: &body)
-        body += "},\"logRecords\":["
+        body.append("]},\"scopeLogs\":[{\"scope\":{\"name\":")
+        body.writeString(configuration.scopeName)
+        body.append(",\"version\":")
+        body.writeString(configuration.scopeVersion)
+        body.append("},\"logRecords\":[")
         for (index, entry) in entries.enumerated() {
-            if index > 0 { body += "," }
+            if index > 0 { body.append(byte: UInt8(ascii: ",")) }
             writeRecord(entry, to: &body)
         }
-        body += "]}]}]}"
+        body.append("]}]}]}")
         return SinkRequest(
             url: url,
             headers: [SinkRequest.Header("Content-Type", "application/json")],
-            body: Array(body.utf8),
+            body: body.bytes,
             allowsGzip: true
         )
     }
@@ -144,15 +145,19 @@ public struct OTLPSink: SinkProtocol {
 
     // MARK: - Records
 
-    private func writeRecord(_ entry: StoredEntry, to output: inout String) {
-        let time = UnixTime.decimalString(nanoseconds: max(0, entry.timestamp))
-        output += "{\"timeUnixNano\":\"\(time)\",\"observedTimeUnixNano\":\"\(time)\",\"severityNumber\":"
-        output += String(Self.severityNumber(entry.level))
-        output += ",\"severityText\":\""
-        output += entry.level.rawValue
-        output += "\",\"body\":{\"stringValue\":"
-        JSON.writeString(entry.message, to: &output)
-        output += "},\"attributes\":["
+    private func writeRecord(_ entry: StoredEntry, to output: inout JSONWriter) {
+        let time = max(0, entry.timestamp)
+        output.append("{\"timeUnixNano\":\"")
+        output.writeInt(time)
+        output.append("\",\"observedTimeUnixNano\":\"")
+        output.writeInt(time)
+        output.append("\",\"severityNumber\":")
+        output.writeInt(Int64(Self.severityNumber(entry.level)))
+        output.append(",\"severityText\":\"")
+        output.append(raw: entry.level.rawValue)
+        output.append("\",\"body\":{\"stringValue\":")
+        output.writeString(entry.message)
+        output.append("},\"attributes\":[")
         var attributes = entry.contextJSON == nil ? [:] : (entry.entry.context ?? [:])
         let traceId = Self.takeHexID(from: &attributes, keys: ["trace_id", "traceId"], digits: 32)
         let spanId = Self.takeHexID(from: &attributes, keys: ["span_id", "spanId"], digits: 16)
@@ -160,11 +165,22 @@ public struct OTLPSink: SinkProtocol {
         attributes["spool.topic"] = .string(entry.topic)
         attributes["spool.entry_id"] = .int(entry.id)
         Self.writeKeyValues(attributes, to: &output)
-        output += "]"
-        if let traceId { output += ",\"traceId\":\"\(traceId)\"" }
-        if let spanId { output += ",\"spanId\":\"\(spanId)\"" }
-        if let flags { output += ",\"flags\":\(flags)" }
-        output += "}"
+        output.append(byte: UInt8(ascii: "]"))
+        if let traceId {
+            output.append(",\"traceId\":\"")
+            output.append(raw: traceId)
+            output.append(byte: UInt8(ascii: "\""))
+        }
+        if let spanId {
+            output.append(",\"spanId\":\"")
+            output.append(raw: spanId)
+            output.append(byte: UInt8(ascii: "\""))
+        }
+        if let flags {
+            output.append(",\"flags\":")
+            output.writeInt(Int64(flags))
+        }
+        output.append(byte: UInt8(ascii: "}"))
     }
 
     /// Removes and returns the first valid id among `keys`: `digits` hex digits, not all zero,
@@ -200,43 +216,46 @@ public struct OTLPSink: SinkProtocol {
     // MARK: - AnyValue
 
     /// `{"key":…,"value":{…}}` pairs, keys sorted, without the brackets.
-    static func writeKeyValues(_ object: [String: JSONValue], to output: inout String) {
-        for (index, key) in object.keys.sorted().enumerated() {
-            if index > 0 { output += "," }
-            output += "{\"key\":"
-            JSON.writeString(key, to: &output)
-            output += ",\"value\":"
-            writeAnyValue(object[key]!, to: &output)
-            output += "}"
+    static func writeKeyValues(_ object: [String: JSONValue], to output: inout JSONWriter) {
+        for (index, pair) in object.sorted(by: { $0.key < $1.key }).enumerated() {
+            if index > 0 { output.append(byte: UInt8(ascii: ",")) }
+            output.append("{\"key\":")
+            output.writeString(pair.key)
+            output.append(",\"value\":")
+            writeAnyValue(pair.value, to: &output)
+            output.append(byte: UInt8(ascii: "}"))
         }
     }
 
     /// A JSON value as an OTLP `AnyValue`.
-    static func writeAnyValue(_ value: JSONValue, to output: inout String) {
+    static func writeAnyValue(_ value: JSONValue, to output: inout JSONWriter) {
         switch value {
-        case .null: output += "{}"
-        case .bool(let flag): output += flag ? "{\"boolValue\":true}" : "{\"boolValue\":false}"
-        case .int(let number): output += "{\"intValue\":\"\(number)\"}"
+        case .null: output.append("{}")
+        case .bool(let flag): flag ? output.append("{\"boolValue\":true}") : output.append("{\"boolValue\":false}")
+        case .int(let number):
+            output.append("{\"intValue\":\"")
+            output.writeInt(number)
+            output.append("\"}")
         case .double(let number):
             // Non-finite values come out as "NaN"/"Infinity"/"-Infinity", proto3 JSON's spelling.
-            output += "{\"doubleValue\":"
-            JSON.writeDouble(number, to: &output)
-            output += "}"
+            output.append("{\"doubleValue\":")
+            output.writeDouble(number)
+            output.append(byte: UInt8(ascii: "}"))
         case .string(let text):
-            output += "{\"stringValue\":"
-            JSON.writeString(text, to: &output)
-            output += "}"
+            output.append("{\"stringValue\":")
+            output.writeString(text)
+            output.append(byte: UInt8(ascii: "}"))
         case .array(let elements):
-            output += "{\"arrayValue\":{\"values\":["
+            output.append("{\"arrayValue\":{\"values\":[")
             for (index, element) in elements.enumerated() {
-                if index > 0 { output += "," }
+                if index > 0 { output.append(byte: UInt8(ascii: ",")) }
                 writeAnyValue(element, to: &output)
             }
-            output += "]}}"
+            output.append("]}}")
         case .object(let object):
-            output += "{\"kvlistValue\":{\"values\":["
+            output.append("{\"kvlistValue\":{\"values\":[")
             writeKeyValues(object, to: &output)
-            output += "]}}"
+            output.append("]}}")
         }
     }
 }

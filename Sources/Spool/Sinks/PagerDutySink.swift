@@ -59,7 +59,7 @@ public struct PagerDutySink: SinkProtocol {
         // Over PagerDuty's 512 KB: keep the event, cut the context (halving until it fits,
         // since escaping can make JSON text longer than the text it holds).
         var budget = Self.maximumRequestBytes / 2
-        while body.utf8.count > Self.maximumRequestBytes, budget >= 64 {
+        while body.count > Self.maximumRequestBytes, budget >= 64 {
             let context = decoded.context.map(JSON.string) ?? ""
             body = event(entry, details: [
                 "_truncated": .string(PreparedRow.truncated(context, to: budget)),
@@ -70,7 +70,7 @@ public struct PagerDutySink: SinkProtocol {
         return SinkRequest(
             url: configuration.url,
             headers: [SinkRequest.Header("Content-Type", "application/json")],
-            body: Array(body.utf8),
+            body: body,
             allowsGzip: false
         )
     }
@@ -91,8 +91,8 @@ public struct PagerDutySink: SinkProtocol {
 
     // MARK: - Event
 
-    /// The event's JSON text.
-    private func event(_ entry: StoredEntry, details context: [String: JSONValue]) -> String {
+    /// The event's JSON bytes.
+    private func event(_ entry: StoredEntry, details context: [String: JSONValue]) -> [UInt8] {
         var details = context
         details["topic"] = .string(entry.topic)
         details["level"] = .string(entry.level.rawValue)
@@ -106,7 +106,7 @@ public struct PagerDutySink: SinkProtocol {
         if let component = configuration.component { payload["component"] = .string(component) }
         if let group = configuration.group { payload["group"] = .string(group) }
         if let eventClass = configuration.eventClass { payload["class"] = .string(eventClass) }
-        return JSON.string([
+        return JSON.bytes([
             "routing_key": .string(configuration.routingKey),
             "event_action": "trigger",
             "dedup_key": .string(Self.dedupKey(topic: entry.topic, message: entry.message)),

@@ -123,3 +123,15 @@ public enum Verdict: Sendable, Hashable {
     /// pause the sink with a long backoff and report loudly. Never dead-letters a backlog.
     case misconfigured(reason: String)
 }
+
+extension ArraySlice<StoredEntry> {
+    /// A guess at a batch's JSON size, generous enough that a body is written in one allocation:
+    /// the text of each entry plus room for its framing and some escaping.
+    var estimatedJSONBytes: Int {
+        var total = 256
+        for entry in self {
+            total += entry.message.utf8.count + entry.topic.utf8.count + (entry.contextJSON?.utf8.count ?? 0) + 160
+        }
+        return total + total / 8
+    }
+}

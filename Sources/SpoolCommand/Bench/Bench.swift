@@ -10,6 +10,6 @@ struct Bench: AsyncParsableCommand {
             Example:
               swift build -c release && .build/release/spool bench append --seconds 3
             """,
-        subcommands: [BenchAppend.self, BenchLog.self, BenchForward.self, BenchDrain.self, BenchReceiver.self, BenchBacklog.self]
+        subcommands: [BenchAppend.self, BenchLog.self, BenchForward.self, BenchDrain.self, BenchReceiver.self, BenchBacklog.self, BenchCorpus.self, BenchEncode.self]
     )
 }

@@ -2,13 +2,14 @@ import Foundation
 import Spool
 import Synchronization
 
-/// The path `spool bench forward` and `spool bench drain` measure: entries appended through
-/// ``SpoolStore`` in committed mode, 1000 per `append(contentsOf:)` as `spool ingest` does,
-/// then claimed by one ``SinkScheduler`` with a ``LokiSink``, sent as Loki JSON through the
-/// ``Transport`` to a ``CountingReceiver`` on loopback, acknowledged and deleted.
+/// The path `spool bench forward` and `spool bench drain` measure: entries of the ``Corpus``
+/// (or, with `--synthetic`, the old fixed lines) appended through ``SpoolStore`` in committed
+/// mode, 1000 per `append(contentsOf:)` as `spool ingest` does, then claimed by one
+/// ``SinkScheduler`` with a ``LokiSink``, sent as gzip Loki JSON through the ``Transport`` to a
+/// `spool bench receiver` process on loopback that parses every body, acknowledged and deleted.
 final class ForwardPipeline: Sendable {
     let store: SpoolStore
-    let receiver: CountingReceiver
+    let receiver: ReceiverProcess
     let transport: Transport
     let scheduler: SinkScheduler
     let forwarder: Forwarder
@@ -18,7 +19,7 @@ final class ForwardPipeline: Sendable {
     /// Entries per `append(contentsOf:)`: `spool ingest`'s batch.
     static let appendBatch = LineIngester.batchSize
 
-    init(directory: String?, batchSize: Int, maxInFlight: Int) throws {
+    init(directory: String?, batchSize: Int, maxInFlight: Int, receiver: ReceiverProcess) throws {
         removesDirectory = directory == nil
         self.directory = directory ?? NSTemporaryDirectory() + "/spool-bench-forward-\(getpid())"
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
@@ -26,7 +27,7 @@ final class ForwardPipeline: Sendable {
         configuration.maximumBytes = nil  // a 10,000,000-entry backlog is over the default bound
         configuration.report = StandardError.writeJSONLine
         store = try SpoolStore(path: self.directory + "/bench.spool", configuration: configuration)
-        receiver = try CountingReceiver()
+        self.receiver = receiver
         transport = Transport()
         let sink = try LokiSink(configuration: .init(url: "http://127.0.0.1:\(receiver.port)", labels: ["service": "bench"]))
         var schedulerConfiguration = SinkScheduler.Configuration(name: "loki")
@@ -42,21 +43,42 @@ final class ForwardPipeline: Sendable {
     /// Closes everything and removes the spool unless the directory was given.
     func finish() async {
         try? await transport.shutdown()
-        receiver.shutdown()
         try? store.close()
         if removesDirectory { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     /// Appends `count` entries of about `messageBytes` on a thread of its own (a blocking
     /// commit must not hold a thread of the cooperative pool).
-    func produce(count: Int, messageBytes: Int) async throws {
+    func produce(count: Int, messageBytes: Int?) async throws {
         let store = self.store
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             Thread.detachNewThread {
                 continuation.resume(with: Result { () throws(SpoolError) in
-                    try Self.append(count: count, messageBytes: messageBytes, to: store)
+                    if let messageBytes {
+                        try Self.append(count: count, messageBytes: messageBytes, to: store)
+                    } else {
+                        try Self.appendCorpus(count: count, to: store)
+                    }
                 })
             }
+        }
+    }
+
+    /// Appends the first `count` entries of the ``Corpus``, 1000 per `append(contentsOf:)`.
+    static func appendCorpus(count: Int, to store: SpoolStore) throws(SpoolError) {
+        var corpus = Corpus()
+        var batch: [LogEntry] = []
+        batch.reserveCapacity(appendBatch)
+        var written = 0
+        while written < count {
+            let now = Int64(Date().timeIntervalSince1970 * 1e9)
+            for seq in written..<min(count, written + appendBatch) {
+                let item = corpus.item(seq: seq, withLine: false)
+                batch.append(LogEntry(timestamp: now, level: item.level, topic: item.topic, message: item.message, context: item.context))
+            }
+            try store.append(contentsOf: batch)
+            written += batch.count
+            batch.removeAll(keepingCapacity: true)
         }
     }
 
@@ -74,7 +96,7 @@ final class ForwardPipeline: Sendable {
         while written < count {
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
             for index in written..<min(count, written + appendBatch) {
-                batch.append(LogEntry(timestamp: now, level: .info, topic: topic, message: String(index) + body))
+                batch.append(LogEntry(timestamp: now, level: .info, topic: topic, message: "seq=" + String(index) + body))
             }
             try store.append(contentsOf: batch)
             written += batch.count

@@ -1,0 +1,176 @@
+/// The one JSON writer of the project: appends JSON to a byte array. Every request body, every
+/// stored context and every `--json` line is written through it.
+///
+/// Strings are escaped with one scan and one copy per run of bytes that need no escape: only
+/// `"`, `\` and the control characters below U+0020 are escaped, as RFC 8259 requires; every
+/// other byte, non-ASCII included, is copied as it is. A Swift `String` is always valid UTF-8
+/// (invalid input was replaced by U+FFFD when it became one), so the output is valid UTF-8 too.
+///
+/// Per entry it allocates nothing but the array's own growth: give `init(capacity:)` a
+/// generous guess and a batch is written in one allocation.
+struct JSONWriter {
+    /// The JSON written so far.
+    var bytes: [UInt8]
+
+    init(capacity: Int = 0) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    var count: Int { bytes.count }
+
+    // MARK: - Raw bytes
+
+    /// Appends ASCII text as it is (punctuation, keys known not to need escaping).
+    @inline(__always)
+    mutating func append(_ literal: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    @inline(__always)
+    mutating func append(byte: UInt8) {
+        bytes.append(byte)
+    }
+
+    /// Appends text that is already JSON (a stored context) or needs no escaping, as it is.
+    mutating func append(raw text: String) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func append(raw utf8: UnsafeBufferPointer<UInt8>) {
+        bytes.append(contentsOf: utf8)
+    }
+
+    // MARK: - Values
+
+    /// Appends a JSON string literal: quotes, backslashes and control characters escaped.
+    mutating func writeString(_ text: String) {
+        var text = text
+        // A native string is contiguous already; `withUTF8` only copies a bridged one.
+        text.withUTF8 { writeString(utf8: $0) }
+    }
+
+    /// Appends valid UTF-8 `utf8` as a JSON string literal.
+    mutating func writeString(utf8: UnsafeBufferPointer<UInt8>) {
+        bytes.append(UInt8(ascii: "\""))
+        guard let base = utf8.baseAddress else {
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
+        let count = utf8.count
+        var runStart = 0
+        var index = 0
+        while index < count {
+            // Eight bytes at a time while none of them needs an escape.
+            while index + 8 <= count, !Self.mayNeedEscape(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)) {
+                index += 8
+            }
+            guard index < count else { break }
+            let byte = base[index]
+            if byte >= 0x20 && byte != 0x22 && byte != 0x5C {
+                index += 1
+                continue
+            }
+            if index > runStart {
+                bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index - runStart))
+            }
+            switch byte {
+            case 0x22: append("\\\"")
+            case 0x5C: append("\\\\")
+            case 0x0A: append("\\n")
+            case 0x0D: append("\\r")
+            case 0x09: append("\\t")
+            case 0x08: append("\\b")
+            case 0x0C: append("\\f")
+            default:
+                append("\\u00")
+                bytes.append(Self.hexDigits[Int(byte >> 4)])
+                bytes.append(Self.hexDigits[Int(byte & 0xF)])
+            }
+            index += 1
+            runStart = index
+        }
+        if count > runStart {
+            bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: count - runStart))
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether any of the eight bytes of `word` is below 0x20, `"` or `\\` (the classic SWAR
+    /// tests: a byte below n, a byte equal to c). Exact for "none": a false answer means no
+    /// byte needs an escape; a true one sends the scan to look at each byte.
+    @inline(__always)
+    static func mayNeedEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let control = (word &- ones &* 0x20) & ~word & highs
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let hasQuote = (quote &- ones) & ~quote & highs
+        let hasBackslash = (backslash &- ones) & ~backslash & highs
+        return control | hasQuote | hasBackslash != 0
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Appends an integer in decimal, without making a `String`.
+    mutating func writeInt(_ number: Int64) {
+        // 20 digits and a sign hold any Int64.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var magnitude = number.magnitude
+            var start = 20
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if number < 0 { bytes.append(UInt8(ascii: "-")) }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start..<20]))
+        }
+    }
+
+    /// Appends a double: Swift's shortest round-trip form ("3.0", "1e-05", "1e+16"), which is
+    /// valid JSON; NaN and the infinities, which JSON cannot hold, as the strings `"NaN"`,
+    /// `"Infinity"` and `"-Infinity"`.
+    mutating func writeDouble(_ number: Double) {
+        if number.isFinite {
+            append(raw: number.description)
+        } else {
+            writeString(JSON.nonFiniteName(number))
+        }
+    }
+
+    /// Appends `value` as compact JSON, object keys sorted.
+    mutating func write(_ value: JSONValue) {
+        switch value {
+        case .null: append("null")
+        case .bool(let flag): flag ? append("true") : append("false")
+        case .int(let number): writeInt(number)
+        case .double(let number): writeDouble(number)
+        case .string(let text): writeString(text)
+        case .array(let elements):
+            bytes.append(UInt8(ascii: "["))
+            for (index, element) in elements.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(element)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let object): writeObject(object)
+        }
+    }
+
+    /// Appends an object with its keys sorted, so one object always has one spelling.
+    mutating func writeObject(_ object: [String: JSONValue]) {
+        bytes.append(UInt8(ascii: "{"))
+        var first = true
+        // Sorting the pairs, not the keys, spares a hash lookup per key.
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
+            writeString(key)
+            bytes.append(UInt8(ascii: ":"))
+            write(value)
+        }
+        bytes.append(UInt8(ascii: "}"))
+    }
+}

@@ -1,0 +1,233 @@
+import Foundation
+import NIOCore
+import SpoolTestServer
+import Testing
+@testable import Spool
+
+/// The byte writer and the bodies written with it, checked by parsing them with Foundation's
+/// JSONSerialization (an independent parser), never by comparing spellings alone.
+@Suite struct JSONWriterTests {
+    /// Text that exercises every escaping rule: runs with no escape between escapes, escapes
+    /// first and last, every control character, non-ASCII of 2, 3 and 4 bytes, DEL.
+    static let awkward: [String] = [
+        "",
+        "plain ascii, nothing to escape",
+        "\"quoted\" at the start and the \"end\"",
+        "back\\slash C:\\tmp\\ and a trailing \\",
+        "\n\r\t\u{08}\u{0C} all named escapes",
+        String((0..<0x20).map { Character(Unicode.Scalar(UInt8($0))) }) + "after the controls",
+        "Grüße aus Köln, 東京の注文 ✓, emoji 🚀👍🏽, DEL \u{7F} end",
+        "\u{0}",
+        "\\\"",
+        "msg=\"lorem \\\"ipsum\\\" dolor\"\tseq=12\u{1F}",
+    ]
+
+    /// Parses `bytes` as one JSON document with JSONSerialization.
+    static func parse(_ bytes: [UInt8]) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+    }
+
+    @Test(arguments: awkward)
+    func stringsRoundTripThroughAnIndependentParser(_ text: String) throws {
+        var writer = JSONWriter()
+        writer.writeString(text)
+        #expect(try Self.parse(writer.bytes) as? String == text)
+        // Only what JSON requires is escaped: non-ASCII and DEL stay as their bytes.
+        let escapes = text.utf8.filter { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }.count
+        #expect(writer.count >= text.utf8.count + 2 + escapes)
+        #expect(writer.count <= text.utf8.count + 2 + escapes * 5)
+    }
+
+    @Test func randomTextRoundTrips() throws {
+        // Seeded, so a failure repeats; scalars from every UTF-8 length and the escape set.
+        var state: UInt64 = 0x1234_5678
+        func next() -> UInt64 {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return state
+        }
+        let pool: [Unicode.Scalar] = ["\"", "\\", "\n", "\u{0}", "\u{1F}", "a", "z", " ", "é", "€", "東", "😀", "\u{7F}", "/"]
+        for _ in 0..<500 {
+            var text = ""
+            for _ in 0..<Int(next() % 40) { text.unicodeScalars.append(pool[Int(next() % UInt64(pool.count))]) }
+            var writer = JSONWriter()
+            writer.writeString(text)
+            #expect(try Self.parse(writer.bytes) as? String == text)
+        }
+    }
+
+    @Test(arguments: [Int64.min, -1, 0, 7, 10, 1_732_873_200_000_000_000, Int64.max])
+    func integersAreWrittenInDecimal(_ number: Int64) {
+        var writer = JSONWriter()
+        writer.writeInt(number)
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == String(number))
+    }
+
+    @Test(arguments: [(Int64(0), "1970-01-01T00:00:00.000Z"), (-1, "1969-12-31T23:59:59.999Z"),
+                      (1_732_873_200_123_456_789, "2024-11-29T09:40:00.123Z"), (Int64.max, "2262-04-11T23:47:16.854Z")])
+    func timestampsAreWrittenInISO8601(_ nanoseconds: Int64, _ expected: String) {
+        #expect(UnixTime.iso8601(nanoseconds: nanoseconds) == expected)
+    }
+
+    @Test func valuesWithNestingAndNumbersParseBack() throws {
+        let value: JSONValue = ["z": [1, -2, 2.5, "é\n", nil, true], "a": ["b": .double(1e-5), "c": .int(.min)], "n": .double(.nan)]
+        var writer = JSONWriter()
+        writer.write(value)
+        let parsed = try #require(try Self.parse(writer.bytes) as? [String: Any])
+        #expect((parsed["z"] as? [Any])?.count == 6)
+        #expect((parsed["a"] as? [String: Any])?["c"] as? Int64 == .min)
+        #expect(parsed["n"] as? String == "NaN")
+        // Keys sorted: one object has one spelling.
+        #expect(String(decoding: writer.bytes, as: UTF8.self).hasPrefix(#"{"a":{"b":1e-05,"c":-9223372036854775808},"n":"NaN","z":"#))
+    }
+
+    // MARK: - Bodies
+
+    static func entries() -> [StoredEntry] {
+        awkward.enumerated().map { index, text in
+            StoredEntry(id: Int64(index + 1), timestamp: 1_732_873_200_000_000_000 + Int64(index), level: index % 3 == 0 ? .error : .info,
+                        topic: "app.\(text.isEmpty ? "empty" : "t\(index % 2)")", message: text,
+                        contextJSON: index % 2 == 0 ? JSON.string(["note": .string(text), "n": .int(Int64(index))]) : nil,
+                        schema: LogEntry.currentSchema)
+        }
+    }
+
+    @Test func lokiBodiesParseAndCarryEveryLineExactly() throws {
+        let entries = Self.entries()
+        for line in [LokiSink.Configuration.LineFormat.message, .json] {
+            let sink = try LokiSink(configuration: .init(url: "http://127.0.0.1:1", labels: ["service": "t"], line: line))
+            let request = try #require(try sink.encode(entries[...]))
+            let root = try #require(try Self.parse(request.body) as? [String: Any])
+            let streams = try #require(root["streams"] as? [[String: Any]])
+            var lines: [String: String] = [:]  // timestamp → line
+            for stream in streams {
+                for value in try #require(stream["values"] as? [[Any]]) {
+                    lines[try #require(value[0] as? String)] = try #require(value[1] as? String)
+                }
+            }
+            #expect(lines.count == entries.count)
+            for entry in entries {
+                let text = try #require(lines[String(entry.timestamp)])
+                if line == .message {
+                    #expect(text == entry.message)
+                } else {
+                    let object = try #require(try Self.parse(Array(text.utf8)) as? [String: Any])
+                    #expect(object["message"] as? String == entry.message)
+                    #expect(object["topic"] as? String == entry.topic)
+                    #expect(((object["context"] as? [String: Any])?["note"] as? String) == (entry.contextJSON == nil ? nil : entry.message))
+                }
+            }
+        }
+    }
+
+    @Test func ndjsonBodiesHaveOneParsableLinePerEntry() throws {
+        let entries = Self.entries()
+        let request = try #require(try NDJSONSink(configuration: .init(url: "http://127.0.0.1:1")).encode(entries[...]))
+        #expect(request.body.last == UInt8(ascii: "\n"))
+        let lines = request.body.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast()
+        #expect(lines.count == entries.count)
+        for (line, entry) in zip(lines, entries) {
+            let object = try #require(try Self.parse(Array(line)) as? [String: Any])
+            #expect(object["message"] as? String == entry.message)
+            #expect(object["topic"] as? String == entry.topic)
+            #expect(object["id"] as? Int64 == entry.id)
+            #expect(object["ts_ns"] as? Int64 == entry.timestamp)
+            #expect(object["ts"] as? String == UnixTime.iso8601(nanoseconds: entry.timestamp))
+            #expect(String(decoding: line, as: UTF8.self) == EntryJSON.line(entry))
+        }
+    }
+
+    @Test func otlpBodiesParseWithEveryMessageAndAttribute() throws {
+        let entries = Self.entries()
+        let request = try #require(try OTLPSink(configuration: .init(url: "http://127.0.0.1:1")).encode(entries[...]))
+        let root = try #require(try Self.parse(request.body) as? [String: Any])
+        let records = try #require(((((root["resourceLogs"] as? [[String: Any]])?.first?["scopeLogs"]) as? [[String: Any]])?.first?["logRecords"]) as? [[String: Any]])
+        #expect(records.count == entries.count)
+        for (record, entry) in zip(records, entries) {
+            #expect((record["body"] as? [String: Any])?["stringValue"] as? String == entry.message)
+            #expect(record["timeUnixNano"] as? String == String(entry.timestamp))
+            let attributes = try #require(record["attributes"] as? [[String: Any]])
+            let note = attributes.first { $0["key"] as? String == "note" }.flatMap { ($0["value"] as? [String: Any])?["stringValue"] as? String }
+            #expect(note == (entry.contextJSON == nil ? nil : entry.message))
+        }
+    }
+
+    @Test func invalidUTF8InAMessageArrivesAsReplacementCharacters() throws {
+        // What a spool gives back for bytes that were not UTF-8: Swift replaced them on the way in.
+        let message = String(decoding: [0x61, 0xFF, 0xC3, 0x22, 0x62, 0xED, 0xA0, 0x80], as: UTF8.self)
+        let entry = StoredEntry(id: 1, timestamp: 1, level: .info, topic: "t", message: message, contextJSON: nil, schema: LogEntry.currentSchema)
+        let loki = try #require(try LokiSink(configuration: .init(url: "http://127.0.0.1:1")).encode([entry][...]))
+        #expect(String(validating: loki.body, as: UTF8.self) != nil)
+        let root = try #require(try Self.parse(loki.body) as? [String: Any])
+        let value = try #require(((root["streams"] as? [[String: Any]])?.first?["values"] as? [[Any]])?.first)
+        #expect(value[1] as? String == "a\u{FFFD}\u{FFFD}\"b\u{FFFD}\u{FFFD}\u{FFFD}")
+    }
+
+    @Test(arguments: [1, 6, 9])
+    func gzipBodiesInflateToTheBody(_ level: Int) throws {
+        let body = try #require(try LokiSink(configuration: .init(url: "http://127.0.0.1:1")).encode(Self.entries()[...])).body
+        let compressed = try Spool.Gzip.compress(body, level: level)
+        let bytes = compressed.getBytes(at: compressed.readerIndex, length: compressed.readableBytes) ?? []
+        #expect(bytes.count < body.count)
+        #expect(try SpoolTestServer.Gzip.decompress(bytes) == body)
+    }
+}
+
+/// Loki's structured metadata is written straight from the stored context text; it must be the
+/// object the decoding path (`metadataObject`) makes, for every shape a context can have.
+@Suite struct LokiMetadataFromStoredContextTests {
+    static let contexts: [String] = [
+        #"{"duration_ms":12.5,"request_id":"8f14e45f","user":4411}"#,
+        #"{"path":"/api/v1/orders/7?q=\"x\"","note":"tab\there \\ back","emoji":"Grüße 🚀"}"#,
+        #"{"a.b":1,"a-b":2,"9lives":true,"__name":"x","topic":"not the topic","n":null}"#,
+        #"{"nested":{"z":1,"a":[1,"two",{"k":"v"}]},"list":[],"empty":""}"#,
+        #"{"neg":-42,"min":-9223372036854775808,"big":18446744073709551616,"tiny":1e-7,"negzero":-0.0,"f":0.1}"#,
+        // Hand-edited: whitespace, escapes a writer would not make, exponent numbers.
+        #" { "b" : "caf\u00e9" , "a" : 1e3 , "c" : "\/slash" } "#,
+        #"{"ctl":"\u0001\u001f","quote":"\"","bs":"\\"}"#,
+        // Not for the fast path: duplicate keys, not an object, not JSON.
+        #"{"dup":1,"dup":2}"#,
+        #"[1,2]"#,
+        #"not json at all"#,
+        "{}",
+    ]
+
+    @Test(arguments: contexts)
+    func metadataMatchesTheDecodedContext(_ context: String) throws {
+        let sink = try LokiSink(configuration: .init(url: "http://127.0.0.1:1"))
+        let entry = StoredEntry(id: 1, timestamp: 5, level: .info, topic: "billing.payment", message: "m", contextJSON: context,
+                                schema: LogEntry.currentSchema)
+        let request = try #require(try sink.encode([entry][...]))
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
+        let value = try #require(((root["streams"] as? [[String: Any]])?.first?["values"] as? [[Any]])?.first)
+        let sent = value.count == 3 ? try #require(value[2] as? [String: String]) : [:]
+        var expected: [String: String] = [:]
+        for (key, value) in sink.metadataObject(for: entry) ?? [:] {
+            guard case .string(let text) = value else { Issue.record("metadata values are strings"); continue }
+            expected[key] = text
+        }
+        #expect(sent == expected)
+        #expect(sent["topic"] == "billing.payment")
+        // And the keys go out sorted, as the writer sorts objects.
+        var writer = JSONWriter()
+        sink.writeStructuredMetadata(for: entry, to: &writer)
+        let text = String(decoding: writer.bytes, as: UTF8.self)
+        let keys = sent.keys.sorted()
+        var position = text.startIndex
+        for key in keys {
+            let found = try #require(text.range(of: "\"\(key)\":", range: position..<text.endIndex))
+            position = found.upperBound
+        }
+    }
+
+    @Test func metadataStopsAtLokisByteLimitAsBefore() throws {
+        let sink = try LokiSink(configuration: .init(url: "http://127.0.0.1:1"))
+        let big = String(repeating: "x", count: 30_000)
+        let context = JSON.string(["a": .string(big), "b": .string(big), "c": .string(big), "d": "small"])
+        let entry = StoredEntry(id: 1, timestamp: 5, level: .info, topic: "t", message: "m", contextJSON: context, schema: LogEntry.currentSchema)
+        let request = try #require(try sink.encode([entry][...]))
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
+        let value = try #require(((root["streams"] as? [[String: Any]])?.first?["values"] as? [[Any]])?.first)
+        let sent = try #require(value[2] as? [String: String])
+        #expect(Set(sent.keys) == ["topic", "a", "b", "d"])
+    }
+}
