@@ -33,9 +33,8 @@ final class LoggerCore: Sendable {
     /// Stamps, redacts and hands the entry to every handler in order; a throwing handler is
     /// reported and the next one still runs.
     func dispatch(level: LogLevel, topic: String, message: String, context: [String: JSONValue]?) {
-        var context = context
-        if redacts, context != nil { redaction.redact(&context!) }
-        let entry = LogEntry(timestamp: clock.now.nanoseconds, level: level, topic: topic, message: message, context: context)
+        var entry = LogEntry(timestamp: clock.now.nanoseconds, level: level, topic: topic, message: message, context: context)
+        if redacts { redaction.apply(to: &entry) }
         for index in handlers.indices {
             do {
                 try handlers[index].handle(entry)

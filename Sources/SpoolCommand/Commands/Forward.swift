@@ -35,7 +35,7 @@ struct Forward: AsyncParsableCommand {
             (at most --shutdown-grace seconds) and exit 0: nothing is lost, the next run continues.
 
             Exit status: 0 done (or stopped by a signal), 1 failure (a sink leased by another \
-            forwarder, a missing credential, malformed --stdin lines), 2 usage error.
+            forwarder, a missing credential, a refused append), 2 usage error.
 
             Example:
               export LOKI_TOKEN=...
@@ -87,14 +87,17 @@ struct Forward: AsyncParsableCommand {
     @Flag(help: "Also store standard input's lines, as `spool ingest` does, while forwarding.")
     var stdin = false
 
-    @Option(help: "With --stdin: the topic of lines that name none.")
-    var topic = "ingest"
+    @Option(help: "With --stdin: the topic of lines that name none (default: ingest).")
+    var topic: String?
 
-    @Option(help: ArgumentHelp("With --stdin: the level of lines that name none.", valueName: "level"))
-    var level = LevelArgument(.info)
+    @Option(help: ArgumentHelp("With --stdin: the level of lines that name none, and of lines stored raw (default: info).", valueName: "level"))
+    var level: LevelArgument?
 
-    @Option(help: "With --stdin: text (the line is the message) or json (an object per line).")
-    var format = LineParser.Format.text
+    @Option(help: "With --stdin: text (the line is the message), json (an object per line) or logfmt (key=value pairs).")
+    var format: LineParser.Format?
+
+    @Option(name: .customLong("field"), help: ArgumentHelp("With --stdin: another name for a field, tried first (repeatable): message=NAME, time=NAME, level=NAME or topic=NAME.", valueName: "role=name"))
+    var fields: [FieldArgument] = []
 
     @Flag(help: "Exit once standard input (with --stdin) has ended and nothing is pending.")
     var untilEmpty = false
@@ -132,6 +135,10 @@ struct Forward: AsyncParsableCommand {
             guard batchSize >= 1, maxInFlight >= 1 else { throw ValidationError("--batch-size and --max-in-flight must be at least 1.") }
             return
         }
+        try Self.refuseCredentialsInURLs([
+            ("--loki", "loki", loki), ("--http", "http", http), ("--otlp", nil, sinks.otlp),
+            ("--pushgateway", nil, sinks.pushgateway), ("--pagerduty-url", nil, sinks.pagerdutyURL),
+        ])
         guard destinationCount > 0 else {
             throw ValidationError("Name a destination: --loki, --http, --otlp, --pushgateway URL, --pagerduty-routing-key-env VAR or --console.")
         }
@@ -149,11 +156,24 @@ struct Forward: AsyncParsableCommand {
         for label in lokiLabels where !label.contains("=") {
             throw ValidationError("--loki-label takes name=value, not '\(label)'.")
         }
-        if !stdin && (format != .text || topic != "ingest") {
-            throw ValidationError("--format and --topic describe --stdin lines; add --stdin.")
+        if !stdin && (format != nil || topic != nil || level != nil || !fields.isEmpty) {
+            throw ValidationError("--format, --topic, --level and --field describe --stdin lines; add --stdin.")
         }
         try credentials.validate()
         try sinks.validate(pagerDutyEnabled: credentials.pagerDutyEnabled)
+    }
+
+    /// A URL with `user:password@` would show in `ps` and its credentials would not be sent
+    /// (the transport sends only the headers Spool sets): refused, naming the options to use.
+    /// The URL is not repeated, since it holds a password.
+    static func refuseCredentialsInURLs(_ options: [(option: String, kind: String?, url: String?)]) throws {
+        for (option, kind, url) in options {
+            guard let url, let components = URLComponents(string: url), components.user != nil || components.password != nil else { continue }
+            let instead = kind.map {
+                "--\($0)-basic-user USER with --\($0)-basic-password-env VAR (or --\($0)-basic-password-file PATH), or --\($0)-bearer-token-env VAR"
+            } ?? "a configuration file (--config) with credentials: {basic: {username: USER, password_env: VAR}}"
+            throw ValidationError("\(option): the URL has a user name or password in it (not shown here); they would not be sent, and a command line shows in `ps`. Remove them from the URL and use \(instead).")
+        }
     }
 
     /// One malloc arena for the whole process instead of glibc's up to 8 per core: the
@@ -188,7 +208,11 @@ struct Forward: AsyncParsableCommand {
         }
         let forwarder = Forwarder(schedulers: schedulers, transport: transport,
                                   shutdownGracePeriod: .milliseconds(Int64(shutdownGrace * 1000)))
-        let ingester = stdin ? LineIngester(store: store, parser: LineParser(format: format, topic: topic, level: level.level)) : nil
+        let ingestSettings = IngestSettings(file: plan.file?.ingest, format: format, topic: topic, level: level, fields: fields)
+        let ingester = stdin
+            ? LineIngester(store: store, parser: ingestSettings.parser(maximumMessageBytes: store.configuration.maximumMessageBytes),
+                           redaction: plan.file?.redaction ?? Redaction())
+            : nil
         let service = ForwardService(store: store, forwarder: forwarder, names: configurations.map(\.name), ingester: ingester, untilEmpty: untilEmpty,
                                      showsStatus: untilEmpty && isatty(2) == 1)
         // Companions first: a service group stops services in reverse order, so they stop after
@@ -209,10 +233,7 @@ struct Forward: AsyncParsableCommand {
         try? await transport.shutdown()
         try? store.close()
         if let failure { throw failure }
-        if let summary = service.ingestSummary, summary.malformed > 0 {
-            Diagnostics.error("\(summary.malformed) of \(summary.lines) input lines were malformed and skipped; the others are stored")
-            throw ExitCode.failure
-        }
+        if let summary = service.ingestSummary { LineIngester.reportSummary(summary, format: ingestSettings.format) }
     }
 
     // MARK: - What to run
@@ -222,6 +243,8 @@ struct Forward: AsyncParsableCommand {
         var store: SpoolStore
         var destinations: [Destination]
         var transport: Transport.Configuration
+        /// The configuration file, with `--config`: its redaction and ingest section apply to `--stdin`.
+        var file: SpoolConfiguration?
     }
 
     /// From the command-line options.
@@ -244,6 +267,9 @@ struct Forward: AsyncParsableCommand {
     /// missing variable or file fails before the spool is opened.
     private func planFromConfiguration(_ file: String) throws -> Plan {
         let configuration = try SpoolConfiguration(contentsOfFile: file)
+        guard !configuration.sinks.isEmpty else {
+            throw SpoolError(.configuration, "\(file) names no sinks, so spool forward would have nothing to do; add one under 'sinks:' (docs/configuration.md)")
+        }
         try configuration.checkSinks()
         var storeConfiguration = configuration.store
         storeConfiguration.report = StandardError.writeJSONLine
@@ -257,7 +283,7 @@ struct Forward: AsyncParsableCommand {
                 destination.companion = resolved.companion
                 return destination
             }
-            return Plan(store: store, destinations: destinations, transport: configuration.transport)
+            return Plan(store: store, destinations: destinations, transport: configuration.transport, file: configuration)
         } catch {
             try? store.close()
             throw error

@@ -30,10 +30,34 @@ struct Stats: ParsableCommand {
         let path = try spoolPath.resolved()
         let clock = SystemClock()
         let stats = try SpoolStore.stats(path: path, clock: clock)
-        print(json ? try Format.json(stats) : Self.render(stats, path: path, now: clock.now.nanoseconds))
+        let rawStored = try SpoolStore.rawStoredLines(path: path)
+        if json {
+            print(try Format.json(Output(stats: stats, rawStoredLines: rawStored)))
+        } else {
+            print(Self.render(stats, rawStored: rawStored, path: path, now: clock.now.nanoseconds))
+        }
     }
 
-    static func render(_ stats: SpoolStats, path: String, now: Int64) -> String {
+    /// `--json`: the library's `SpoolStats` and the count of raw-stored input lines.
+    struct Output: Encodable {
+        var stats: SpoolStats
+        var rawStoredLines: Int64
+
+        func encode(to encoder: any Encoder) throws {
+            try stats.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(rawStoredLines, forKey: Key(stringValue: "rawStoredLines"))
+        }
+
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+    }
+
+    static func render(_ stats: SpoolStats, rawStored: Int64, path: String, now: Int64) -> String {
         var ids = ""
         if let oldest = stats.oldestID, let newest = stats.newestID { ids = ", ids \(oldest) to \(newest)" }
         var lines = [Format.table([
@@ -41,6 +65,7 @@ struct Stats: ParsableCommand {
             ["entries", "\(stats.entries) (\(Format.bytes(stats.entryBytes)) of topics, messages and contexts\(ids))"],
             ["dead letters", "\(stats.deadLetters)"],
             ["drops", "\(stats.droppedEntries) entries dropped at the size bound, in \(stats.dropEvents) events"],
+            ["raw lines", "\(rawStored) input lines did not parse and were stored raw (context.parse_error)"],
             ["file", "\(Format.bytes(stats.fileBytes)), WAL \(Format.bytes(stats.walBytes)), data \(Format.bytes(stats.usedBytes))"],
             ["schema", "version \(stats.schemaVersion) (this spool binary writes \(SpoolStore.latestSchemaVersion))"],
         ])]
