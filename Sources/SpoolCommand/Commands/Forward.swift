@@ -29,13 +29,20 @@ struct Forward: AsyncParsableCommand {
               --loki-basic-user USER with --loki-basic-password-env VAR | --loki-basic-password-file PATH
             and the same with --http-; --pagerduty-routing-key-env VAR | --pagerduty-routing-key-file PATH.
 
+            Sinks are durable: each keeps what it has not delivered, across runs. --console (a \
+            replay) and every destination of a run with --once are one-off: they read for this \
+            run only and hold no entry back once it ends. `spool tail` only looks.
+
             --stdin also stores standard input's lines (as `spool ingest` does) while forwarding. \
             --until-empty exits 0 once standard input (with --stdin) has ended and no sink has \
-            anything pending. SIGINT and SIGTERM stop claiming, let requests in flight finish \
-            (at most --shutdown-grace seconds) and exit 0: nothing is lost, the next run continues.
+            anything pending, and exits 1 naming the sink when one is paused as misconfigured or \
+            --timeout DURATION expires. SIGINT and SIGTERM stop claiming, let requests in flight \
+            finish (at most --shutdown-grace seconds) and exit 0: nothing is lost, the next run \
+            continues.
 
             Exit status: 0 done (or stopped by a signal), 1 failure (a sink leased by another \
-            forwarder, a missing credential, a refused append), 2 usage error.
+            forwarder, a missing credential, a refused append, a paused sink or --timeout with \
+            --until-empty, a configuration without sinks), 2 usage error.
 
             Example:
               export LOKI_TOKEN=...
@@ -105,6 +112,13 @@ struct Forward: AsyncParsableCommand {
     @Flag(help: "Wait for a sink leased by another forwarder instead of failing.")
     var waitForLease = false
 
+    @Flag(help: "One-off: every destination reads for this run only and holds no entry back once it ends (--console always does).")
+    var once = false
+
+    @Option(help: ArgumentHelp("With --until-empty: give up after this long (500ms, 30s, 5m) and exit 1, naming the sinks with entries pending.", valueName: "duration"),
+            transform: Forward.duration)
+    var timeout: Duration?
+
     // MARK: - Batching
 
     @Option(help: ArgumentHelp("Most entries per request.", valueName: "n"))
@@ -126,7 +140,19 @@ struct Forward: AsyncParsableCommand {
     @Option(help: .hidden) var requestTimeoutMs: Int?
     @Option(help: .hidden) var pollMs: Int?
 
+    /// For `--timeout`: a duration with its unit.
+    static func duration(_ text: String) throws -> Duration {
+        guard let value = ConfigurationUnits.duration(text), value > .zero else {
+            throw TimeArgument.Refusal("expected a duration with its unit, such as 500ms, 30s or 5m")
+        }
+        return value
+    }
+
     func validate() throws {
+        if timeout != nil && !untilEmpty { throw ValidationError("--timeout bounds --until-empty; add --until-empty.") }
+        if once && sinks.pushgateway != nil {
+            throw ValidationError("--once cannot apply to --pushgateway: its counters are kept in the spool under the sink's name, which a one-off sink does not keep.")
+        }
         if config == nil { _ = try spoolPath.resolved() }
         if config != nil {
             guard destinationCount == 0, name == nil else {
@@ -189,15 +215,27 @@ struct Forward: AsyncParsableCommand {
     func run() async throws {
         let plan = try config.map(planFromConfiguration) ?? planFromOptions()
         let store = plan.store
-        let destinations = plan.destinations
+        var destinations = plan.destinations
         let owner = "spool forward pid \(getpid()) on \(Self.hostName())"
 
+        // One-off sinks (the console replay, everything with --once) read for this run only.
+        OneOffSinks.removeStale(in: store)
+        if once { for index in destinations.indices { destinations[index].oneOff = true } }
+        let hold = destinations.contains(where: \.oneOff) ? OneOffSinks.holdName : nil
         var configurations: [SinkScheduler.Configuration] = []
-        for destination in destinations {
-            let configuration = destination.scheduling ?? schedulerConfiguration(for: destination)
-            try store.registerSink(configuration.name)
-            try await takeLease(store: store, sink: configuration.name, owner: owner, duration: configuration.lease)
-            configurations.append(configuration)
+        do {
+            if let hold { try store.registerSink(hold) }
+            for destination in destinations {
+                var configuration = destination.scheduling ?? schedulerConfiguration(for: destination)
+                if destination.oneOff { configuration.name = OneOffSinks.registeredName(destination.name) }
+                try store.registerSink(configuration.name)
+                configurations.append(configuration)
+                try await takeLease(store: store, sink: configuration.name, owner: owner, duration: configuration.lease)
+            }
+        } catch {
+            OneOffSinks.remove(zip(destinations, configurations).filter(\.0.oneOff).map(\.1.name), hold: hold, from: store)
+            try? store.close()
+            throw error
         }
 
         var transportConfiguration = plan.transport
@@ -224,16 +262,47 @@ struct Forward: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "spool.forward", factory: { _ in SwiftLogNoOpLogHandler() })))
 
+        Diagnostics.note(startLine(path: store.path, destinations: destinations))
+        let watchdog = Watchdog(names: destinations.map(\.name), schedulers: schedulers, timeout: untilEmpty ? timeout : nil,
+                                watchesPauses: untilEmpty)
+        let watching = Task { await watchdog.run(stopping: group) }
         var failure: (any Error)?
         do {
             try await group.run()
         } catch {
             failure = error
         }
+        watching.cancel()
+        let ending = watchdog.ending
+        var pending: [(name: String, count: Int64)] = []
+        if ending != nil {
+            for (destination, configuration) in zip(destinations, configurations) {
+                if let backlog = try? store.backlog(of: configuration.name), backlog.entries > 0 { pending.append((destination.name, backlog.entries)) }
+            }
+        }
+        OneOffSinks.remove(zip(destinations, configurations).filter(\.0.oneOff).map(\.1.name), hold: hold, from: store)
         try? await transport.shutdown()
         try? store.close()
-        if let failure { throw failure }
         if let summary = service.ingestSummary { LineIngester.reportSummary(summary, format: ingestSettings.format) }
+        if let failure { throw failure }
+        if let ending { throw ending.error(pending: pending, timeout: timeout) }
+    }
+
+    /// The line that says, before anything is sent, what is forwarded where.
+    private func startLine(path: String, destinations: [Destination]) -> String {
+        let targets = destinations.map { destination in
+            "\(destination.name) (\(destination.target)\(destination.oneOff ? ", one-off" : ""))"
+        }.joined(separator: ", ")
+        var line = "forwarding \(path)\(stdin ? " and standard input" : "") to \(targets)"
+        if untilEmpty { line += "; until nothing is pending" + (timeout.map { ", at most \(Self.describe($0))" } ?? "") }
+        return line
+    }
+
+    static func describe(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        if milliseconds % 1000 != 0 { return "\(milliseconds)ms" }
+        let seconds = milliseconds / 1000
+        return seconds % 60 == 0 && seconds > 0 ? "\(seconds / 60)m" : "\(seconds)s"
     }
 
     // MARK: - What to run
@@ -277,10 +346,14 @@ struct Forward: AsyncParsableCommand {
         let store = try SpoolStore(path: path, configuration: storeConfiguration)
         do {
             // With the spool open: a Pushgateway sink counts in it, and its pusher is a companion.
-            let destinations = try configuration.makeSinks(store: store).map { resolved in
+            let destinations = try zip(configuration.makeSinks(store: store), configuration.sinks).map { resolved, written in
                 var destination = Destination(name: resolved.scheduling.name, sink: resolved.sink)
                 destination.scheduling = resolved.scheduling
                 destination.companion = resolved.companion
+                destination.target = written.destination.target
+                if once, case .pushgateway = written.destination {
+                    throw SpoolError(.invalidArgument, "--once cannot apply to the pushgateway sink '\(written.name)': its counters are kept in the spool under the sink's name, which a one-off sink does not keep")
+                }
                 return destination
             }
             return Plan(store: store, destinations: destinations, transport: configuration.transport, file: configuration)
