@@ -15,6 +15,9 @@ extension SinkScheduler {
 
             let verdict: Verdict
             var status: Int?
+            // A refused connection is reported at once: nothing listens, and waiting for the
+            // quick retries first only hides that for seconds.
+            var refused = false
             if let local = sink as? any LocalSink {
                 // Not HTTP (console, counters): the sink takes the batch itself; everything
                 // around this step (limits, breaker, verdicts) is the same as for HTTP.
@@ -52,6 +55,7 @@ extension SinkScheduler {
                     if (200..<300).contains(response.status) { CrashPoint.reached("forward.after-response") }
                     verdict = sink.classify(response)
                 case .failure(let failure):
+                    refused = failure.kind == .connectionRefused
                     verdict = failure.kind == .invalidURL
                         ? .misconfigured(reason: failure.message)
                         : .retry(after: nil, reason: failure.message)
@@ -75,7 +79,7 @@ extension SinkScheduler {
             case .retry(let after, let reason):
                 metrics.failed.increment()
                 metrics.retried.increment()
-                if attempt == configuration.retry.quickAttempts && !reportedOutage {
+                if (attempt == configuration.retry.quickAttempts || refused) && !reportedOutage {
                     reportedOutage = true
                     report(event(.error, "spool.forward.retrying", "sink '\(configuration.name)' is failing (\(reason)); the batch stays in the spool and is retried with backoff",
                                  ["attempts": .int(Int64(attempt)), "reason": .string(reason), "entries": .int(Int64(entries.count))]))

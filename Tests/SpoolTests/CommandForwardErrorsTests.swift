@@ -1,0 +1,100 @@
+import Foundation
+import SpoolTestServer
+import Testing
+@testable import Spool
+
+/// Errors of `spool forward` that people can act on: said at once, in words, without secrets.
+@Suite struct CommandForwardErrorsTests {
+    @Test func aRefusedConnectionIsReportedAtOnceInWords() async throws {
+        let rig = ForwardCommandRig()
+        try rig.fill(0..<3)
+        let server = try await TestHTTPServer.start()
+        let url = server.url(path: "/ingest")
+        await server.stop()  // nothing listens on the port any more
+        let outcome = try SpoolBinary.run(rig.base + ["--http", url, "--until-empty", "--timeout", "2s"], timeout: .seconds(60))
+        #expect(outcome.status == 1)
+        let report = try #require(outcome.stderrLines.first { $0.contains("spool.forward.retrying") }, "\(outcome.stderr)")
+        #expect(report.contains("127.0.0.1:\(server.port) refused the connection"), "\(report)")
+        #expect(report.contains(#""attempts":1,"#), "reported after the first attempt: \(report)")
+    }
+
+    @Test func anAnswerThatIsNotHTTPIsSaidToBeSo() async throws {
+        let rig = ForwardCommandRig()
+        try rig.fill(0..<3)
+        let listener = try NotHTTPListener()
+        defer { listener.close() }
+        let outcome = try SpoolBinary.run(rig.base + ["--http", "http://127.0.0.1:\(listener.port)/in", "--until-empty", "--timeout", "2s"],
+                                          timeout: .seconds(60))
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.contains("127.0.0.1:\(listener.port) answered with something that is not HTTP"), "\(outcome.stderr)")
+    }
+
+    /// A server that echoes the request's headers in its error body: the token must not reach
+    /// the dead letter's reason or stderr.
+    @Test(arguments: ["bearer", "basic"])
+    func credentialsEchoedByTheServerAreScrubbedFromReasonsAndStderr(scheme: String) async throws {
+        let rig = ForwardCommandRig()
+        try rig.fill(0..<2)
+        let echo = Behaviour { request in
+            .respond(Response(status: 400, body: "bad request; headers were: Authorization: \(request.header("Authorization") ?? "none")"))
+        }
+        try await TestHTTPServer.withServer(behaviour: echo) { server in
+            let credentials = scheme == "bearer"
+                ? ["--http-bearer-token-env", "SINK_SECRET"]
+                : ["--http-basic-user", "ops", "--http-basic-password-env", "SINK_SECRET"]
+            let outcome = try SpoolBinary.run(rig.base + ["--http", server.url(path: "/in"), "--until-empty"] + credentials,
+                                              environment: ["SINK_SECRET": "s3cr3t-value-42"], timeout: .seconds(60))
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let sent = try #require(server.requests.first?.header("Authorization"))
+            #expect(sent.contains(scheme == "bearer" ? "s3cr3t-value-42" : Data("ops:s3cr3t-value-42".utf8).base64EncodedString()))
+            let token = String(sent.split(separator: " ").last ?? "")
+            let reasons = try SQL(rig.spool).rows("SELECT reason FROM dead_letters").flatMap { $0 }.compactMap { $0 }
+            try #require(reasons.count == 2)
+            for text in reasons + [outcome.stderr] {
+                #expect(!text.contains("s3cr3t-value-42") && !text.contains(token), "\(text)")
+            }
+            #expect(reasons.allSatisfy { $0.contains("Authorization: [REDACTED]") }, "\(reasons)")
+        }
+    }
+}
+
+/// A TCP listener on 127.0.0.1 that answers every connection with a line that is not HTTP (an
+/// SSH banner), as a mistyped port does.
+final class NotHTTPListener: @unchecked Sendable {
+    let port: Int
+    private let socket: Int32
+
+    init() throws {
+        let listening = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listening, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(listening, 16) == 0 else { throw SpoolError(.io, "cannot listen") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listening, $0, &length) }
+        }
+        socket = listening
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread.detachNewThread {
+            while true {
+                let connection = accept(listening, nil, nil)
+                if connection < 0 { return }
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                _ = read(connection, &buffer, buffer.count)
+                let banner = Array("SSH-2.0-OpenSSH_9.2\r\n".utf8)
+                _ = write(connection, banner, banner.count)
+                Glibc.close(connection)
+            }
+        }
+    }
+
+    func close() {
+        shutdown(socket, Int32(SHUT_RDWR))
+        Glibc.close(socket)
+    }
+}
