@@ -10,7 +10,8 @@ struct Stats: ParsableCommand {
             Prints the entries stored, per sink the pending count, the age of the oldest \
             pending entry, what was delivered and dead-lettered and who holds the lease, then \
             dead letters, drops at the size bound, file and WAL sizes and the schema version. \
-            With --json, the same as one JSON object (the library's SpoolStats).
+            With --json, the same as one JSON object on one line (the library's SpoolStats, \
+            keys in snake_case, plus raw_stored_lines).
 
             The spool is opened read-only: stats never creates, repairs or migrates a file. \
             A missing file is an error (exit 1).
@@ -46,7 +47,7 @@ struct Stats: ParsableCommand {
         func encode(to encoder: any Encoder) throws {
             try stats.encode(to: encoder)
             var container = encoder.container(keyedBy: Key.self)
-            try container.encode(rawStoredLines, forKey: Key(stringValue: "rawStoredLines"))
+            try container.encode(rawStoredLines, forKey: Key(stringValue: "raw_stored_lines"))
         }
 
         struct Key: CodingKey {
