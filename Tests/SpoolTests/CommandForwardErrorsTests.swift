@@ -98,3 +98,43 @@ final class NotHTTPListener: @unchecked Sendable {
         Glibc.close(socket)
     }
 }
+
+/// A destination that refuses every entry is misconfigured: after the configured number of
+/// rejections in a row the sink pauses, keeping the rest, instead of dead-lettering everything.
+@Suite struct CommandForwardRejectionPauseTests {
+    @Test func aSinkThatRejectsEveryEntryPausesAfterTheLimitKeepingTheRest() async throws {
+        let rig = ForwardCommandRig()
+        try rig.fill(0..<40)
+        try await TestHTTPServer.withServer(behaviour: .status(400, body: "unknown stream schema")) { server in
+            // Batches of 5, one at a time: the first batch's 5 are refused and settled as dead
+            // letters; in the second, the 8th refusal in a row pauses the sink before it settles.
+            let outcome = try SpoolBinary.run(rig.base + ["--http", server.url(path: "/in"), "--until-empty", "--batch-size", "5",
+                                                          "--max-in-flight", "1", "--pause-after-rejections", "7"], timeout: .seconds(60))
+            #expect(outcome.status == 1, "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("rejected 7 entries in a row (the last: HTTP 400") && outcome.stderr.contains("it is most likely misconfigured"),
+                    "\(outcome.stderr)")
+            // Not 2 × 40 requests: the requests stop at the pause.
+            #expect(server.requests.count < 20, "\(server.requests.count) requests")
+            #expect(outcome.stderrLines.last?.hasPrefix("spool: error: sink 'http' is paused as misconfigured") == true, "\(outcome.stderr)")
+        }
+        let stats = try rig.stats()
+        #expect(stats.deadLetters == 5)
+        #expect(stats.sinks.first?.pending == 35)
+        #expect(stats.entries == 35)
+    }
+
+    @Test func rejectionsBetweenDeliveriesDoNotPause() async throws {
+        let rig = ForwardCommandRig()
+        try rig.fill(0..<30)
+        // "entry 1" and "entry 10"…"entry 19" are refused: eleven, at most ten in a row, below
+        // the limit, so every one is a dead letter and the rest is delivered.
+        try await TestHTTPServer.withServer(behaviour: .rejectEntries(containing: "entry 1")) { server in
+            let outcome = try SpoolBinary.run(rig.base + ["--http", server.url(path: "/in"), "--until-empty", "--batch-size", "5",
+                                                          "--max-in-flight", "1", "--pause-after-rejections", "12"], timeout: .seconds(60))
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+        }
+        let stats = try rig.stats()
+        #expect(stats.deadLetters == 11)
+        #expect(stats.entries == 0)
+    }
+}

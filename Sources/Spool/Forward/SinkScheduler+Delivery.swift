@@ -69,11 +69,13 @@ extension SinkScheduler {
             switch verdict {
             case .delivered:
                 if reportedOutage { reportRecovery(after: attempt) }
+                consecutiveRejections.store(0, ordering: .relaxed)
                 return Settlement(delivered: entries.count)
 
             case .partiallyDelivered(let rejected, let reason):
                 report(event(.warning, "spool.forward.partial", "sink '\(configuration.name)' accepted a batch but dropped \(rejected) of its \(entries.count) entries: \(reason)",
                              ["rejected": .int(Int64(rejected)), "reason": .string(reason)]))
+                consecutiveRejections.store(0, ordering: .relaxed)
                 return Settlement(delivered: max(0, entries.count - rejected), rejectedByDestination: rejected)
 
             case .retry(let after, let reason):
@@ -115,6 +117,18 @@ extension SinkScheduler {
     private func reject(_ entries: ArraySlice<StoredEntry>, status: Int?, reason: String, attempts: Int) async throws -> Settlement {
         guard entries.count == 1, let entry = entries.first else {
             return try await split(entries, attempts: attempts)
+        }
+        // Every entry refused, one after the other: the sink is misconfigured, not the entries.
+        // Pause and keep the rest rather than dead-letter the whole backlog.
+        let limit = configuration.pauseAfterConsecutiveRejections
+        if limit > 0 && consecutiveRejections.add(1, ordering: .relaxed).newValue > limit {
+            markPaused()
+            report(event(.critical, "spool.forward.misconfigured",
+                         "sink '\(configuration.name)' rejected \(limit) entries in a row (the last: \(status.map { "HTTP \($0)" } ?? "no status"): \(reason.prefix(200))): it is most likely misconfigured (its URL, schema, tenant or labels), not fed bad entries. It pauses for \(configuration.retry.misconfigurationPause), keeping every entry not yet settled, and tries again; the refused entries of settled batches are dead letters (spool dlq list --sink \(configuration.name)).",
+                         ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(String(reason.prefix(512))), "consecutive_rejections": .int(Int64(limit))]))
+            if isStopping { throw CancellationError() }
+            try await clock.sleep(for: configuration.retry.misconfigurationPause)
+            return try await deliver(entries, attempts: attempts)
         }
         report(event(.error, "spool.forward.dead_letter", "sink '\(configuration.name)' rejected entry \(entry.id) for good: it is kept in dead_letters",
                      ["entry_id": .int(entry.id), "status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(String(reason.prefix(512)))]))

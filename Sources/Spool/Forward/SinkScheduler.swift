@@ -31,6 +31,11 @@ public final class SinkScheduler: Sendable {
         public var metricsFactory: (any MetricsFactory)?
         /// Headers with credentials, added by the transport; never logged.
         public var credentials: [SinkRequest.Header] = []
+        /// After this many entries in a row rejected for good (dead-lettered), the sink is most
+        /// likely misconfigured (a wrong schema, tenant or labels), not fed bad entries: it
+        /// pauses as misconfigured instead of dead-lettering the rest, and tries again after
+        /// `retry.misconfigurationPause`. 0: never. Default 100.
+        public var pauseAfterConsecutiveRejections: Int = 100
 
         public init(name: String) { self.name = name }
     }
@@ -62,6 +67,8 @@ public final class SinkScheduler: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let finishing = Atomic<Bool>(false)
     private let leaseLost = Atomic<Bool>(false)
+    /// Entries dead-lettered since the last one delivered (``Configuration/pauseAfterConsecutiveRejections``).
+    let consecutiveRejections = Atomic<Int>(0)
 
     /// Stops claiming: the scheduler settles what is in flight (no new retries) and returns.
     public func requestStop() {

@@ -133,6 +133,9 @@ struct Forward: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds requests in flight may finish after SIGINT/SIGTERM.", valueName: "s"))
     var shutdownGrace = 5.0
 
+    @Option(help: ArgumentHelp("After this many entries in a row rejected for good, pause the sink as misconfigured instead of dead-lettering the rest (0: never).", valueName: "n"))
+    var pauseAfterRejections = 100
+
     // MARK: - For tests: short waits instead of the production schedule
 
     @Option(help: .hidden) var retryBaseMs: Int?
@@ -179,6 +182,7 @@ struct Forward: AsyncParsableCommand {
         guard maxInFlight >= 1 else { throw ValidationError("--max-in-flight must be at least 1.") }
         guard maxBatchWait >= 0 else { throw ValidationError("--max-batch-wait must not be negative.") }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must not be negative.") }
+        guard pauseAfterRejections >= 0 else { throw ValidationError("--pause-after-rejections must not be negative.") }
         for label in lokiLabels where !label.contains("=") {
             throw ValidationError("--loki-label takes name=value, not '\(label)'.")
         }

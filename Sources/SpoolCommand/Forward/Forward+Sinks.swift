@@ -139,6 +139,7 @@ extension Forward {
         configuration.maxBatchWait = .milliseconds(maxBatchWait)
         configuration.credentials = destination.credentials.headers
         configuration.rateLimit = destination.rateLimit
+        configuration.pauseAfterConsecutiveRejections = pauseAfterRejections
         if let leaseMs { configuration.lease = .milliseconds(leaseMs) }
         if let pollMs { configuration.pollInterval = .milliseconds(pollMs) }
         if let base = retryBaseMs {
