@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SpoolTestServer
 import Testing
 @testable import Spool
@@ -8,13 +9,13 @@ import Testing
     @Test func aRefusedConnectionIsReportedAtOnceInWords() async throws {
         let rig = ForwardCommandRig()
         try rig.fill(0..<3)
-        let server = try await TestHTTPServer.start()
-        let url = server.url(path: "/ingest")
-        await server.stop()  // nothing listens on the port any more
+        let refusing = try RefusingPort()
+        defer { refusing.close() }
+        let url = "http://127.0.0.1:\(refusing.port)/ingest"
         let outcome = try SpoolBinary.run(rig.base + ["--http", url, "--until-empty", "--timeout", "2s"], timeout: .seconds(60))
         #expect(outcome.status == 1)
         let report = try #require(outcome.stderrLines.first { $0.contains("spool.forward.retrying") }, "\(outcome.stderr)")
-        #expect(report.contains("127.0.0.1:\(server.port) refused the connection"), "\(report)")
+        #expect(report.contains("127.0.0.1:\(refusing.port) refused the connection"), "\(report)")
         #expect(report.contains(#""attempts":1,"#), "reported after the first attempt: \(report)")
     }
 
@@ -58,44 +59,76 @@ import Testing
     }
 }
 
-/// A TCP listener on 127.0.0.1 that answers every connection with a line that is not HTTP (an
-/// SSH banner), as a mistyped port does.
-final class NotHTTPListener: @unchecked Sendable {
+/// A TCP port on 127.0.0.1 held by a bound socket that does not listen: a connection to it is
+/// refused, and no other test can take the port meanwhile (as a stopped server's could be).
+final class RefusingPort: Sendable {
     let port: Int
     private let socket: Int32
 
     init() throws {
-        let listening = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listening, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(listening, 16) == 0 else { throw SpoolError(.io, "cannot listen") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listening, $0, &length) }
-        }
+        (socket, port) = try LoopbackSocket.bound()
+    }
+
+    func close() { _ = Glibc.close(socket) }
+}
+
+/// A TCP listener on 127.0.0.1 that answers every connection with a line that is not HTTP (an
+/// SSH banner), as a mistyped port does.
+final class NotHTTPListener: Sendable {
+    let port: Int
+    private let socket: Int32
+    private let closing = Atomic<Bool>(false)
+    private let ended = DispatchSemaphore(value: 0)
+
+    init() throws {
+        let (listening, port) = try LoopbackSocket.bound()
+        guard listen(listening, 16) == 0 else { throw SpoolError(.io, "cannot listen") }
         socket = listening
-        port = Int(UInt16(bigEndian: address.sin_port))
-        Thread.detachNewThread {
+        self.port = port
+        Thread.detachNewThread { [self] in
             while true {
                 let connection = accept(listening, nil, nil)
-                if connection < 0 { return }
+                if connection < 0 || self.closing.load(ordering: .acquiring) {
+                    if connection >= 0 { Glibc.close(connection) }
+                    break
+                }
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 _ = read(connection, &buffer, buffer.count)
                 let banner = Array("SSH-2.0-OpenSSH_9.2\r\n".utf8)
                 _ = write(connection, banner, banner.count)
                 Glibc.close(connection)
             }
+            self.ended.signal()
         }
     }
 
+    /// Stops accepting and closes the socket only once the accepting thread has ended, so its
+    /// descriptor cannot be reused under it (and another test's connections taken).
     func close() {
+        closing.store(true, ordering: .releasing)
         shutdown(socket, Int32(SHUT_RDWR))
+        _ = ended.wait(timeout: .now() + 10)
         Glibc.close(socket)
+    }
+}
+
+enum LoopbackSocket {
+    /// A TCP socket bound to 127.0.0.1 on a port the system picks, and the port.
+    static func bound() throws -> (Int32, Int) {
+        let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard descriptor >= 0, bound == 0 else { throw SpoolError(.io, "cannot bind a loopback socket") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
     }
 }
 

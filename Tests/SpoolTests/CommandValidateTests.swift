@@ -67,9 +67,9 @@ import Testing
 
     @Test func connectChecksEachDestinationWithoutSendingEntries() async throws {
         let scratch = TemporaryDirectory()
-        let refused = try await TestHTTPServer.start()
-        let refusedURL = refused.url(path: "/gone")
-        await refused.stop()
+        let refusing = try RefusingPort()
+        defer { refusing.close() }
+        let refusedURL = "http://127.0.0.1:\(refusing.port)/gone"
         try await TestHTTPServer.withServer(behaviour: .when({ $0.path == "/locked" }, .status(401), otherwise: .status(405))) { server in
             let config = try Self.write("""
                 spool: {path: app.spool}
