@@ -114,3 +114,25 @@ import Testing
         }
     }
 }
+
+/// SIGTERM while a batch waits for its retry: the wait ends at once, the batch stays in the
+/// spool, and the run exits without waiting out its grace period.
+@Suite struct CommandForwardShutdownTests {
+    @Test func aBatchInBackoffDoesNotHoldShutdownForTheGracePeriod() async throws {
+        let rig = ForwardCommandRig()
+        try rig.fill(0..<5)
+        // Retry-After 120 s, a grace period of 90 s: only the fix lets the run end before either.
+        try await TestHTTPServer.withServer(behaviour: .tooManyRequests(retryAfter: "120")) { server in
+            let running = try SpoolBinary.Running(["forward", "--spool", rig.spool, "--http", server.url(path: "/in"),
+                                                   "--max-batch-wait", "0", "--shutdown-grace", "90"])
+            // The 429 has been written: the forwarder is about to wait (or waits) 120 s.
+            try await server.waitUntil(timeout: .seconds(20)) { $0.requestsReceived >= 1 && $0.inFlightRequests == 0 }
+            running.send(SIGTERM)
+            let outcome = try running.finish(timeout: .seconds(45))
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+        }
+        let stats = try rig.stats()
+        #expect(stats.entries == 5 && stats.sinks.first?.pending == 5)
+        #expect(stats.sinks.first?.leaseOwner == nil)
+    }
+}

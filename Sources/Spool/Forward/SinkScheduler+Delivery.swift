@@ -88,7 +88,7 @@ extension SinkScheduler {
                 }
                 // Shutting down: no new attempt; the batch stays in the spool for the next run.
                 if isStopping { throw CancellationError() }
-                try await clock.sleep(for: nextRandomDelay(afterAttempt: attempt, retryAfter: after))
+                try await waitBeforeRetry(nextRandomDelay(afterAttempt: attempt, retryAfter: after))
 
             case .tooLarge(let reason):
                 metrics.failed.increment()
@@ -108,7 +108,7 @@ extension SinkScheduler {
                              "sink '\(configuration.name)' is misconfigured (\(status.map { "HTTP \($0)" } ?? "no response")): \(reason). Nothing is dropped; the sink pauses for \(configuration.retry.misconfigurationPause) and tries again. Check its URL, credentials and tenant.",
                              ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(reason)]))
                 if isStopping { throw CancellationError() }
-                try await clock.sleep(for: configuration.retry.misconfigurationPause)
+                try await waitBeforeRetry(configuration.retry.misconfigurationPause)
             }
         }
     }
@@ -127,7 +127,7 @@ extension SinkScheduler {
                          "sink '\(configuration.name)' rejected \(limit) entries in a row (the last: \(status.map { "HTTP \($0)" } ?? "no status"): \(reason.prefix(200))): it is most likely misconfigured (its URL, schema, tenant or labels), not fed bad entries. It pauses for \(configuration.retry.misconfigurationPause), keeping every entry not yet settled, and tries again; the refused entries of settled batches are dead letters (spool dlq list --sink \(configuration.name)).",
                          ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(String(reason.prefix(512))), "consecutive_rejections": .int(Int64(limit))]))
             if isStopping { throw CancellationError() }
-            try await clock.sleep(for: configuration.retry.misconfigurationPause)
+            try await waitBeforeRetry(configuration.retry.misconfigurationPause)
             return try await deliver(entries, attempts: attempts)
         }
         report(event(.error, "spool.forward.dead_letter", "sink '\(configuration.name)' rejected entry \(entry.id) for good: it is kept in dead_letters",

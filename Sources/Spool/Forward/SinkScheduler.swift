@@ -70,9 +70,33 @@ public final class SinkScheduler: Sendable {
     /// Entries dead-lettered since the last one delivered (``Configuration/pauseAfterConsecutiveRejections``).
     let consecutiveRejections = Atomic<Int>(0)
 
-    /// Stops claiming: the scheduler settles what is in flight (no new retries) and returns.
+    /// Stops claiming: the scheduler settles what is in flight (no new retries) and returns. A
+    /// batch waiting for its retry (a backoff, a misconfiguration pause) stops waiting at once:
+    /// it stays in the spool for the next run, and shutdown does not wait out its grace period.
     public func requestStop() {
         stopping.store(true, ordering: .releasing)
+        for wait in waits.withLock({ Array($0.values) }) { wait.cancel() }
+    }
+
+    /// The waits between attempts in progress, so ``requestStop()`` can end them.
+    private let waits = Mutex<[Int: Task<Void, any Error>]>([:])
+    private let nextWait = Atomic<Int>(0)
+
+    /// Sleeps `duration` on the clock, or until ``requestStop()`` (then throws
+    /// `CancellationError`), or until the calling task is cancelled.
+    func waitBeforeRetry(_ duration: Duration) async throws {
+        let clock = self.clock
+        let sleep = Task { try await clock.sleep(for: duration) }
+        let key = nextWait.add(1, ordering: .relaxed).newValue
+        // Registered before the check: a stop after it cancels the wait, one before it is seen.
+        waits.withLock { $0[key] = sleep }
+        defer { _ = waits.withLock { $0.removeValue(forKey: key) } }
+        if isStopping { sleep.cancel() }
+        try await withTaskCancellationHandler {
+            try await sleep.value
+        } onCancel: {
+            sleep.cancel()
+        }
     }
 
     /// Makes a running scheduler return once nothing is pending, as if it had been started with
