@@ -136,3 +136,25 @@ import Testing
         #expect(stats.sinks.first?.leaseOwner == nil)
     }
 }
+
+/// What an OTLP collector accepted but dropped (`partialSuccess`) is a counted drop in the
+/// spool, not only a metric.
+@Suite struct CommandForwardPartialSuccessTests {
+    @Test func partialSuccessDropsAreRecordedInTheDropsTable() async throws {
+        let rig = ForwardCommandRig()
+        try rig.fill(0..<5)
+        let answer = Behaviour.status(200, headers: [("Content-Type", "application/json")],
+                                      body: #"{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"too old"}}"#)
+        try await TestHTTPServer.withServer(behaviour: answer) { server in
+            let outcome = try SpoolBinary.run(rig.base + ["--otlp", server.url(path: ""), "--until-empty"], timeout: .seconds(60))
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+        }
+        let stats = try rig.stats()
+        #expect(stats.droppedEntries == 2 && stats.dropEvents == 1)
+        let rows = try SQL(rig.spool).rows("SELECT reason, count, first_id FROM drops")
+        try #require(rows.count == 1)
+        #expect(rows[0][0]?.hasPrefix("rejected_by_destination:otlp: ") == true && rows[0][0]?.contains("too old") == true, "\(rows)")
+        #expect(rows[0][1] == "2" && rows[0][2] == nil, "\(rows)")
+        #expect(stats.entries == 0)
+    }
+}

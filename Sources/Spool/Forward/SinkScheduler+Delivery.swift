@@ -76,7 +76,7 @@ extension SinkScheduler {
                 report(event(.warning, "spool.forward.partial", "sink '\(configuration.name)' accepted a batch but dropped \(rejected) of its \(entries.count) entries: \(reason)",
                              ["rejected": .int(Int64(rejected)), "reason": .string(reason)]))
                 consecutiveRejections.store(0, ordering: .relaxed)
-                return Settlement(delivered: max(0, entries.count - rejected), rejectedByDestination: rejected)
+                return Settlement(delivered: max(0, entries.count - rejected), rejectedByDestination: rejected, rejectionReason: reason)
 
             case .retry(let after, let reason):
                 metrics.failed.increment()

@@ -45,11 +45,14 @@ public final class SinkScheduler: Sendable {
         var delivered = 0
         var deadLetters: [DeadLetter] = []
         var rejectedByDestination = 0
+        /// What the destination said of the entries it dropped (the first such answer).
+        var rejectionReason: String?
 
         mutating func add(_ other: Settlement) {
             delivered += other.delivered
             deadLetters += other.deadLetters
             rejectedByDestination += other.rejectedByDestination
+            rejectionReason = rejectionReason ?? other.rejectionReason
         }
     }
 
@@ -264,7 +267,8 @@ public final class SinkScheduler: Sendable {
             inFlight.removeFirst()
             do throws(SpoolError) {
                 try store.acknowledge(sink: configuration.name, owner: owner, through: oldest.lastID,
-                                      delivered: settlement.delivered, deadLetters: settlement.deadLetters)
+                                      delivered: settlement.delivered, deadLetters: settlement.deadLetters,
+                                      droppedByDestination: settlement.rejectedByDestination, dropReason: settlement.rejectionReason)
             } catch {
                 throw lost(error)
             }

@@ -65,7 +65,7 @@ struct Stats: ParsableCommand {
             ["spool", path],
             ["entries", "\(stats.entries) (\(Format.bytes(stats.entryBytes)) of topics, messages and contexts\(ids))"],
             ["dead letters", "\(stats.deadLetters)"],
-            ["drops", "\(stats.droppedEntries) entries dropped at the size bound, in \(stats.dropEvents) events"],
+            ["drops", "\(stats.droppedEntries) entries dropped (at the size bound, or by a destination that accepted a batch but dropped some), in \(stats.dropEvents) events"],
             ["raw lines", "\(rawStored) input lines did not parse and were stored raw (context.parse_error)"],
             ["file", "\(Format.bytes(stats.fileBytes)), WAL \(Format.bytes(stats.walBytes)), data \(Format.bytes(stats.usedBytes))"],
             ["schema", "version \(stats.schemaVersion) (this spool binary writes \(SpoolStore.latestSchemaVersion))"],
