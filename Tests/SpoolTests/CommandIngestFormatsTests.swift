@@ -185,7 +185,7 @@ import Testing
     func aHugeLineIsStoredCutWithBoundedMemory(format: String) async throws {
         let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")
-        let size = 128 * 1024 * 1024
+        let size = 64 * 1024 * 1024
         let child = try SpoolBinary.Running(["ingest", "--spool", spool, "--format", format])
         var line = Data(format == "json" ? #"{"msg":""#.utf8 : "".utf8)
         line.append(Data(repeating: UInt8(ascii: "x"), count: size - line.count))
@@ -206,7 +206,8 @@ import Testing
         #expect(rows[0].message.utf8.count <= SpoolStore.Configuration().maximumMessageBytes)
         #expect(rows[1].message == "after")
         if format == "json" { #expect(rows[0].context?.contains("more than the 1048576 bytes parsed") == true) }
-        #expect(peak < 64 * 1024, "peak RSS \(peak) KiB for a \(size)-byte line")
+        // About 30 MiB whatever the line's length; holding the line would take more than 64 MiB.
+        #expect(peak < 48 * 1024, "peak RSS \(peak) KiB for a \(size)-byte line")
     }
 
     /// `VmHWM` of a running process, in KiB.
