@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSQLite
 import Foundation
 import Spool
 
@@ -16,8 +17,18 @@ struct SpoolCLI: AsyncParsableCommand {
               printf 'hello\\nworld\\n' | spool ingest --spool app.spool --topic demo
               spool stats --spool app.spool
             """,
-        subcommands: [Demo.self, Ingest.self, Forward.self, Tail.self, Export.self, DeadLetters.self, Sinks.self, Stats.self, Check.self, Compact.self, Migrate.self, Bench.self]
+        version: SpoolCLI.versionText,
+        subcommands: [Demo.self, Ingest.self, Forward.self, Validate.self, Tail.self, Export.self, DeadLetters.self, Sinks.self, Stats.self, Check.self, Compact.self, Migrate.self, Bench.self]
     )
+
+    /// This tool's version.
+    static let version = "0.1.0"
+
+    /// `spool --version`: the version, the spool schema it writes and the SQLite it runs on,
+    /// what a bug report needs.
+    static var versionText: String {
+        "spool \(version) (spool schema \(SpoolStore.latestSchemaVersion), SQLite \(String(cString: sqlite3_libversion())))"
+    }
 
     /// ArgumentParser's own `main`, with the exit statuses and the error line this tool
     /// documents: usage errors exit 2 (not EX_USAGE, 64), and every error is one
@@ -42,7 +53,7 @@ struct SpoolCLI: AsyncParsableCommand {
 enum Exit {
     /// 0: everything was done.
     static let success: Int32 = 0
-    /// 1: something failed (a malformed ingest line, a damaged file, a missing spool).
+    /// 1: something failed (a damaged file, a missing spool, a refused append).
     static let failure: Int32 = 1
     /// 2: the command line was wrong.
     static let usage: Int32 = 2

@@ -125,17 +125,16 @@ struct ForwardCommandRig {
         }
     }
 
-    @Test func unauthorizedPausesTheSinkAndDeadLettersNothing() async throws {
+    @Test func unauthorizedPausesTheSinkDeadLettersNothingAndUntilEmptyExitsNamingIt() async throws {
         let rig = ForwardCommandRig()
         try rig.fill(0..<20)
         try await TestHTTPServer.withServer(behaviour: .status(401, body: "bad key")) { server in
-            // --until-empty cannot end while the sink is paused: the test ends the run by SIGTERM.
-            let running = try SpoolBinary.Running(rig.base + ["--http", server.url(path: "/ingest"), "--until-empty"])
-            try await server.waitForRequests(3, timeout: .seconds(10))
-            running.send(SIGTERM)
-            let outcome = try running.finish(timeout: .seconds(15))
-            #expect(outcome.status == 0, "\(outcome.stderr)")
+            // A paused sink would try again in minutes, for ever: --until-empty gives up at once.
+            let outcome = try SpoolBinary.run(rig.base + ["--http", server.url(path: "/ingest"), "--until-empty"], timeout: .seconds(30))
+            #expect(outcome.status == 1, "\(outcome.stderr)")
             #expect(outcome.stderr.contains("spool.forward.misconfigured"))
+            #expect(outcome.stderrLines.last?.hasPrefix("spool: error: sink 'http' is paused as misconfigured") == true, "\(outcome.stderr)")
+            #expect(outcome.stderrLines.last?.contains("its 20 entries stay in the spool") == true, "\(outcome.stderr)")
             let stats = try rig.stats()
             #expect(stats.entries == 20)
             #expect(stats.deadLetters == 0)

@@ -83,33 +83,6 @@ import Testing
         #expect(try SpoolFileProbe.entries(spool).map(\.context) == [nil, #"{"_value":[1,"two"]}"#])
     }
 
-    @Test func malformedLinesAreReportedWithTheirNumberAndEveryOtherLineIsStored() throws {
-        let scratch = TemporaryDirectory()
-        let spool = scratch.file("app.spool")
-        let input = """
-            {"message":"one"}
-            {"message":"two",
-            {"message":"three"}
-            ["not","an","object"]
-            {"level":"info"}
-            {"message":"six","level":"loud"}
-            {"message":"seven","timestamp":-5}
-            {"message":8}
-            {"message":"nine"}
-            """
-        let outcome = try SpoolBinary.run(["ingest", "--spool", spool, "--format", "json"], input: input)
-        #expect(outcome.status == 1)
-        #expect(try SpoolFileProbe.entries(spool).map(\.message) == ["one", "three", "nine"])
-        let lines = outcome.stderrLines
-        for number in [2, 4, 5, 6, 7, 8] {
-            #expect(lines.contains { $0.hasPrefix("spool: error: line \(number): ") }, "line \(number) in \(lines)")
-        }
-        #expect(lines.contains { $0.hasPrefix("spool: error: line 5: ") && $0.contains("\"message\"") })
-        #expect(lines.contains { $0.hasPrefix("spool: error: line 6: ") && $0.contains("loud") })
-        #expect(lines.contains { $0.hasPrefix("spool: error: line 7: ") && $0.contains("negative") })
-        #expect(lines.last == "spool: error: 6 of 9 input lines were malformed and skipped; the others are stored")
-    }
-
     @Test(arguments: ["text", "json"])
     func invalidUTF8IsStoredWithReplacementCharacters(format: String) throws {
         let scratch = TemporaryDirectory()

@@ -35,7 +35,7 @@ import Testing
         let spool = try spoolWithAPendingSink(in: scratch)
         let outcome = try SpoolBinary.run(["stats", "--spool", spool, "--json"])
         #expect(outcome.status == 0, "\(outcome.stderr)")
-        let stats = try JSONDecoder().decode(SpoolStats.self, from: Data(outcome.stdout.utf8))
+        let stats = try CommandJSON.decode(SpoolStats.self, outcome.stdout)
         #expect(stats.entries == 3)
         #expect(stats.schemaVersion == SpoolStore.latestSchemaVersion)
         #expect(stats.sinks.map(\.name) == ["loki"])
@@ -61,7 +61,7 @@ import Testing
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stdout.hasPrefix("ok: "))
         let json = try SpoolBinary.run(["check", "--spool", spool, "--json"])
-        let report = try JSONDecoder().decode(SpoolStore.CheckReport.self, from: Data(json.stdout.utf8))
+        let report = try CommandJSON.decode(SpoolStore.CheckReport.self, json.stdout)
         #expect(report.status == .ok && report.integrity == "ok" && report.schemaVersion == SpoolStore.latestSchemaVersion)
     }
 
@@ -72,7 +72,7 @@ import Testing
         let before = try SpoolFileProbe.bytes(spool)
         let outcome = try SpoolBinary.run(["check", "--spool", spool, "--json"])
         #expect(outcome.status == 1)
-        let report = try JSONDecoder().decode(SpoolStore.CheckReport.self, from: Data(outcome.stdout.utf8))
+        let report = try CommandJSON.decode(SpoolStore.CheckReport.self, outcome.stdout)
         #expect(report.status == .notASpool)
         #expect(outcome.stderrLines.count == 1 && outcome.stderr.hasPrefix("spool: error: not a spool: "))
         #expect(try SpoolFileProbe.bytes(spool) == before)
@@ -112,7 +112,7 @@ import Testing
         try SpoolFileProbe.execute(spool, "PRAGMA user_version = 99")
         let outcome = try SpoolBinary.run(["check", "--spool", spool, "--json"])
         #expect(outcome.status == 1)
-        let report = try JSONDecoder().decode(SpoolStore.CheckReport.self, from: Data(outcome.stdout.utf8))
+        let report = try CommandJSON.decode(SpoolStore.CheckReport.self, outcome.stdout)
         #expect(report.status == .newerSchema && report.schemaVersion == 99 && report.integrity == "ok")
         #expect(try SpoolFileProbe.userVersion(spool) == 99)
     }

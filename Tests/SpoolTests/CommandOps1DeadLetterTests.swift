@@ -92,7 +92,7 @@ import Testing
         }
         let outcome = try SpoolBinary.run(["dlq", "requeue", "--spool", path, "--sink", "a", "--json"])
         #expect(outcome.status == 0, "\(outcome.stderr)")
-        #expect(outcome.stdout.contains(#""requeued" : 2"#))
+        #expect(outcome.stdout == #"{"entry_ids":[8,9],"requeued":2}"# + "\n", "\(outcome.stdout)")
         let sql = try SQL(path)
         #expect(try sql.int("SELECT count(*) FROM dead_letters") == 0)
         #expect(try sql.rows("SELECT id, message, only_sink, ts_ns FROM entries WHERE only_sink IS NOT NULL ORDER BY id") == [
@@ -114,7 +114,7 @@ import Testing
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stdout == "requeued 2 dead letters as entries 4–5\n")
         let stats = try SpoolBinary.run(["sinks", "list", "--spool", path, "--json"])
-        let sinks = try JSONDecoder().decode([SpoolStats.Sink].self, from: Data(stats.stdout.utf8))
+        let sinks = try CommandJSON.decodeLines(SpoolStats.Sink.self, stats.stdout)
         #expect(sinks.map(\.name) == ["a", "b"])
         #expect(sinks.map(\.position) == [3, 5])
         #expect(sinks.map(\.pending) == [2, 0])
@@ -146,7 +146,7 @@ import Testing
         #expect(one.stdout == "purged 1 dead letter\n")
         let rest = try SpoolBinary.run(["dlq", "purge", "--spool", path, "--sink", "a", "--yes", "--json"])
         #expect(rest.status == 0)
-        #expect(rest.stdout.contains(#""purged" : 2"#))
+        #expect(rest.stdout == #"{"purged":2}"# + "\n")
         #expect(try SQL(path).int("SELECT count(*) FROM dead_letters") == 0)
         let missing = try SpoolBinary.run(["dlq", "purge", "--spool", scratch.file("none.spool"), "--yes"])
         #expect(missing.status == 1)

@@ -69,7 +69,7 @@ import Testing
         try SpoolFileProbe.execute(spool, "DELETE FROM entries WHERE id > 10")
         let outcome = try SpoolBinary.run(["compact", "--spool", spool, "--json"])
         #expect(outcome.status == 0, "\(outcome.stderr)")
-        let report = try JSONDecoder().decode(SpoolStore.CompactReport.self, from: Data(outcome.stdout.utf8))
+        let report = try CommandJSON.decode(SpoolStore.CompactReport.self, outcome.stdout)
         // About 6 MB of messages were deleted: most of it comes back.
         #expect(report.bytesFreed > 4_000_000, "\(report)")
         #expect(report.fileBytesAfter < report.fileBytesBefore)
@@ -155,7 +155,7 @@ import Testing
 
         let outcome = try SpoolBinary.run(["check", "--repair", "--spool", spool, "--json"])
         #expect(outcome.status == 0, "\(outcome.stderr)")
-        let report = try JSONDecoder().decode(SpoolStore.RepairReport.self, from: Data(outcome.stdout.utf8))
+        let report = try CommandJSON.decode(SpoolStore.RepairReport.self, outcome.stdout)
         let entries = try #require(report.entries)
         // Two pages of ~20 rows each are lost; everything else is saved.
         #expect(entries.saved > total - 200, "\(entries)")

@@ -128,6 +128,46 @@ enum SpoolBinary {
     }
 }
 
+/// Decodes `--json` output: one object per line, snake_case keys.
+enum CommandJSON {
+    /// snake_case back to the Swift names, acronyms included (`integrity_ok` → `integrityOK`,
+    /// `entry_ids` → `entryIDs`).
+    static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .custom { path in
+            let key = path.last!.stringValue
+            let words = key.split(separator: "_").enumerated().map { index, word -> String in
+                if index == 0 { return String(word) }
+                switch word {
+                case "id", "ok", "json", "url": return word.uppercased()
+                case "ids": return "IDs"
+                default: return word.prefix(1).uppercased() + word.dropFirst()
+                }
+            }
+            return AnyKey(stringValue: words.joined())
+        }
+        return decoder
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ output: String) throws -> T {
+        let lines = output.split(separator: "\n")
+        #expect(lines.count == 1, "one JSON object on one line: \(output)")
+        return try decoder.decode(type, from: Data((lines.first ?? "").utf8))
+    }
+
+    static func decodeLines<T: Decodable>(_ type: T.Type, _ output: String) throws -> [T] {
+        let decoder = self.decoder
+        return try output.split(separator: "\n").map { try decoder.decode(type, from: Data($0.utf8)) }
+    }
+}
+
 /// One row of `entries`, read straight from the file.
 struct StoredRow: Equatable {
     var id: Int64

@@ -42,6 +42,27 @@ import Testing
         #expect(!frames.isEmpty)
     }
 
+    /// A handler failing on every entry is reported once per interval (by the injected clock),
+    /// and the next report says how many failures were held back.
+    @Test func failureReportsOfAFailingHandlerAreRateLimited() throws {
+        let fixture = FrontFixture()
+        let failing = ClosureHandler { _ in throw HandlerBroke(reason: "disk full") }
+        let log = SpoolLogger(handlers: [failing], configuration: fixture.configuration())
+        for number in 1...5 { log.error("entry \(number)") }
+        #expect(fixture.fallback.entries.count == 1)
+        fixture.clock.advance(by: .milliseconds(999))
+        log.error("entry 6")
+        #expect(fixture.fallback.entries.count == 1)
+        fixture.clock.advance(by: .milliseconds(1))
+        log.error("entry 7")
+        let reports = fixture.fallback.entries
+        try #require(reports.count == 2)
+        #expect(reports[0].context?["suppressed"] == nil)
+        #expect(reports[1].context?["suppressed"] == 5)
+        #expect(reports[1].message.hasSuffix("(5 more failures of this handler since the last report were held back)"))
+        #expect(log.statistics.handlerFailures == 7)
+    }
+
     @Test func aSpoolErrorCarriesItsCodeIntoTheReport() throws {
         let fixture = FrontFixture()
         let failing = ClosureHandler { _ in throw SpoolError(.diskFull, "disk full") }
@@ -58,6 +79,7 @@ import Testing
         let fallbackCalls = Atomic<Int>(0)
         var configuration = SpoolLogger.Configuration()
         configuration.captureStack = false
+        configuration.failureReportInterval = .zero  // every failure reaches the fallback
         configuration.fallback = ClosureHandler { _ in
             fallbackCalls.add(1, ordering: .relaxed)
             throw HandlerBroke(reason: "fallback broken too")

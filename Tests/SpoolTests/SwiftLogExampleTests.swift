@@ -9,7 +9,7 @@ import Testing
 /// and the two lines that touch the process-wide `LoggingSystem` (tests never bootstrap it)
 /// become `Logger(label:factory:)`, which builds the logger the bootstrap would.
 func swiftLogExample(spoolPath: String) async throws {
-    let store = try SpoolStore(path: spoolPath)  // app: let store = try SpoolStore(path: "/var/lib/myapp/logs.spool")
+    let store = try SpoolStore(path: spoolPath)  // app: let store = try SpoolStore(path: "myapp.spool")  // on a server: /var/lib/myapp/myapp.spool
     let spool = SpoolLogger(topic: "myapp", handlers: [SpoolStoreHandler(store), ConsoleHandler()])
     let factory = SpoolLogHandler.factory(spool)  // app: LoggingSystem.bootstrap(SpoolLogHandler.factory(spool))
 
@@ -17,6 +17,13 @@ func swiftLogExample(spoolPath: String) async throws {
     logger.info("charged", metadata: ["order": "8812", "token": "tok_live_abc"])
     logger.child("refunds").warning("refund pending", metadata: ["order": "8812"])
     await spool.flush()
+}
+
+/// The example's bootstrap line and the form with a metadata provider, compiled as written
+/// (never called: tests do not bootstrap the process-wide `LoggingSystem`).
+func swiftLogBootstrapLinesCompile(spool: SpoolLogger) {
+    LoggingSystem.bootstrap(SpoolLogHandler.factory(spool))
+    LoggingSystem.bootstrap(SpoolLogHandler.factory(spool), metadataProvider: nil)
 }
 
 @Suite struct SwiftLogExampleTests {

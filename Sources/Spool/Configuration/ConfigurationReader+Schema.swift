@@ -1,10 +1,10 @@
 import Yams
 
-/// The file's top level: `version`, `spool`, `redaction`, `transport`, `sinks`. Every value
+/// The file's top level: `version`, `spool`, `redaction`, `transport`, `sinks`, `ingest`. Every value
 /// starts from the Swift default, so a key left out means exactly what leaving the property
 /// alone means in code.
 extension ConfigurationReader {
-    static let topLevelKeys = ["version", "spool", "redaction", "transport", "sinks"]
+    static let topLevelKeys = ["version", "spool", "redaction", "transport", "sinks", "ingest"]
 
     /// The configuration, or nil when a required part is missing; problems are in ``issues``.
     func configuration(_ root: Node) -> SpoolConfiguration? {
@@ -21,6 +21,7 @@ extension ConfigurationReader {
         if let node = top["redaction"] { configuration.redaction = redaction(node, at: "redaction") }
         if let node = top["transport"] { configuration.transport = transport(node, at: "transport") }
         if let node = top["sinks"] { configuration.sinks = sinks(node, at: "sinks") }
+        if let node = top["ingest"] { configuration.ingest = ingest(node, at: "ingest") }
         return issues.isEmpty ? configuration : nil
     }
 
@@ -95,6 +96,35 @@ extension ConfigurationReader {
             redaction.marker = .string(marker)
         }
         return redaction
+    }
+
+    // MARK: - ingest
+
+    static let ingestKeys = ["format", "topic", "level", "fields"]
+    static let ingestFieldKeys = ["message", "time", "level", "topic"]
+
+    private func ingest(_ node: Node, at path: String) -> SpoolConfiguration.Ingest {
+        var ingest = SpoolConfiguration.Ingest()
+        guard let keys = mapping(node, at: path, known: Self.ingestKeys) else { return ingest }
+        if let value = keys["format"], let format = choice(value, at: "\(path).format", [
+            "text": SpoolConfiguration.Ingest.Format.text, "json": .json, "logfmt": .logfmt,
+        ]) {
+            ingest.format = format
+        }
+        if let value = keys["topic"], let topic = string(value, at: "\(path).topic") { ingest.topic = topic }
+        if let value = keys["level"], let level = level(value, at: "\(path).level") { ingest.level = level }
+        if let value = keys["fields"], let fields = mapping(value, at: "\(path).fields", known: Self.ingestFieldKeys) {
+            func names(_ key: String) -> [String] {
+                guard let node = fields[key] else { return [] }
+                let keyPath = "\(path).fields.\(key)"
+                // One name or a list of names, tried in order.
+                if case .scalar = node, let one = string(node, at: keyPath) { return [one] }
+                if case .scalar = node { return [] }
+                return stringList(node, at: keyPath) ?? []
+            }
+            ingest.fields = .init(message: names("message"), time: names("time"), level: names("level"), topic: names("topic"))
+        }
+        return ingest
     }
 
     // MARK: - transport

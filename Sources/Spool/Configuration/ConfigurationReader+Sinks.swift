@@ -11,7 +11,7 @@ extension ConfigurationReader {
 
     static let commonSinkKeys = [
         "type", "url", "minimum_level", "batch_size", "batch_bytes", "batch_wait", "max_in_flight", "lease",
-        "poll_interval", "rate_limit", "breaker", "retry", "credentials",
+        "poll_interval", "rate_limit", "breaker", "retry", "credentials", "pause_after_rejections",
     ]
     static let typeSinkKeys: [String: [String]] = [
         "loki": ["labels", "tenant", "topic", "line", "context_in_structured_metadata", "max_line_size"],
@@ -217,6 +217,9 @@ extension ConfigurationReader {
         }
         if let value = keys["max_in_flight"], let count = integer(value, at: "\(path).max_in_flight", in: 1...1000) {
             scheduling.maxInFlight = count
+        }
+        if let value = keys["pause_after_rejections"], let count = integer(value, at: "\(path).pause_after_rejections", in: 0...1_000_000) {
+            scheduling.pauseAfterConsecutiveRejections = count
         }
         if let value = keys["lease"], let lease = duration(value, at: "\(path).lease") {
             if lease < .seconds(1) {

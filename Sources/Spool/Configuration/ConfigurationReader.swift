@@ -25,6 +25,12 @@ final class ConfigurationReader {
     /// More problems than this are summarised as one line: a broken file should not flood.
     static let maximumIssues = 20
     private(set) var issues: [Issue] = []
+    /// Where `${VAR}` in values is looked up.
+    let environment: [String: String]
+
+    init(environment: [String: String]) {
+        self.environment = environment
+    }
 
     /// Records a problem with `node`'s line.
     func fail(_ path: String, _ node: Node?, _ message: String) {
@@ -116,11 +122,106 @@ final class ConfigurationReader {
             fail(path, node, "expected \(expected), got \(describe(node))")
             return nil
         }
-        if isNull(node) || (scalar.string.isEmpty && !allowEmpty) {
+        if isNull(node) {
             fail(path, node, "expected \(expected), got nothing")
             return nil
         }
-        return scalar.string
+        guard let value = interpolated(scalar.string, at: path, node: node) else { return nil }
+        if value.isEmpty && !allowEmpty {
+            fail(path, node, "expected \(expected), got nothing" + (scalar.string.isEmpty ? "" : " (after ${…} was replaced)"))
+            return nil
+        }
+        return value
+    }
+
+    // MARK: - Environment variables
+
+    /// A value with its environment variables replaced, as Docker Compose does it: `${VAR}` and
+    /// `$VAR`; `${VAR:-default}` (unset or empty: the default), `${VAR-default}` (unset: the
+    /// default), `${VAR:?message}` / `${VAR?message}` (unset or empty / unset: an error with the
+    /// message); `$$` is a literal `$`. A variable that is not set and has no default is an
+    /// error. Values are replaced after parsing, so no variable can change the file's structure;
+    /// keys are never replaced. Nil (reported) when a variable is missing or a `${` is malformed.
+    func interpolated(_ text: String, at path: String, node: Node) -> String? {
+        guard text.contains("$") else { return text }
+        let characters = Array(text)
+        var output = ""
+        var index = 0
+        var failed = false
+        func isNameStart(_ character: Character) -> Bool { character == "_" || (character.isASCII && character.isLetter) }
+        func isName(_ character: Character) -> Bool { isNameStart(character) || (character.isASCII && character.isNumber) }
+        func value(of name: String, modifier: String?, argument: String) -> String? {
+            let current = environment[name]
+            switch modifier {
+            case ":-": return (current?.isEmpty ?? true) ? argument : current
+            case "-": return current ?? argument
+            case ":?", "?":
+                if current == nil || (modifier == ":?" && current!.isEmpty) {
+                    fail(path, node, "environment variable \(name) is not set" + (current == nil ? "" : " or empty") + (argument.isEmpty ? "" : ": \(argument)"))
+                    return nil
+                }
+                return current
+            default:
+                guard let current else {
+                    fail(path, node, "environment variable \(name) is not set; set it, or give a default: ${\(name):-default}")
+                    return nil
+                }
+                return current
+            }
+        }
+        while index < characters.count {
+            let character = characters[index]
+            guard character == "$", index + 1 < characters.count else {
+                output.append(character)
+                index += 1
+                continue
+            }
+            let next = characters[index + 1]
+            if next == "$" {
+                output.append("$")
+                index += 2
+            } else if next == "{" {
+                guard let close = characters[(index + 2)...].firstIndex(of: "}") else {
+                    fail(path, node, "'${' without its closing '}' (write $$ for a literal $)")
+                    return nil
+                }
+                let inner = characters[(index + 2)..<close]
+                var nameEnd = inner.startIndex
+                while nameEnd < inner.endIndex, isName(inner[nameEnd]) { nameEnd += 1 }
+                let name = String(inner[inner.startIndex..<nameEnd])
+                guard let first = name.first, isNameStart(first) else {
+                    fail(path, node, "'${\(String(inner))}' does not start with a variable name (letters, digits, _)")
+                    return nil
+                }
+                var rest = inner[nameEnd...]
+                var modifier: String?
+                for candidate in [":-", ":?", "-", "?"] where rest.starts(with: candidate) {
+                    modifier = candidate
+                    rest = rest.dropFirst(candidate.count)
+                    break
+                }
+                if modifier == nil && !rest.isEmpty {
+                    fail(path, node, "'${\(String(inner))}': expected ${NAME}, ${NAME:-default} or ${NAME:?message}")
+                    return nil
+                }
+                if let replacement = value(of: name, modifier: modifier, argument: String(rest)) {
+                    output += replacement
+                } else {
+                    failed = true
+                }
+                index = close + 1
+            } else if isNameStart(next) {
+                var end = index + 1
+                while end < characters.count, isName(characters[end]) { end += 1 }
+                let name = String(characters[(index + 1)..<end])
+                if let replacement = value(of: name, modifier: nil, argument: "") { output += replacement } else { failed = true }
+                index = end
+            } else {
+                output.append(character)
+                index += 1
+            }
+        }
+        return failed ? nil : output
     }
 
     /// Text, for keys whose value may be shown in errors.

@@ -1,10 +1,10 @@
 /// The spellings of durations and sizes in a configuration file, and of inline secrets it
 /// refuses. Parsed by hand in ASCII, with overflow checked: no input traps.
-enum ConfigurationUnits {
+package enum ConfigurationUnits {
     /// `250ms`, `2s`, `1.5s`, `5m`, `1h` (also `us`, `ns`); nil for anything else, including a
     /// bare number (a unit is required: `30` could mean seconds or milliseconds) and durations
     /// over 100 years.
-    static func duration(_ text: String) -> Duration? {
+    package static func duration(_ text: String) -> Duration? {
         let (number, unit) = split(text)
         let nanosecondsPerUnit: Double
         switch unit {

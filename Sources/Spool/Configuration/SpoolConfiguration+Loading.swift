@@ -40,12 +40,20 @@ extension SpoolConfiguration {
     /// however malformed, gives a configuration or an error: never a crash or a hang.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``.
     public init(yaml bytes: [UInt8]) throws(SpoolError) {
-        self = try Self.decode(bytes, scanningForAliases: true)
+        self = try Self.decode(bytes, scanningForAliases: true, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// Loads a configuration from YAML text, with `${VAR}` looked up in `environment` instead of
+    /// the process's; see ``init(contentsOfFile:)``.
+    /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``.
+    public init(yaml: String, environment: [String: String]) throws(SpoolError) {
+        self = try Self.decode(Array(yaml.utf8), scanningForAliases: true, environment: environment)
     }
 
     /// The loader. `scanningForAliases` is false only in the test of the walk's own refusal of
     /// anchors, the second line of defence.
-    static func decode(_ bytes: [UInt8], scanningForAliases: Bool) throws(SpoolError) -> SpoolConfiguration {
+    static func decode(_ bytes: [UInt8], scanningForAliases: Bool,
+                       environment: [String: String] = ProcessInfo.processInfo.environment) throws(SpoolError) -> SpoolConfiguration {
         func refuse(_ message: String) -> SpoolError { SpoolError(.configuration, message) }
         guard bytes.count <= Self.maximumFileBytes else {
             throw refuse("the configuration is \(bytes.count) bytes; at most \(Self.maximumFileBytes) are accepted")
@@ -77,7 +85,7 @@ extension SpoolConfiguration {
         guard let root else {
             throw refuse("the configuration is empty; it needs at least spool.path")
         }
-        let reader = ConfigurationReader()
+        let reader = ConfigurationReader(environment: environment)
         let configuration = reader.configuration(root)
         withExtendedLifetime(parser) {}
         if reader.issues.isEmpty, let configuration { return configuration }

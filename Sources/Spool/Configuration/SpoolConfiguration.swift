@@ -30,6 +30,8 @@ public struct SpoolConfiguration: Sendable {
     public var transport: Transport.Configuration
     /// The sinks, in the order they were written. Default: none.
     public var sinks: [Sink]
+    /// How `spool ingest` and `spool forward --stdin` read lines. Default ``Ingest/init(format:topic:level:fields:)``.
+    public var ingest: Ingest
 
     /// A configuration with every default and no sink.
     /// - Parameter spoolPath: The spool file.
@@ -39,6 +41,7 @@ public struct SpoolConfiguration: Sendable {
         redaction = Redaction()
         transport = Transport.Configuration()
         sinks = []
+        ingest = Ingest()
     }
 
     /// The logger configuration this file describes: the defaults with ``redaction``.

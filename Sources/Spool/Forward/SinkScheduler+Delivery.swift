@@ -15,6 +15,9 @@ extension SinkScheduler {
 
             let verdict: Verdict
             var status: Int?
+            // A refused connection is reported at once: nothing listens, and waiting for the
+            // quick retries first only hides that for seconds.
+            var refused = false
             if let local = sink as? any LocalSink {
                 // Not HTTP (console, counters): the sink takes the batch itself; everything
                 // around this step (limits, breaker, verdicts) is the same as for HTTP.
@@ -52,6 +55,7 @@ extension SinkScheduler {
                     if (200..<300).contains(response.status) { CrashPoint.reached("forward.after-response") }
                     verdict = sink.classify(response)
                 case .failure(let failure):
+                    refused = failure.kind == .connectionRefused
                     verdict = failure.kind == .invalidURL
                         ? .misconfigured(reason: failure.message)
                         : .retry(after: nil, reason: failure.message)
@@ -65,24 +69,26 @@ extension SinkScheduler {
             switch verdict {
             case .delivered:
                 if reportedOutage { reportRecovery(after: attempt) }
+                consecutiveRejections.store(0, ordering: .relaxed)
                 return Settlement(delivered: entries.count)
 
             case .partiallyDelivered(let rejected, let reason):
                 report(event(.warning, "spool.forward.partial", "sink '\(configuration.name)' accepted a batch but dropped \(rejected) of its \(entries.count) entries: \(reason)",
                              ["rejected": .int(Int64(rejected)), "reason": .string(reason)]))
-                return Settlement(delivered: max(0, entries.count - rejected), rejectedByDestination: rejected)
+                consecutiveRejections.store(0, ordering: .relaxed)
+                return Settlement(delivered: max(0, entries.count - rejected), rejectedByDestination: rejected, rejectionReason: reason)
 
             case .retry(let after, let reason):
                 metrics.failed.increment()
                 metrics.retried.increment()
-                if attempt == configuration.retry.quickAttempts && !reportedOutage {
+                if (attempt == configuration.retry.quickAttempts || refused) && !reportedOutage {
                     reportedOutage = true
                     report(event(.error, "spool.forward.retrying", "sink '\(configuration.name)' is failing (\(reason)); the batch stays in the spool and is retried with backoff",
                                  ["attempts": .int(Int64(attempt)), "reason": .string(reason), "entries": .int(Int64(entries.count))]))
                 }
                 // Shutting down: no new attempt; the batch stays in the spool for the next run.
                 if isStopping { throw CancellationError() }
-                try await clock.sleep(for: nextRandomDelay(afterAttempt: attempt, retryAfter: after))
+                try await waitBeforeRetry(nextRandomDelay(afterAttempt: attempt, retryAfter: after))
 
             case .tooLarge(let reason):
                 metrics.failed.increment()
@@ -102,7 +108,7 @@ extension SinkScheduler {
                              "sink '\(configuration.name)' is misconfigured (\(status.map { "HTTP \($0)" } ?? "no response")): \(reason). Nothing is dropped; the sink pauses for \(configuration.retry.misconfigurationPause) and tries again. Check its URL, credentials and tenant.",
                              ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(reason)]))
                 if isStopping { throw CancellationError() }
-                try await clock.sleep(for: configuration.retry.misconfigurationPause)
+                try await waitBeforeRetry(configuration.retry.misconfigurationPause)
             }
         }
     }
@@ -111,6 +117,18 @@ extension SinkScheduler {
     private func reject(_ entries: ArraySlice<StoredEntry>, status: Int?, reason: String, attempts: Int) async throws -> Settlement {
         guard entries.count == 1, let entry = entries.first else {
             return try await split(entries, attempts: attempts)
+        }
+        // Every entry refused, one after the other: the sink is misconfigured, not the entries.
+        // Pause and keep the rest rather than dead-letter the whole backlog.
+        let limit = configuration.pauseAfterConsecutiveRejections
+        if limit > 0 && consecutiveRejections.add(1, ordering: .relaxed).newValue > limit {
+            markPaused()
+            report(event(.critical, "spool.forward.misconfigured",
+                         "sink '\(configuration.name)' rejected \(limit) entries in a row (the last: \(status.map { "HTTP \($0)" } ?? "no status"): \(reason.prefix(200))): it is most likely misconfigured (its URL, schema, tenant or labels), not fed bad entries. It pauses for \(configuration.retry.misconfigurationPause), keeping every entry not yet settled, and tries again; the refused entries of settled batches are dead letters (spool dlq list --sink \(configuration.name)).",
+                         ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(String(reason.prefix(512))), "consecutive_rejections": .int(Int64(limit))]))
+            if isStopping { throw CancellationError() }
+            try await waitBeforeRetry(configuration.retry.misconfigurationPause)
+            return try await deliver(entries, attempts: attempts)
         }
         report(event(.error, "spool.forward.dead_letter", "sink '\(configuration.name)' rejected entry \(entry.id) for good: it is kept in dead_letters",
                      ["entry_id": .int(entry.id), "status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(String(reason.prefix(512)))]))

@@ -31,6 +31,11 @@ public final class SinkScheduler: Sendable {
         public var metricsFactory: (any MetricsFactory)?
         /// Headers with credentials, added by the transport; never logged.
         public var credentials: [SinkRequest.Header] = []
+        /// After this many entries in a row rejected for good (dead-lettered), the sink is most
+        /// likely misconfigured (a wrong schema, tenant or labels), not fed bad entries: it
+        /// pauses as misconfigured instead of dead-lettering the rest, and tries again after
+        /// `retry.misconfigurationPause`. 0: never. Default 100.
+        public var pauseAfterConsecutiveRejections: Int = 100
 
         public init(name: String) { self.name = name }
     }
@@ -40,11 +45,14 @@ public final class SinkScheduler: Sendable {
         var delivered = 0
         var deadLetters: [DeadLetter] = []
         var rejectedByDestination = 0
+        /// What the destination said of the entries it dropped (the first such answer).
+        var rejectionReason: String?
 
         mutating func add(_ other: Settlement) {
             delivered += other.delivered
             deadLetters += other.deadLetters
             rejectedByDestination += other.rejectedByDestination
+            rejectionReason = rejectionReason ?? other.rejectionReason
         }
     }
 
@@ -64,10 +72,36 @@ public final class SinkScheduler: Sendable {
     private let leaseLost = Atomic<Bool>(false)
     /// Set while store calls find the spool busy, so that is reported once per episode.
     private let busyReported = Atomic<Bool>(false)
+    /// Entries dead-lettered since the last one delivered (``Configuration/pauseAfterConsecutiveRejections``).
+    let consecutiveRejections = Atomic<Int>(0)
 
-    /// Stops claiming: the scheduler settles what is in flight (no new retries) and returns.
+    /// Stops claiming: the scheduler settles what is in flight (no new retries) and returns. A
+    /// batch waiting for its retry (a backoff, a misconfiguration pause) stops waiting at once:
+    /// it stays in the spool for the next run, and shutdown does not wait out its grace period.
     public func requestStop() {
         stopping.store(true, ordering: .releasing)
+        for wait in waits.withLock({ Array($0.values) }) { wait.cancel() }
+    }
+
+    /// The waits between attempts in progress, so ``requestStop()`` can end them.
+    private let waits = Mutex<[Int: Task<Void, any Error>]>([:])
+    private let nextWait = Atomic<Int>(0)
+
+    /// Sleeps `duration` on the clock, or until ``requestStop()`` (then throws
+    /// `CancellationError`), or until the calling task is cancelled.
+    func waitBeforeRetry(_ duration: Duration) async throws {
+        let clock = self.clock
+        let sleep = Task { try await clock.sleep(for: duration) }
+        let key = nextWait.add(1, ordering: .relaxed).newValue
+        // Registered before the check: a stop after it cancels the wait, one before it is seen.
+        waits.withLock { $0[key] = sleep }
+        defer { _ = waits.withLock { $0.removeValue(forKey: key) } }
+        if isStopping { sleep.cancel() }
+        try await withTaskCancellationHandler {
+            try await sleep.value
+        } onCancel: {
+            sleep.cancel()
+        }
     }
 
     /// Makes a running scheduler return once nothing is pending, as if it had been started with
@@ -272,9 +306,11 @@ public final class SinkScheduler: Sendable {
             inFlight.removeFirst()
             do {
                 let through = oldest.lastID
+                let (dropped, reason) = (settlement.rejectedByDestination, settlement.rejectionReason)
                 try await withStore("acknowledge") { store throws(SpoolError) in
                     try store.acknowledge(sink: name, owner: owner, through: through,
-                                          delivered: settlement.delivered, deadLetters: settlement.deadLetters)
+                                          delivered: settlement.delivered, deadLetters: settlement.deadLetters,
+                                          droppedByDestination: dropped, dropReason: reason)
                 }
             } catch let error as SpoolError {
                 throw lost(error)

@@ -94,38 +94,113 @@ public final class Transport: Sendable {
                     collected.append(contentsOf: chunk.readableBytesView.prefix(room))
                     if collected.count >= SinkResponse.maximumBodyBytes { break }  // the rest is dropped
                 }
-                let headers = response.headers.map { SinkRequest.Header($0.name, $0.value) }
-                return .success(SinkResponse(status: Int(response.status.code), headers: headers, body: collected, receivedAt: clock.now))
+                // A server may echo the request's headers in its answer (an error page, a debug
+                // body): no credential value may reach a dead letter's reason or stderr from there.
+                let secrets = Self.secretValues(credentials)
+                let headers = response.headers.map { SinkRequest.Header($0.name, Self.scrub($0.value, secrets)) }
+                return .success(SinkResponse(status: Int(response.status.code), headers: headers,
+                                             body: Self.scrub(collected, secrets), receivedAt: clock.now))
             }
         } catch {
             return .failure(Self.describe(error, url: request.url))
         }
     }
 
-    /// A failure in words that name the host but never a credential.
-    static func describe(_ error: any Error, url: String) -> Failure {
-        let host = URL(string: url).map { "\($0.host ?? "?")\($0.port.map { ":\($0)" } ?? "")" } ?? "?"
-        let text = String(describing: error)
-        let kind: Failure.Kind
-        if let error = error as? HTTPClientError {
-            if [.connectTimeout, .deadlineExceeded, .readTimeout, .writeTimeout].contains(error) {
-                kind = .timeout
-            } else if error == .remoteConnectionClosed {
-                kind = .connectionReset
-            } else if [.invalidURL, .emptyHost, .emptyScheme].contains(error) || text.contains("unsupportedScheme") {
-                kind = .invalidURL
-            } else {
-                kind = text.contains("refused") ? .connectionRefused : .other
+    // MARK: - Credentials out of answers
+
+    /// What is put in place of a credential found in an answer.
+    static let scrubbedMarker = Array("[REDACTED]".utf8)
+
+    /// The byte strings no answer may repeat: each credential header's value, its token after a
+    /// scheme (`Bearer …`, `Basic …`), and a basic password decoded. Values shorter than 4 bytes
+    /// are left out: they would mangle ordinary text and protect nothing.
+    static func secretValues(_ credentials: [SinkRequest.Header]) -> [[UInt8]] {
+        var values: [String] = []
+        for header in credentials {
+            values.append(header.value)
+            if let space = header.value.firstIndex(of: " ") {
+                let scheme = header.value[..<space].lowercased()
+                let token = String(header.value[header.value.index(after: space)...])
+                values.append(token)
+                if scheme == "basic", let decoded = Data(base64Encoded: token).map({ String(decoding: $0, as: UTF8.self) }),
+                   let colon = decoded.firstIndex(of: ":") {
+                    values.append(String(decoded[decoded.index(after: colon)...]))
+                }
             }
-        } else if text.contains("refused") || text.contains("ECONNREFUSED") {
-            kind = .connectionRefused
-        } else if text.lowercased().contains("timeout") || text.lowercased().contains("timed out") {
-            kind = .timeout
-        } else if text.contains("reset") || text.contains("ECONNRESET") || text.contains("closed") {
-            kind = .connectionReset
-        } else {
-            kind = .other
         }
-        return Failure(kind: kind, message: "\(kind.rawValue) talking to \(host): \(text.prefix(300))")
+        // Longest first, so a whole header value is replaced before its token alone.
+        return values.map { Array($0.utf8) }.filter { $0.count >= 4 }.sorted { $0.count > $1.count }
+    }
+
+    /// `bytes` with every occurrence of every secret replaced by ``scrubbedMarker``.
+    static func scrub(_ bytes: [UInt8], _ secrets: [[UInt8]]) -> [UInt8] {
+        var output = bytes
+        for secret in secrets where output.count >= secret.count {
+            var result: [UInt8] = []
+            var index = 0
+            var replaced = false
+            while index < output.count {
+                if output[index] == secret[0], index + secret.count <= output.count,
+                   output[index..<(index + secret.count)].elementsEqual(secret) {
+                    result.append(contentsOf: scrubbedMarker)
+                    index += secret.count
+                    replaced = true
+                } else {
+                    result.append(output[index])
+                    index += 1
+                }
+            }
+            if replaced { output = result }
+        }
+        return output
+    }
+
+    static func scrub(_ text: String, _ secrets: [[UInt8]]) -> String {
+        secrets.isEmpty ? text : String(decoding: scrub(Array(text.utf8), secrets), as: UTF8.self)
+    }
+
+    // MARK: - Failures in words
+
+    /// A failure in one readable line that names the host but never a credential: what happened
+    /// and what it likely means, not the HTTP client's internal description.
+    static func describe(_ error: any Error, url: String) -> Failure {
+        let parsed = URL(string: url)
+        let host = parsed.map { "\($0.host ?? "?")\($0.port.map { ":\($0)" } ?? "")" } ?? "?"
+        let text = String(describing: error)
+        let lowered = text.lowercased()
+        if error is HTTPParserError {
+            let tls = parsed?.scheme == "http" ? " (an HTTPS port spoken to with http://?)" : ""
+            return Failure(kind: .other, message: "\(host) answered with something that is not HTTP\(tls); is this the right host and port?")
+        }
+        if let error = error as? HTTPClientError {
+            if [.connectTimeout].contains(error) {
+                return Failure(kind: .timeout, message: "no connection to \(host) within the connect timeout (is the host reachable?)")
+            }
+            if [.deadlineExceeded, .readTimeout, .writeTimeout].contains(error) {
+                return Failure(kind: .timeout, message: "\(host) did not answer within the request timeout")
+            }
+            if error == .remoteConnectionClosed {
+                return Failure(kind: .connectionReset, message: "\(host) closed the connection before answering")
+            }
+            if [.invalidURL, .emptyHost, .emptyScheme].contains(error) || text.contains("unsupportedScheme") {
+                return Failure(kind: .invalidURL, message: "the URL for \(host) is not one Spool can send to (\(text.prefix(120)))")
+            }
+        }
+        if lowered.contains("refused") || text.contains("ECONNREFUSED") {
+            return Failure(kind: .connectionRefused, message: "\(host) refused the connection (is the destination running, and on that port?)")
+        }
+        if lowered.contains("timeout") || lowered.contains("timed out") {
+            return Failure(kind: .timeout, message: "\(host) did not answer in time")
+        }
+        if lowered.contains("handshake") || lowered.contains("ssl") || lowered.contains("tls") || lowered.contains("certificate") {
+            return Failure(kind: .other, message: "TLS with \(host) failed: \(text.prefix(200)) (an http:// server spoken to with https://, or a certificate that does not verify?)")
+        }
+        if lowered.contains("reset") || text.contains("ECONNRESET") || lowered.contains("closed") {
+            return Failure(kind: .connectionReset, message: "\(host) closed or reset the connection before answering")
+        }
+        if lowered.contains("resolve") || lowered.contains("dns") || lowered.contains("lookup") {
+            return Failure(kind: .other, message: "the name \(parsed?.host ?? host) could not be resolved")
+        }
+        return Failure(kind: .other, message: "talking to \(host) failed: \(text.prefix(300))")
     }
 }

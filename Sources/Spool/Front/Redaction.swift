@@ -47,6 +47,15 @@ public struct Redaction: Sendable, Hashable {
         return context
     }
 
+    /// Applies the rule to an entry on its way to handlers or to the store: the one function
+    /// every writer calls, so every path applies the same rule once. The logger calls it before
+    /// its first handler; `spool ingest` and `spool forward --stdin` before appending.
+    /// - Parameter entry: The entry; only its context changes.
+    package func apply(to entry: inout LogEntry) {
+        guard !lowered.isEmpty, entry.context != nil else { return }
+        redact(&entry.context!)
+    }
+
     /// Whether `key` is one of ``keys``, ignoring case; ASCII keys are compared without allocating.
     public func matches(_ key: String) -> Bool {
         let length = key.utf8.count

@@ -204,9 +204,13 @@ extension SpoolStore {
     ///
     /// - Parameters:
     ///   - delivered: how many entries the destination accepted (for the sink's counter).
+    ///   - droppedByDestination: entries the destination accepted the request for but said it
+    ///     dropped (OTLP `partialSuccess`), recorded in `drops` with `dropReason`, in the same
+    ///     transaction. Default 0.
     /// - Throws: `.notLeaseHolder` if `owner` no longer holds the lease (then nothing changes).
     public func acknowledge(
-        sink: String, owner: String, through: Int64, delivered: Int, deadLetters: [DeadLetter] = []
+        sink: String, owner: String, through: Int64, delivered: Int, deadLetters: [DeadLetter] = [],
+        droppedByDestination: Int = 0, dropReason: String? = nil
     ) throws(SpoolError) {
         let now = self.now
         try writer.withLock { writer throws(SpoolError) in
@@ -244,6 +248,14 @@ extension SpoolStore {
                 advance.bind(3, Int64(deadLetters.count))
                 advance.bind(4, sink)
                 try advance.run()
+                if droppedByDestination > 0 {
+                    // Which entries of the batch were dropped the destination does not say: no ids.
+                    let drop = try connection.prepare("INSERT INTO drops (at_ns, reason, count, first_id, last_id, bytes) VALUES (?, ?, ?, NULL, NULL, 0)")
+                    drop.bind(1, now)
+                    drop.bind(2, "rejected_by_destination:\(sink)" + (dropReason.map { ": \($0.prefix(200))" } ?? ""))
+                    drop.bind(3, Int64(droppedByDestination))
+                    try drop.run()
+                }
                 try writer.deletePassedEntries()
             }
         }

@@ -45,14 +45,29 @@ public struct SpoolLogHandler: LogHandler {
         self.metadataProvider = metadataProvider
     }
 
-    /// The factory for `LoggingSystem.bootstrap`, passing the bootstrap's metadata provider on.
+    /// The factory for `LoggingSystem.bootstrap(_:)`: one ``SpoolLogHandler`` per label.
+    ///
+    /// ```swift
+    /// LoggingSystem.bootstrap(SpoolLogHandler.factory(log))
+    /// ```
+    ///
+    /// - Parameter logger: The pipeline every swift-log `Logger` will feed.
+    /// - Returns: A factory making one ``SpoolLogHandler`` per label.
+    public static func factory(_ logger: SpoolLogger) -> @Sendable (String) -> any LogHandler {
+        { label in SpoolLogHandler(label: label, logger: logger) }
+    }
+
+    /// The factory for `LoggingSystem.bootstrap(_:metadataProvider:)`, passing the bootstrap's
+    /// metadata provider on. Chosen by the type checker where that form of `bootstrap` needs it;
+    /// elsewhere ``factory(_:)`` (the one without a provider) is preferred.
     ///
     /// ```swift
     /// LoggingSystem.bootstrap(SpoolLogHandler.factory(log), metadataProvider: .requestID)
     /// ```
     ///
     /// - Parameter logger: The pipeline every swift-log `Logger` will feed.
-    /// - Returns: A factory making one ``SpoolLogHandler`` per label.
+    /// - Returns: A factory making one ``SpoolLogHandler`` per label, with the provider.
+    @_disfavoredOverload
     public static func factory(_ logger: SpoolLogger) -> @Sendable (String, Logger.MetadataProvider?) -> any LogHandler {
         { label, provider in SpoolLogHandler(label: label, logger: logger, metadataProvider: provider) }
     }

@@ -14,7 +14,8 @@ struct Export: ParsableCommand {
             plus "dead_letter": {id, sink, status, reason, attempts, failed, failed_ns}.
 
             --since and --until select by event time: since inclusive, until exclusive. TIME \
-            is ISO 8601 (2026-11-29T08:00:00Z), a Unix time in s, ms, µs or ns (told apart \
+            is ISO 8601 (2026-11-29T08:00:00Z; without a zone, local time: 2026-11-29T08:00), \
+            a Unix time in s, ms, µs or ns (told apart \
             by magnitude), or a duration ago: 90s, 30m, 1h, 2d (or with a minus sign after an \
             equals sign: --since=-1h). --sink NAME exports what \
             is pending for that sink (with --dead-letters: that sink's dead letters).
@@ -37,10 +38,11 @@ struct Export: ParsableCommand {
     @Flag(name: .customLong("dead-letters"), help: "Export the dead letters instead of the entries.")
     var deadLetters = false
 
-    @Option(help: ArgumentHelp("Only entries whose event time is at or after TIME: \(TimeArgument.help).", valueName: "time"))
+    @Option(help: ArgumentHelp("Only entries whose event time is at or after TIME: \(TimeArgument.help).", valueName: "time"),
+            transform: TimeArgument.transform)
     var since: TimeArgument?
 
-    @Option(help: ArgumentHelp("Only entries whose event time is before TIME.", valueName: "time"))
+    @Option(help: ArgumentHelp("Only entries whose event time is before TIME.", valueName: "time"), transform: TimeArgument.transform)
     var until: TimeArgument?
 
     @Option(help: ArgumentHelp("Only what is pending for this sink (its dead letters, with --dead-letters).", valueName: "name"))

@@ -29,13 +29,20 @@ struct Forward: AsyncParsableCommand {
               --loki-basic-user USER with --loki-basic-password-env VAR | --loki-basic-password-file PATH
             and the same with --http-; --pagerduty-routing-key-env VAR | --pagerduty-routing-key-file PATH.
 
+            Sinks are durable: each keeps what it has not delivered, across runs. --console (a \
+            replay) and every destination of a run with --once are one-off: they read for this \
+            run only and hold no entry back once it ends. `spool tail` only looks.
+
             --stdin also stores standard input's lines (as `spool ingest` does) while forwarding. \
             --until-empty exits 0 once standard input (with --stdin) has ended and no sink has \
-            anything pending. SIGINT and SIGTERM stop claiming, let requests in flight finish \
-            (at most --shutdown-grace seconds) and exit 0: nothing is lost, the next run continues.
+            anything pending, and exits 1 naming the sink when one is paused as misconfigured or \
+            --timeout DURATION expires. SIGINT and SIGTERM stop claiming, let requests in flight \
+            finish (at most --shutdown-grace seconds) and exit 0: nothing is lost, the next run \
+            continues.
 
             Exit status: 0 done (or stopped by a signal), 1 failure (a sink leased by another \
-            forwarder, a missing credential, malformed --stdin lines), 2 usage error.
+            forwarder, a missing credential, a refused append, a paused sink or --timeout with \
+            --until-empty, a configuration without sinks), 2 usage error.
 
             Example:
               export LOKI_TOKEN=...
@@ -87,20 +94,30 @@ struct Forward: AsyncParsableCommand {
     @Flag(help: "Also store standard input's lines, as `spool ingest` does, while forwarding.")
     var stdin = false
 
-    @Option(help: "With --stdin: the topic of lines that name none.")
-    var topic = "ingest"
+    @Option(help: "With --stdin: the topic of lines that name none (default: ingest).")
+    var topic: String?
 
-    @Option(help: ArgumentHelp("With --stdin: the level of lines that name none.", valueName: "level"))
-    var level = LevelArgument(.info)
+    @Option(help: ArgumentHelp("With --stdin: the level of lines that name none, and of lines stored raw (default: info).", valueName: "level"))
+    var level: LevelArgument?
 
-    @Option(help: "With --stdin: text (the line is the message) or json (an object per line).")
-    var format = LineParser.Format.text
+    @Option(help: "With --stdin: text (the line is the message), json (an object per line) or logfmt (key=value pairs).")
+    var format: LineParser.Format?
+
+    @Option(name: .customLong("field"), help: ArgumentHelp("With --stdin: another name for a field, tried first (repeatable): message=NAME, time=NAME, level=NAME or topic=NAME.", valueName: "role=name"))
+    var fields: [FieldArgument] = []
 
     @Flag(help: "Exit once standard input (with --stdin) has ended and nothing is pending.")
     var untilEmpty = false
 
     @Flag(help: "Wait for a sink leased by another forwarder instead of failing.")
     var waitForLease = false
+
+    @Flag(help: "One-off: every destination reads for this run only and holds no entry back once it ends (--console always does).")
+    var once = false
+
+    @Option(help: ArgumentHelp("With --until-empty: give up after this long (500ms, 30s, 5m) and exit 1, naming the sinks with entries pending.", valueName: "duration"),
+            transform: Forward.duration)
+    var timeout: Duration?
 
     // MARK: - Batching
 
@@ -116,6 +133,9 @@ struct Forward: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds requests in flight may finish after SIGINT/SIGTERM.", valueName: "s"))
     var shutdownGrace = 5.0
 
+    @Option(help: ArgumentHelp("After this many entries in a row rejected for good, pause the sink as misconfigured instead of dead-lettering the rest (0: never).", valueName: "n"))
+    var pauseAfterRejections = 100
+
     // MARK: - For tests: short waits instead of the production schedule
 
     @Option(help: .hidden) var retryBaseMs: Int?
@@ -123,7 +143,19 @@ struct Forward: AsyncParsableCommand {
     @Option(help: .hidden) var requestTimeoutMs: Int?
     @Option(help: .hidden) var pollMs: Int?
 
+    /// For `--timeout`: a duration with its unit.
+    static func duration(_ text: String) throws -> Duration {
+        guard let value = ConfigurationUnits.duration(text), value > .zero else {
+            throw TimeArgument.Refusal("expected a duration with its unit, such as 500ms, 30s or 5m")
+        }
+        return value
+    }
+
     func validate() throws {
+        if timeout != nil && !untilEmpty { throw ValidationError("--timeout bounds --until-empty; add --until-empty.") }
+        if once && sinks.pushgateway != nil {
+            throw ValidationError("--once cannot apply to --pushgateway: its counters are kept in the spool under the sink's name, which a one-off sink does not keep.")
+        }
         if config == nil { _ = try spoolPath.resolved() }
         if config != nil {
             guard destinationCount == 0, name == nil else {
@@ -132,6 +164,10 @@ struct Forward: AsyncParsableCommand {
             guard batchSize >= 1, maxInFlight >= 1 else { throw ValidationError("--batch-size and --max-in-flight must be at least 1.") }
             return
         }
+        try Self.refuseCredentialsInURLs([
+            ("--loki", "loki", loki), ("--http", "http", http), ("--otlp", nil, sinks.otlp),
+            ("--pushgateway", nil, sinks.pushgateway), ("--pagerduty-url", nil, sinks.pagerdutyURL),
+        ])
         guard destinationCount > 0 else {
             throw ValidationError("Name a destination: --loki, --http, --otlp, --pushgateway URL, --pagerduty-routing-key-env VAR or --console.")
         }
@@ -146,14 +182,28 @@ struct Forward: AsyncParsableCommand {
         guard maxInFlight >= 1 else { throw ValidationError("--max-in-flight must be at least 1.") }
         guard maxBatchWait >= 0 else { throw ValidationError("--max-batch-wait must not be negative.") }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must not be negative.") }
+        guard pauseAfterRejections >= 0 else { throw ValidationError("--pause-after-rejections must not be negative.") }
         for label in lokiLabels where !label.contains("=") {
             throw ValidationError("--loki-label takes name=value, not '\(label)'.")
         }
-        if !stdin && (format != .text || topic != "ingest") {
-            throw ValidationError("--format and --topic describe --stdin lines; add --stdin.")
+        if !stdin && (format != nil || topic != nil || level != nil || !fields.isEmpty) {
+            throw ValidationError("--format, --topic, --level and --field describe --stdin lines; add --stdin.")
         }
         try credentials.validate()
         try sinks.validate(pagerDutyEnabled: credentials.pagerDutyEnabled)
+    }
+
+    /// A URL with `user:password@` would show in `ps` and its credentials would not be sent
+    /// (the transport sends only the headers Spool sets): refused, naming the options to use.
+    /// The URL is not repeated, since it holds a password.
+    static func refuseCredentialsInURLs(_ options: [(option: String, kind: String?, url: String?)]) throws {
+        for (option, kind, url) in options {
+            guard let url, let components = URLComponents(string: url), components.user != nil || components.password != nil else { continue }
+            let instead = kind.map {
+                "--\($0)-basic-user USER with --\($0)-basic-password-env VAR (or --\($0)-basic-password-file PATH), or --\($0)-bearer-token-env VAR"
+            } ?? "a configuration file (--config) with credentials: {basic: {username: USER, password_env: VAR}}"
+            throw ValidationError("\(option): the URL has a user name or password in it (not shown here); they would not be sent, and a command line shows in `ps`. Remove them from the URL and use \(instead).")
+        }
     }
 
     /// One malloc arena for the whole process instead of glibc's up to 8 per core: the
@@ -169,15 +219,27 @@ struct Forward: AsyncParsableCommand {
     func run() async throws {
         let plan = try config.map(planFromConfiguration) ?? planFromOptions()
         let store = plan.store
-        let destinations = plan.destinations
+        var destinations = plan.destinations
         let owner = LeaseOwner.thisProcess("spool forward")
 
+        // One-off sinks (the console replay, everything with --once) read for this run only.
+        OneOffSinks.removeStale(in: store)
+        if once { for index in destinations.indices { destinations[index].oneOff = true } }
+        let hold = destinations.contains(where: \.oneOff) ? OneOffSinks.holdName : nil
         var configurations: [SinkScheduler.Configuration] = []
-        for destination in destinations {
-            let configuration = destination.scheduling ?? schedulerConfiguration(for: destination)
-            try store.registerSink(configuration.name)
-            try await takeLease(store: store, sink: configuration.name, owner: owner, duration: configuration.lease)
-            configurations.append(configuration)
+        do {
+            if let hold { try store.registerSink(hold) }
+            for destination in destinations {
+                var configuration = destination.scheduling ?? schedulerConfiguration(for: destination)
+                if destination.oneOff { configuration.name = OneOffSinks.registeredName(destination.name) }
+                try store.registerSink(configuration.name)
+                configurations.append(configuration)
+                try await takeLease(store: store, sink: configuration.name, owner: owner, duration: configuration.lease)
+            }
+        } catch {
+            OneOffSinks.remove(zip(destinations, configurations).filter(\.0.oneOff).map(\.1.name), hold: hold, from: store)
+            try? store.close()
+            throw error
         }
 
         var transportConfiguration = plan.transport
@@ -188,7 +250,11 @@ struct Forward: AsyncParsableCommand {
         }
         let forwarder = Forwarder(schedulers: schedulers, transport: transport,
                                   shutdownGracePeriod: .milliseconds(Int64(shutdownGrace * 1000)))
-        let ingester = stdin ? LineIngester(store: store, parser: LineParser(format: format, topic: topic, level: level.level)) : nil
+        let ingestSettings = IngestSettings(file: plan.file?.ingest, format: format, topic: topic, level: level, fields: fields)
+        let ingester = stdin
+            ? LineIngester(store: store, parser: ingestSettings.parser(maximumMessageBytes: store.configuration.maximumMessageBytes),
+                           redaction: plan.file?.redaction ?? Redaction())
+            : nil
         let service = ForwardService(store: store, forwarder: forwarder, names: configurations.map(\.name), ingester: ingester, untilEmpty: untilEmpty,
                                      showsStatus: untilEmpty && isatty(2) == 1)
         // Companions first: a service group stops services in reverse order, so they stop after
@@ -200,19 +266,47 @@ struct Forward: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "spool.forward", factory: { _ in SwiftLogNoOpLogHandler() })))
 
+        Diagnostics.note(startLine(path: store.path, destinations: destinations))
+        let watchdog = Watchdog(names: destinations.map(\.name), schedulers: schedulers, timeout: untilEmpty ? timeout : nil,
+                                watchesPauses: untilEmpty)
+        let watching = Task { await watchdog.run(stopping: group) }
         var failure: (any Error)?
         do {
             try await group.run()
         } catch {
             failure = error
         }
+        watching.cancel()
+        let ending = watchdog.ending
+        var pending: [(name: String, count: Int64)] = []
+        if ending != nil {
+            for (destination, configuration) in zip(destinations, configurations) {
+                if let backlog = try? store.backlog(of: configuration.name), backlog.entries > 0 { pending.append((destination.name, backlog.entries)) }
+            }
+        }
+        OneOffSinks.remove(zip(destinations, configurations).filter(\.0.oneOff).map(\.1.name), hold: hold, from: store)
         try? await transport.shutdown()
         try? store.close()
+        if let summary = service.ingestSummary { LineIngester.reportSummary(summary, format: ingestSettings.format) }
         if let failure { throw failure }
-        if let summary = service.ingestSummary, summary.malformed > 0 {
-            Diagnostics.error("\(summary.malformed) of \(summary.lines) input lines were malformed and skipped; the others are stored")
-            throw ExitCode.failure
-        }
+        if let ending { throw ending.error(pending: pending, timeout: timeout) }
+    }
+
+    /// The line that says, before anything is sent, what is forwarded where.
+    private func startLine(path: String, destinations: [Destination]) -> String {
+        let targets = destinations.map { destination in
+            "\(destination.name) (\(destination.target)\(destination.oneOff ? ", one-off" : ""))"
+        }.joined(separator: ", ")
+        var line = "forwarding \(path)\(stdin ? " and standard input" : "") to \(targets)"
+        if untilEmpty { line += "; until nothing is pending" + (timeout.map { ", at most \(Self.describe($0))" } ?? "") }
+        return line
+    }
+
+    static func describe(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        if milliseconds % 1000 != 0 { return "\(milliseconds)ms" }
+        let seconds = milliseconds / 1000
+        return seconds % 60 == 0 && seconds > 0 ? "\(seconds / 60)m" : "\(seconds)s"
     }
 
     // MARK: - What to run
@@ -222,6 +316,8 @@ struct Forward: AsyncParsableCommand {
         var store: SpoolStore
         var destinations: [Destination]
         var transport: Transport.Configuration
+        /// The configuration file, with `--config`: its redaction and ingest section apply to `--stdin`.
+        var file: SpoolConfiguration?
     }
 
     /// From the command-line options.
@@ -245,6 +341,9 @@ struct Forward: AsyncParsableCommand {
     /// missing variable or file fails before the spool is opened.
     private func planFromConfiguration(_ file: String) throws -> Plan {
         let configuration = try SpoolConfiguration(contentsOfFile: file)
+        guard !configuration.sinks.isEmpty else {
+            throw SpoolError(.configuration, "\(file) names no sinks, so spool forward would have nothing to do; add one under 'sinks:' (docs/configuration.md)")
+        }
         try configuration.checkSinks()
         var storeConfiguration = configuration.store
         storeConfiguration.report = StandardError.writeJSONLine
@@ -253,13 +352,17 @@ struct Forward: AsyncParsableCommand {
         let store = try SpoolStore(path: path, configuration: storeConfiguration)
         do {
             // With the spool open: a Pushgateway sink counts in it, and its pusher is a companion.
-            let destinations = try configuration.makeSinks(store: store).map { resolved in
+            let destinations = try zip(configuration.makeSinks(store: store), configuration.sinks).map { resolved, written in
                 var destination = Destination(name: resolved.scheduling.name, sink: resolved.sink)
                 destination.scheduling = resolved.scheduling
                 destination.companion = resolved.companion
+                destination.target = written.destination.target
+                if once, case .pushgateway = written.destination {
+                    throw SpoolError(.invalidArgument, "--once cannot apply to the pushgateway sink '\(written.name)': its counters are kept in the spool under the sink's name, which a one-off sink does not keep")
+                }
                 return destination
             }
-            return Plan(store: store, destinations: destinations, transport: configuration.transport)
+            return Plan(store: store, destinations: destinations, transport: configuration.transport, file: configuration)
         } catch {
             try? store.close()
             throw error
@@ -289,7 +392,7 @@ struct Forward: AsyncParsableCommand {
         }
     }
 
-    /// This machine's name, for the lease owner (no DNS lookup).
+    /// This machine's name, for one-off sink names (no DNS lookup).
     static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown host" }

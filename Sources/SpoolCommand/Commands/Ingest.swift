@@ -9,64 +9,86 @@ struct Ingest: ParsableCommand {
         commandName: "ingest",
         abstract: "Store each line of standard input as one log entry.",
         discussion: """
-            Every line becomes one entry; the command exits 0 once every line is committed \
-            (in buffered mode too: it flushes before exiting). Lines are committed as soon as \
-            they are read, in batches of whatever input is waiting, so `tail -f app.log | spool \
-            ingest` stores each line as it arrives.
+            Every line that is not blank becomes one entry; the command exits 0 once every line \
+            is committed (in buffered mode too: it flushes before exiting). Lines are committed \
+            as soon as they are read, in batches of whatever input is waiting, so `tail -f \
+            app.log | spool ingest` stores each line as it arrives.
 
-            --format text (the default): the line is the message, with --level and --topic. \
-            Empty lines are skipped.
+            --format text (the default): the line is the message, with --level and --topic.
 
-            --format json: each line is one object with these fields:
-              message    required: a string
-              level      trace, debug, info, notice, warning (or warn),
-                         error, critical (or fatal); default --level
-              topic      a string; default --topic
-              timestamp  Unix time in s, ms, µs or ns, told apart by magnitude:
-                         below 1e11 s, below 1e14 ms, below 1e17 µs, else ns;
-                         default: the time the line is read
-              context    an object; any other value is kept as
-                         {"_value": value}, with a warning on stderr
-            Other fields are added to the context. Blank lines are skipped.
+            --format json: one object per line, as pino, bunyan, zap, slog, logrus, structlog, \
+            python-json-logger, winston, ECS, Serilog CLEF, Google Cloud, Docker and journald \
+            write it. --format logfmt: key=value pairs (key="quoted value").
+              message  message, msg, event, @m, @mt, MESSAGE, log
+              time     timestamp, time, ts, @timestamp, @t, asctime,
+                       __REALTIME_TIMESTAMP: ISO 8601 / RFC 3339 (no zone:
+                       local time), or Unix time in s, ms, µs or ns
+              level    level, lvl, severity, levelname, log.level, @l,
+                       PRIORITY: names (warn, fatal, dpanic, ERROR+2…) or
+                       numbers (pino 10-60, syslog 0-7)
+              topic    topic, logger
+            --field ROLE=NAME (or ingest.fields in --config) names more fields, tried first. \
+            Every other field is kept as context. A line without a message field keeps its \
+            whole text as the message.
 
-            Input is read as bytes: bytes that are not UTF-8 are stored as U+FFFD, a trailing \
-            CR is removed, a last line without a newline counts, and messages longer than \
-            256 KiB are cut with a visible "…[truncated: N bytes]" marker.
+            A line that does not parse in the format is stored raw: its text is the message, \
+            at --level and --topic, with the reason in its context (parse_error). Raw lines \
+            are counted (`spool stats`) and summed up on stderr; nothing is skipped but blank \
+            lines. Every entry's context passes the redaction of --config (default: password, \
+            token, secret… replaced by "[REDACTED]").
 
-            A malformed line is reported on stderr with its line number and the reason, and \
-            skipped; every other line is still stored, and the exit status is 1.
+            Input is read as bytes: bytes that are not UTF-8 are stored as U+FFFD, a UTF-8 byte \
+            order mark and a trailing CR are removed, a last line without a newline counts. \
+            Messages longer than the store's limit (256 KiB) are cut with a visible \
+            "…[truncated: N bytes]" marker; a line is read whole up to 1 MiB, beyond that its \
+            start is kept, so memory stays bounded for any line length.
 
             Examples:
               tail -f /var/log/app.log | spool ingest --spool app.spool --topic app
-              echo '{"message":"disk full","level":"error","timestamp":1732873200123}' |
-                spool ingest --spool app.spool --format json
+              node server.js | spool ingest --spool app.spool --format json
+              echo 'level=warn msg="disk almost full" free=2GB' | spool ingest --spool app.spool --format logfmt
             """
     )
 
-    @OptionGroup var spoolPath: SpoolPathOption
+    @OptionGroup var spoolPath: OptionalSpoolPathOption
 
-    @Option(help: "The topic of lines that name none.")
-    var topic = "ingest"
+    @Option(help: ArgumentHelp("A YAML configuration file (docs/configuration.md): its spool, store settings, redaction and ingest section.", valueName: "file"))
+    var config: String?
 
-    @Option(help: ArgumentHelp("The level of lines that name none.", valueName: "level"))
-    var level = LevelArgument(.info)
+    @Option(help: "The topic of lines that name none (default: ingest).")
+    var topic: String?
 
-    @Option(help: "How each line is read: text (the line is the message) or json (an object per line).")
-    var format = LineParser.Format.text
+    @Option(help: ArgumentHelp("The level of lines that name none, and of lines stored raw (default: info).", valueName: "level"))
+    var level: LevelArgument?
+
+    @Option(help: "How each line is read: text (the line is the message), json (an object per line) or logfmt (key=value pairs).")
+    var format: LineParser.Format?
+
+    @Option(name: .customLong("field"), help: ArgumentHelp("Another name for a field, tried before the built-in ones (repeatable): message=NAME, time=NAME, level=NAME or topic=NAME.", valueName: "role=name"))
+    var fields: [FieldArgument] = []
 
     @Option(help: """
         When a line counts as stored: committed (survives the process being killed), fsync \
         (survives power loss), buffered (committed within 200 ms; all of it before exit).
         """)
-    var durability = DurabilityArgument.committed
+    var durability: DurabilityArgument?
 
     /// Set by SIGINT and SIGTERM.
     static let stopRequested = Atomic<Bool>(false)
 
+    func validate() throws {
+        if config == nil { _ = try spoolPath.resolved() }
+    }
+
     func run() throws {
-        let path = try spoolPath.resolved()
-        let store = try SpoolStore(path: path, configuration: SpoolStore.Configuration(durability: durability.mode))
-        let ingester = LineIngester(store: store, parser: LineParser(format: format, topic: topic, level: level.level))
+        let file = try config.map { try SpoolConfiguration(contentsOfFile: $0) }
+        let path = try spoolPath.resolved(fallback: file?.spoolPath)
+        var storeConfiguration = file?.store ?? SpoolStore.Configuration()
+        if let durability { storeConfiguration.durability = durability.mode }
+        let store = try SpoolStore(path: path, configuration: storeConfiguration)
+        let settings = IngestSettings(file: file?.ingest, format: format, topic: topic, level: level, fields: fields)
+        let ingester = LineIngester(store: store, parser: settings.parser(maximumMessageBytes: storeConfiguration.maximumMessageBytes),
+                                    redaction: file?.redaction ?? Redaction())
         // SIGINT and SIGTERM (Ctrl-C ends `tail -f | spool ingest`) stop the reading; what was
         // read is committed and the store closed, as at the end of the input. A parent may hand
         // its blocked signal mask down (Foundation's Process does): unblock the two.
@@ -85,11 +107,60 @@ struct Ingest: ParsableCommand {
             throw error
         }
         try store.close()
-        if summary.malformed > 0 {
-            Diagnostics.error("\(summary.malformed) of \(summary.lines) input lines were malformed and skipped; the others are stored")
-            throw ExitCode.failure
-        }
+        LineIngester.reportSummary(summary, format: settings.format)
     }
+}
+
+/// How lines are read: the command line's options over the configuration file's `ingest`
+/// section over the defaults. Shared by `ingest` and `forward --stdin`.
+struct IngestSettings {
+    var format: LineParser.Format
+    var topic: String
+    var level: LogLevel
+    var fields: SpoolConfiguration.Ingest.Fields
+
+    init(file: SpoolConfiguration.Ingest?, format: LineParser.Format?, topic: String?, level: LevelArgument?, fields: [FieldArgument]) {
+        let base = file ?? SpoolConfiguration.Ingest()
+        self.format = format ?? base.format
+        self.topic = topic ?? base.topic
+        self.level = level?.level ?? base.level
+        var names = SpoolConfiguration.Ingest.Fields()
+        for field in fields {
+            switch field.role {
+            case .message: names.message.append(field.name)
+            case .time: names.time.append(field.name)
+            case .level: names.level.append(field.name)
+            case .topic: names.topic.append(field.name)
+            }
+        }
+        // The command line's names first, then the file's.
+        names.message += base.fields.message
+        names.time += base.fields.time
+        names.level += base.fields.level
+        names.topic += base.fields.topic
+        self.fields = names
+    }
+
+    func parser(maximumMessageBytes: Int) -> LineParser {
+        LineParser(format: format, topic: topic, level: level, extraFields: fields, maximumMessageBytes: maximumMessageBytes)
+    }
+}
+
+/// A `--field ROLE=NAME` value.
+struct FieldArgument: ExpressibleByArgument {
+    enum Role: String, CaseIterable { case message, time, level, topic }
+
+    var role: Role
+    var name: String
+
+    init?(argument: String) {
+        guard let equals = argument.firstIndex(of: "="), let role = Role(rawValue: String(argument[..<equals])) else { return nil }
+        name = String(argument[argument.index(after: equals)...])
+        guard !name.isEmpty else { return nil }
+        self.role = role
+    }
+
+    static var allValueStrings: [String] { Role.allCases.map { "\($0.rawValue)=NAME" } }
 }
 
 /// A `--level` value: a level name, `warn` and `fatal` accepted.

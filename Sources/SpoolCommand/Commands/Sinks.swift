@@ -24,21 +24,22 @@ struct Sinks: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List sinks: position, pending, delivered, dead-lettered, lease.",
             discussion: """
-                Read-only. --json prints the array of sinks of `spool stats --json`.
+                Read-only. --json prints one JSON object per sink per line, as in the sinks of \
+                `spool stats --json` (snake_case keys).
 
                 Example:
-                  spool sinks list --spool app.spool --json | jq '.[] | select(.pending > 0) | .name'
+                  spool sinks list --spool app.spool --json | jq 'select(.pending > 0) | .name'
                 """
         )
 
         @OptionGroup var spoolPath: SpoolPathOption
-        @Flag(help: "Print the sinks as a JSON array.") var json = false
+        @Flag(help: "Print one JSON object per sink per line.") var json = false
 
         func run() throws {
             let clock = SystemClock()
             let sinks = try SpoolStore.stats(path: try spoolPath.resolved(), clock: clock).sinks
             if json {
-                print(try Format.json(sinks))
+                for sink in sinks { print(try Format.json(sink)) }
                 return
             }
             guard !sinks.isEmpty else {

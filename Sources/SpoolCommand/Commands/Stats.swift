@@ -10,7 +10,8 @@ struct Stats: ParsableCommand {
             Prints the entries stored, per sink the pending count, the age of the oldest \
             pending entry, what was delivered and dead-lettered and who holds the lease, then \
             dead letters, drops at the size bound, file and WAL sizes and the schema version. \
-            With --json, the same as one JSON object (the library's SpoolStats).
+            With --json, the same as one JSON object on one line (the library's SpoolStats, \
+            keys in snake_case, plus raw_stored_lines).
 
             The spool is opened read-only: stats never creates, repairs or migrates a file. \
             A missing file is an error (exit 1).
@@ -30,17 +31,42 @@ struct Stats: ParsableCommand {
         let path = try spoolPath.resolved()
         let clock = SystemClock()
         let stats = try SpoolStore.stats(path: path, clock: clock)
-        print(json ? try Format.json(stats) : Self.render(stats, path: path, now: clock.now.nanoseconds))
+        let rawStored = try SpoolStore.rawStoredLines(path: path)
+        if json {
+            print(try Format.json(Output(stats: stats, rawStoredLines: rawStored)))
+        } else {
+            print(Self.render(stats, rawStored: rawStored, path: path, now: clock.now.nanoseconds))
+        }
     }
 
-    static func render(_ stats: SpoolStats, path: String, now: Int64) -> String {
+    /// `--json`: the library's `SpoolStats` and the count of raw-stored input lines.
+    struct Output: Encodable {
+        var stats: SpoolStats
+        var rawStoredLines: Int64
+
+        func encode(to encoder: any Encoder) throws {
+            try stats.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(rawStoredLines, forKey: Key(stringValue: "raw_stored_lines"))
+        }
+
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+    }
+
+    static func render(_ stats: SpoolStats, rawStored: Int64, path: String, now: Int64) -> String {
         var ids = ""
         if let oldest = stats.oldestID, let newest = stats.newestID { ids = ", ids \(oldest) to \(newest)" }
         var lines = [Format.table([
             ["spool", path],
             ["entries", "\(stats.entries) (\(Format.bytes(stats.entryBytes)) of topics, messages and contexts\(ids))"],
             ["dead letters", "\(stats.deadLetters)"],
-            ["drops", "\(stats.droppedEntries) entries dropped at the size bound, in \(stats.dropEvents) events"],
+            ["drops", "\(stats.droppedEntries) entries dropped (at the size bound, or by a destination that accepted a batch but dropped some), in \(stats.dropEvents) events"],
+            ["raw lines", "\(rawStored) input lines did not parse and were stored raw (context.parse_error)"],
             ["file", "\(Format.bytes(stats.fileBytes)), WAL \(Format.bytes(stats.walBytes)), data \(Format.bytes(stats.usedBytes))"],
             ["schema", "version \(stats.schemaVersion) (this spool binary writes \(SpoolStore.latestSchemaVersion))"],
         ])]

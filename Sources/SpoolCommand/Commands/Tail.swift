@@ -72,10 +72,13 @@ struct Tail: ParsableCommand {
         let colour = isatty(STDOUT_FILENO) == 1 && (ProcessInfo.processInfo.environment["NO_COLOR"]?.isEmpty ?? true)
         let formatter = ConsoleFormatter(format: json ? .json : .human(colour: colour), fileDescriptor: STDOUT_FILENO)
         var filter = EntryFilter(pendingFor: sink, topicPrefix: topic, minimumLevel: level?.level)
-        // Everything up to here is looked at once; following starts after it.
+        // Everything up to here is looked at once; following starts after it. An entry
+        // appended between the two reads is among the last ones printed: following starts
+        // after it, so no line is printed twice.
         var last = try inspector.newestID()
         for entry in try inspector.lastEntries(count, matching: filter) {
             try output.line(formatter.line(entry))
+            last = max(last, entry.id)
         }
         try output.flush()
         guard follow else { return }

@@ -17,6 +17,24 @@ struct Destination {
     var companion: ((Transport) -> any Service)?
     /// The sink's scheduling when a configuration file gave it; nil: from the command's options.
     var scheduling: SinkScheduler.Configuration?
+    /// Where entries go, for the start-up line: a URL or standard output.
+    var target = ""
+    /// Whether the sink reads for this run only (``OneOffSinks``).
+    var oneOff = false
+}
+
+extension SpoolConfiguration.Sink.Destination {
+    /// Where entries go, for the start-up line.
+    var target: String {
+        switch self {
+        case .loki(let configuration): configuration.url
+        case .http(let configuration): configuration.url
+        case .otlp(let configuration): configuration.url
+        case .pagerDuty(let configuration, _): configuration.url
+        case .pushgateway(let configuration): configuration.url
+        case .console: "standard output"
+        }
+    }
 }
 
 /// The secrets the options name, read before the spool is opened, so that a missing variable
@@ -49,34 +67,36 @@ extension Forward {
     /// - Throws: ``SpoolError`` `.invalidArgument` for an invalid URL or two sinks of one name.
     func destinations(store: SpoolStore, secrets: Secrets) throws(SpoolError) -> [Destination] {
         var destinations: [Destination] = []
-        func add(_ sink: any SinkProtocol, named override: String?, credentials: Credentials = .none) -> Int {
-            destinations.append(Destination(name: name ?? override ?? sink.kind, sink: sink, credentials: credentials))
+        func add(_ sink: any SinkProtocol, named override: String?, credentials: Credentials = .none, target: String) -> Int {
+            var destination = Destination(name: name ?? override ?? sink.kind, sink: sink, credentials: credentials)
+            destination.target = target
+            destinations.append(destination)
             return destinations.count - 1
         }
         if let loki {
             let configuration = LokiSink.Configuration(
                 url: loki, labels: Self.pairs(lokiLabels), topic: lokiTopicLabel ? .label : .structuredMetadata,
                 line: lokiLine.format, tenant: lokiTenant)
-            _ = add(try LokiSink(configuration: configuration), named: lokiName, credentials: secrets.loki)
+            _ = add(try LokiSink(configuration: configuration), named: lokiName, credentials: secrets.loki, target: loki)
         }
         if let http {
             guard http.hasPrefix("http://") || http.hasPrefix("https://") else {
                 throw SpoolError(.invalidArgument, "HTTP sink: the URL must start with http:// or https://")
             }
-            _ = add(NDJSONSink(configuration: .init(url: http)), named: httpName, credentials: secrets.http)
+            _ = add(NDJSONSink(configuration: .init(url: http)), named: httpName, credentials: secrets.http, target: http)
         }
         if let otlp = sinks.otlp {
             var configuration = OTLPSink.Configuration(url: otlp)
             if let serviceName = sinks.otlpServiceName { configuration.serviceName = serviceName }
             configuration.resourceAttributes = Self.pairs(sinks.otlpResources).mapValues { .string($0) }
-            _ = add(try OTLPSink(configuration: configuration), named: sinks.otlpName)
+            _ = add(try OTLPSink(configuration: configuration), named: sinks.otlpName, target: otlp)
         }
         if let routingKey = secrets.pagerDutyRoutingKey {
             let configuration = PagerDutySink.Configuration(
                 routingKey: routingKey, url: sinks.pagerdutyURL ?? PagerDutySink.Configuration.defaultURL,
                 minimumLevel: sinks.pagerdutyMinLevel?.level ?? .error, source: sinks.pagerdutySource,
                 component: sinks.pagerdutyComponent, group: sinks.pagerdutyGroup)
-            let index = add(try PagerDutySink(configuration: configuration), named: sinks.pagerdutyName)
+            let index = add(try PagerDutySink(configuration: configuration), named: sinks.pagerdutyName, target: configuration.url)
             // PagerDuty's per-key limit: 100 events a minute by default, in bursts of at most 20.
             destinations[index].rateLimit = PagerDutySink.defaultRateLimit
         }
@@ -84,12 +104,15 @@ extension Forward {
             let configuration = PushgatewaySink.Configuration(
                 url: pushgateway, job: sinks.job ?? "spool", instance: sinks.instance ?? Self.hostName())
             let sink = try PushgatewaySink(configuration: configuration, store: store)
-            let index = add(sink, named: sinks.pushgatewayName)
+            let index = add(sink, named: sinks.pushgatewayName, target: pushgateway)
             let name = destinations[index].name
             destinations[index].companion = { transport in PushgatewayPusher(sink: sink, name: name, transport: transport) }
         }
         if sinks.console {
-            _ = add(ConsoleSink(configuration: .init(format: sinks.consoleFormat?.format ?? .automatic)), named: sinks.consoleName)
+            // A replay to the terminal: one-off, so it never holds entries back after the run.
+            let index = add(ConsoleSink(configuration: .init(format: sinks.consoleFormat?.format ?? .automatic)), named: sinks.consoleName,
+                            target: "standard output")
+            destinations[index].oneOff = true
         }
         var seen: Set<String> = []
         for destination in destinations where !seen.insert(destination.name).inserted {
@@ -116,6 +139,7 @@ extension Forward {
         configuration.maxBatchWait = .milliseconds(maxBatchWait)
         configuration.credentials = destination.credentials.headers
         configuration.rateLimit = destination.rateLimit
+        configuration.pauseAfterConsecutiveRejections = pauseAfterRejections
         if let leaseMs { configuration.lease = .milliseconds(leaseMs) }
         if let pollMs { configuration.pollInterval = .milliseconds(pollMs) }
         if let base = retryBaseMs {

@@ -55,10 +55,14 @@ final class ForwardService: Service, Sendable {
                     }
                 }
                 do {
-                    try await group.waitForAll()
+                    // Not `waitForAll`, which waits for every task before it throws: a failed
+                    // append (a full disk, `overflow: reject`) must end the forwarder too, or
+                    // `--until-empty` would wait for ever.
+                    while try await group.next() != nil {}
                 } catch {
-                    // The forwarder failed: stop reading, so the group can end.
+                    // Either side failed: stop reading and forwarding, so the group can end.
                     stopIngest.store(true, ordering: .releasing)
+                    group.cancelAll()
                     throw error
                 }
             }
@@ -108,7 +112,7 @@ final class StatusLine: Sendable {
         let pending = (try? store.stats().sinks).map { Dictionary($0.map { ($0.name, $0.pending) }, uniquingKeysWith: { a, _ in a }) } ?? [:]
         return sinks.map { name, scheduler in
             let progress = scheduler.currentProgress
-            var text = "\(name): \(pending[name].map(String.init) ?? "?") pending, \(progress.delivered) sent, \(progress.retries) retries, breaker \(progress.breaker.rawValue)"
+            var text = "\(OneOffSinks.displayName(name)): \(pending[name].map(String.init) ?? "?") pending, \(progress.delivered) sent, \(progress.retries) retries, breaker \(progress.breaker.rawValue)"
             if progress.paused { text += ", paused (misconfigured)" }
             return text
         }.joined(separator: " | ")

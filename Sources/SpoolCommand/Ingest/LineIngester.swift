@@ -6,23 +6,34 @@ import Spool
 ///
 /// Lines are committed with `append(contentsOf:)` in batches of whatever one `read(2)` returned
 /// (at most ``batchSize`` per transaction): a slow producer gets each line committed as it
-/// arrives, a fast one gets large transactions. Malformed lines are reported on stderr with
-/// their number and skipped.
+/// arrives, a fast one gets large transactions. Every entry passes the configuration's
+/// ``Redaction`` (the logger's own rule, ``Redaction/apply(to:)``) before it is appended. A line
+/// that does not parse is stored raw and counted in the spool (`spool stats`); nothing is
+/// skipped but blank lines.
 struct LineIngester: Sendable {
     /// Entries per `append(contentsOf:)`: large enough to amortise the commit, small enough
     /// that one transaction stays short.
     static let batchSize = 1000
+    /// Lines reported one by one on stderr; after these, only the closing summary counts them.
+    static let reportedLines = 10
 
     /// What a run read.
     struct Summary: Sendable {
-        /// Lines read, blank and malformed ones included.
+        /// Lines read, blank ones included.
         var lines = 0
-        /// Lines reported and skipped.
-        var malformed = 0
+        /// Lines that did not parse and were stored raw.
+        var raw = 0
+        /// Lines stored with a field kept in the context because its value was unusable.
+        var noted = 0
+        /// Lines reported individually so far.
+        var reported = 0
     }
 
     let store: SpoolStore
     let parser: LineParser
+    /// What every entry passes before it is stored: the same rule and the same function as the
+    /// logger's (`redaction:` in the configuration; default ``Redaction/defaultKeys``).
+    let redaction: Redaction
 
     /// Reads `descriptor` to its end and commits every line.
     ///
@@ -35,11 +46,26 @@ struct LineIngester: Sendable {
         var reader = LineReader(descriptor: descriptor)
         var batch: [LogEntry] = []
         batch.reserveCapacity(Self.batchSize)
+        var rawInBatch = 0
         var summary = Summary()
 
         func commit() throws {
+            guard !batch.isEmpty else { return }
             try store.append(contentsOf: batch)
             batch.removeAll(keepingCapacity: true)
+            if rawInBatch > 0 {
+                try store.addIngestCounts(rawStoredLines: rawInBatch)
+                rawInBatch = 0
+            }
+        }
+
+        func report(_ text: String) {
+            summary.reported += 1
+            guard summary.reported <= Self.reportedLines else { return }
+            Diagnostics.warning(text)
+            if summary.reported == Self.reportedLines {
+                Diagnostics.warning("further lines like these are not reported one by one; the summary at the end counts them")
+            }
         }
 
         do {
@@ -47,14 +73,25 @@ struct LineIngester: Sendable {
             while try Self.waitForInput(descriptor, shouldStop: shouldStop), try reader.readLines({ line in
                 summary.lines += 1
                 let number = summary.lines
-                do {
-                    guard let entry = try parser.entry(from: line, warn: { Diagnostics.warning("line \(number): \($0)") }) else { return }
-                    batch.append(entry)
-                    if batch.count >= Self.batchSize { try commit() }
-                } catch let error as LineParser.Malformed {
-                    summary.malformed += 1
-                    Diagnostics.error("line \(number): \(error.reason); the line was skipped")
+                var entry: LogEntry
+                switch parser.parse(line) {
+                case .blank:
+                    return
+                case .parsed(let parsed, let notes):
+                    entry = parsed
+                    if !notes.isEmpty {
+                        summary.noted += 1
+                        for note in notes { report("line \(number): \(note)") }
+                    }
+                case .raw(let stored, let reason):
+                    entry = stored
+                    summary.raw += 1
+                    rawInBatch += 1
+                    report("line \(number): \(reason); stored raw (its context's parse_error says why)")
                 }
+                redaction.apply(to: &entry)
+                batch.append(entry)
+                if batch.count >= Self.batchSize { try commit() }
             }) {
                 try commit()
             }
@@ -67,6 +104,17 @@ struct LineIngester: Sendable {
             throw SpoolError(.io, "\(error) (after input line \(summary.lines))")
         }
         return summary
+    }
+
+    /// The closing line on stderr when some lines were stored raw or repaired.
+    static func reportSummary(_ summary: Summary, format: LineParser.Format) {
+        if summary.raw > 0 {
+            Diagnostics.warning("\(summary.raw) of \(summary.lines) input lines did not parse as \(format.rawValue) and were stored raw (context.parse_error says why; `spool stats` counts them)")
+        }
+        // Noted lines were each reported, unless there were more than the first few.
+        if summary.noted > 0 && summary.reported > reportedLines {
+            Diagnostics.warning("\(summary.noted) of \(summary.lines) input lines had a field Spool could not use as it was (a level, a time, a context): stored, the field kept in the context")
+        }
     }
 
     /// Waits until `descriptor` has input (or its end) to read; false once `shouldStop` says so.

@@ -7,6 +7,11 @@ enum Diagnostics {
         StandardError.write("spool: error: \(message)\n")
     }
 
+    /// What the command is doing, for the person who started it: `spool: …`.
+    static func note(_ message: String) {
+        StandardError.write("spool: \(message)\n")
+    }
+
     static func warning(_ message: String) {
         StandardError.write("spool: warning: \(message)\n")
     }

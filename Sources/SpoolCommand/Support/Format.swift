@@ -40,10 +40,13 @@ enum Format {
         }.joined(separator: "\n")
     }
 
-    /// Pretty-printed JSON with sorted keys, for `--json` output.
+    /// `--json` output: one JSON object on one line, keys in snake_case (`schema_version`,
+    /// `oldest_pending_age_seconds`) and sorted, as `export` and `dlq list` write theirs. A
+    /// command that prints several objects prints one per line.
     static func json(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }

@@ -4,19 +4,32 @@ import Spool
 
 /// A point in time on the command line (`--since`, `--until`), as Unix nanoseconds:
 ///
-/// - ISO 8601: `2026-11-29T08:00:00Z`, with optional fraction and a `Z` or `±hh:mm` offset;
+/// - ISO 8601 / RFC 3339: `2026-11-29T08:00:00Z`, with optional fraction and a `Z` or `±hh:mm`
+///   offset; **without a zone, local time** (`2026-11-29T08:00:00`, `2026-11-29 08:00`,
+///   `2026-11-29`), as `date` and `journalctl --since` read it;
 /// - a Unix number, in s, ms, µs or ns told apart by magnitude (`UnixTime`): `1764403200`;
 /// - relative to now: `90s`, `30m`, `1h`, `2d` ago (a fraction is fine: `1.5h`), also written
 ///   with a minus sign, `--since=-1h` (with `=`, or the parser takes `-1h` for an option).
-struct TimeArgument: ExpressibleByArgument {
+///
+/// A value that is none of these is refused with what is expected (`@Option(transform:)`).
+struct TimeArgument {
     var nanoseconds: Int64
 
-    init?(argument: String) {
-        guard let value = Self.parse(argument, now: SystemClock().now.nanoseconds) else { return nil }
-        nanoseconds = value
+    static let help = "ISO 8601 (2026-11-29T08:00:00Z; without a zone, local time: 2026-11-29T08:00), a Unix time in s/ms/µs/ns, or a duration ago (30m, 1h, 2d; or --since=-1h)"
+
+    /// For `@Option(transform:)`: the time, or an error that says what is expected.
+    static func transform(_ text: String) throws -> TimeArgument {
+        if let value = parse(text, now: SystemClock().now.nanoseconds) { return TimeArgument(nanoseconds: value) }
+        if TimeText.looksLikeDate(text) {
+            throw Refusal("not a date and time Spool reads: expected YYYY-MM-DD, then optionally Thh:mm[:ss[.fraction]] and a zone (Z, +01:00); without a zone it is local time")
+        }
+        throw Refusal("expected \(help)")
     }
 
-    static let help = "ISO 8601 (2026-11-29T08:00:00Z), a Unix time in s/ms/µs/ns, or a duration ago (30m, 1h, 2d; or --since=-1h)"
+    struct Refusal: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
 
     static func parse(_ text: String, now: Int64) -> Int64? {
         // `-1h` (which the shell form `--since=-1h` needs) or `1h`: both an hour ago.
@@ -30,14 +43,7 @@ struct TimeArgument: ExpressibleByArgument {
         }
         if let integer = Int64(text) { return try? UnixTime.nanoseconds(fromEpoch: integer) }
         if let number = Double(text) { return try? UnixTime.nanoseconds(fromEpoch: number) }
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = options
-            if let date = formatter.date(from: text) {
-                return Int64(exactly: (date.timeIntervalSince1970 * 1e9).rounded())
-            }
-        }
-        return nil
+        return TimeText.nanoseconds(text)
     }
 
     private static let scales: [Character: Double] = ["s": 1e9, "m": 60e9, "h": 3600e9, "d": 86400e9]
