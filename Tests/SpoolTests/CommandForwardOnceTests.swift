@@ -89,7 +89,7 @@ import Testing
             try """
                 spool:
                   path: \(spool)
-                  max_size: 64KiB
+                  max_size: 256KiB
                   overflow: reject
                 sinks:
                   archive:

@@ -287,7 +287,14 @@ struct Forward: AsyncParsableCommand {
         OneOffSinks.remove(zip(destinations, configurations).filter(\.0.oneOff).map(\.1.name), hold: hold, from: store)
         try? await transport.shutdown()
         try? store.close()
-        if let summary = service.ingestSummary { LineIngester.reportSummary(summary, format: ingestSettings.format) }
+        if let summary = service.ingestSummary {
+            LineIngester.reportSummary(summary, format: ingestSettings.format)
+            // Whatever was dropped or refused is said in one line, and the exit status is not 0.
+            if let line = LineIngester.lossLine(summary, drops: store.droppedSinceOpen, failed: failure != nil) {
+                Diagnostics.error(line)
+                if failure == nil && ending == nil { throw ExitCode.failure }
+            }
+        }
         if let failure { throw failure }
         if let ending { throw ending.error(pending: pending, timeout: timeout) }
     }

@@ -99,15 +99,23 @@ struct Ingest: ParsableCommand {
             sigaddset(&stopping, signalNumber)
         }
         pthread_sigmask(SIG_UNBLOCK, &stopping, nil)
-        let summary: LineIngester.Summary
+        var summary = LineIngester.Summary()
         do {
-            summary = try ingester.run(descriptor: 0, shouldStop: { Ingest.stopRequested.load(ordering: .relaxed) })
+            try ingester.run(descriptor: 0, shouldStop: { Ingest.stopRequested.load(ordering: .relaxed) }, into: &summary)
         } catch {
             try? store.close()
+            if let line = LineIngester.lossLine(summary, drops: store.droppedSinceOpen, failed: true) {
+                Diagnostics.error(line)
+            }
             throw error
         }
         try store.close()
         LineIngester.reportSummary(summary, format: settings.format)
+        // Whatever was dropped or refused is said in one line, and the exit status is not 0.
+        if let line = LineIngester.lossLine(summary, drops: store.droppedSinceOpen, failed: false) {
+            Diagnostics.error(line)
+            throw ExitCode.failure
+        }
     }
 }
 

@@ -47,8 +47,7 @@ final class ForwardService: Service, Sendable {
                 group.addTask { try await forwarder.run(until: stop) }
                 if let ingester {
                     group.addTask {
-                        let summary = try await self.ingest(with: ingester)
-                        self.summary.withLock { $0 = summary }
+                        try await self.ingest(with: ingester)
                         if self.untilEmpty {
                             for scheduler in forwarder.schedulers { scheduler.finishWhenEmpty() }
                         }
@@ -73,12 +72,16 @@ final class ForwardService: Service, Sendable {
 
     /// Reads stdin on a thread of its own: a blocking `read(2)` must not hold one of the few
     /// threads of Swift's cooperative pool.
-    private func ingest(with ingester: LineIngester) async throws -> LineIngester.Summary {
-        return try await withCheckedThrowingContinuation { continuation in
+    private func ingest(with ingester: LineIngester) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             Thread.detachNewThread {
-                continuation.resume(with: Result { () throws(SpoolError) in
-                    try ingester.run(descriptor: 0, shouldStop: { self.stopIngest.load(ordering: .acquiring) })
-                })
+                // The counts are kept also when an append fails: the closing line says what was lost.
+                var summary = LineIngester.Summary()
+                let result = Result { () throws(SpoolError) in
+                    try ingester.run(descriptor: 0, shouldStop: { self.stopIngest.load(ordering: .acquiring) }, into: &summary)
+                }
+                self.summary.withLock { $0 = summary }
+                continuation.resume(with: result)
             }
         }
     }

@@ -27,6 +27,10 @@ struct LineIngester: Sendable {
         var noted = 0
         /// Lines reported individually so far.
         var reported = 0
+        /// Entries appended (their commit returned).
+        var appended = 0
+        /// Entries of a batch whose append failed (refused: `reject` at the bound, a full disk).
+        var refused = 0
     }
 
     let store: SpoolStore
@@ -43,15 +47,27 @@ struct LineIngester: Sendable {
     /// - Throws: ``SpoolError``: the store's, annotated with the input line, or `.io` when the
     ///   descriptor cannot be read.
     func run(descriptor: Int32, shouldStop: (@Sendable () -> Bool)? = nil) throws(SpoolError) -> Summary {
+        var summary = Summary()
+        try run(descriptor: descriptor, shouldStop: shouldStop, into: &summary)
+        return summary
+    }
+
+    /// The same, counting into `summary`, which keeps what was read and stored when it throws.
+    func run(descriptor: Int32, shouldStop: (@Sendable () -> Bool)? = nil, into summary: inout Summary) throws(SpoolError) {
         var reader = LineReader(descriptor: descriptor)
         var batch: [LogEntry] = []
         batch.reserveCapacity(Self.batchSize)
         var rawInBatch = 0
-        var summary = Summary()
 
         func commit() throws {
             guard !batch.isEmpty else { return }
-            try store.append(contentsOf: batch)
+            do {
+                try store.append(contentsOf: batch)
+            } catch {
+                summary.refused += batch.count
+                throw error
+            }
+            summary.appended += batch.count
             batch.removeAll(keepingCapacity: true)
             if rawInBatch > 0 {
                 try store.addIngestCounts(rawStoredLines: rawInBatch)
@@ -103,7 +119,22 @@ struct LineIngester: Sendable {
         } catch {
             throw SpoolError(.io, "\(error) (after input line \(summary.lines))")
         }
-        return summary
+    }
+
+    /// The closing line of a run that lost, refused or left input unread, or nil when every
+    /// line is stored: `200000 lines read: 70870 stored, 129130 dropped (disk_full:dropNewest:
+    /// 129130), 0 refused`. A command that prints it exits non-zero.
+    static func lossLine(_ summary: Summary, drops: [String: Int], failed: Bool) -> String? {
+        let dropped = drops.values.reduce(0, +)
+        guard dropped > 0 || summary.refused > 0 || failed else { return nil }
+        // Incoming entries dropped were never stored; dropOldest removed older ones instead.
+        let notStored = drops.filter { $0.key.hasSuffix(":dropNewest") }.values.reduce(0, +)
+        let reasons = drops.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        var line = "\(summary.lines) lines read: \(max(0, summary.appended - notStored)) stored, \(dropped) dropped"
+        if !reasons.isEmpty { line += " (\(reasons))" }
+        line += ", \(summary.refused) refused"
+        if failed { line += "; the input after line \(summary.lines) was not read" }
+        return line
     }
 
     /// The closing line on stderr when some lines were stored raw or repaired.
