@@ -3,26 +3,11 @@ import Testing
 @testable import Spool
 
 /// Files that are not ours, and spools that someone else is using: never moved, never replaced.
-@Suite struct StoreForeignFileTests {
+@Suite struct StoreForeignFileTests: SpoolFileFixtures {
     let directory = TemporaryDirectory()
     var path: String { directory.file("app.spool") }
 
     func bytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
-
-    var quiet: SpoolStore.Configuration {
-        var configuration = SpoolStore.Configuration()
-        configuration.report = { _ in }
-        return configuration
-    }
-
-    /// A spool of `count` entries with a sink, closed, checkpointed: no -wal left.
-    func closedSpool(_ path: String, count: Int = 2000) throws {
-        let spool = try SpoolStore(path: path, configuration: quiet)
-        try spool.registerSink("loki")
-        try spool.append(contentsOf: (1...count).map { entry($0, message: "ours \($0) " + String(repeating: "m", count: 300)) })
-        try spool.close()
-        try SQL(path).connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    }
 
     /// Garbage over two pages inside the entries table: quick_check fails, page 1 is intact.
     func damagePages(_ path: String) throws {
@@ -61,7 +46,7 @@ import Testing
     }
 
     @Test func aDamagedSpoolIsStillRecognisedByItsApplicationIDAndSetAside() throws {
-        try closedSpool(path)
+        try closedSpool(path, count: 2000)
         try damagePages(path)
         let damaged = try #require(bytes(path))
         let spool = try SpoolStore(path: path, configuration: quiet)
@@ -98,7 +83,7 @@ import Testing
     // MARK: - In use elsewhere
 
     @Test func aDamagedSpoolThatAnotherProcessHasOpenIsNotSetAsideAndTheProcessIsNamed() throws {
-        try closedSpool(path)
+        try closedSpool(path, count: 2000)
         let reader = try Child("SpoolTestChild", ["inspect", path])
         defer { if reader.process.isRunning { reader.kill() } }
         #expect(reader.readLine() == "open")

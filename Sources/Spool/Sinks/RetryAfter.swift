@@ -127,27 +127,9 @@ enum HTTPDate {
         guard parts.count == 3, parts.allSatisfy({ $0.count == 2 }),
               let hour = number(parts[0]), let minute = number(parts[1]), let second = number(parts[2]),
               hour < 24, minute < 60, second <= 60,  // 60: a leap second
-              (1...9999).contains(year), (1...daysIn(month: month, year: year)).contains(day)
+              (1...9999).contains(year), (1...UnixTime.daysIn(month: month, year: year)).contains(day)
         else { return nil }
-        return daysFromCivil(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
-    }
-
-    private static func daysIn(month: Int64, year: Int64) -> Int64 {
-        switch month {
-        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    private static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = y.floorDivided(by: 400)
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
+        return UnixTime.daysFromCivil(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
     }
 
     private static func month(_ token: some Collection<UInt8>) -> Int64? {

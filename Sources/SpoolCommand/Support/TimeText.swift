@@ -1,4 +1,5 @@
 import Foundation
+import Spool
 
 /// Dates and times written as text, as loggers and people write them: ISO 8601 / RFC 3339.
 ///
@@ -28,7 +29,7 @@ enum TimeText {
             return true
         }
         guard let year = number(4), take(0x2D), let month = number(2), take(0x2D), let day = number(2) else { return nil }
-        guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year) else { return nil }
+        guard (1...12).contains(month), day >= 1, Int64(day) <= UnixTime.daysIn(month: Int64(month), year: Int64(year)) else { return nil }
         var hour = 0, minute = 0, second = 0
         var fraction: Int64 = 0
         if let separator = bytes.first, separator == 0x54 || separator == 0x74 || separator == 0x20 {
@@ -74,7 +75,7 @@ enum TimeText {
 
         let seconds: Int64
         if let offset {
-            let days = Int64(daysFromCivil(year: year, month: month, day: day))
+            let days = UnixTime.daysFromCivil(year: Int64(year), month: Int64(month), day: Int64(day))
             seconds = days * 86400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offset)
         } else {
             var parts = tm()
@@ -101,21 +102,4 @@ enum TimeText {
         return bytes.count == 5 && bytes.prefix(4).allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && bytes[4] == 0x2D
     }
 
-    private static func daysIn(month: Int, year: Int) -> Int {
-        switch month {
-        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    private static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146097 + dayOfEra - 719468
-    }
 }
