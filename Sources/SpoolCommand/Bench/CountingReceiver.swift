@@ -385,7 +385,8 @@ private final class CountingHandler: ChannelInboundHandler {
                 }
             }
         case .end:
-            let failed = inflater?.hasFailed ?? false
+            // A corrupt body and one cut short both count as invalid.
+            let failed = inflater.map { !$0.isComplete } ?? false
             inflater = nil
             if isResetRequest {
                 receiver.reset()

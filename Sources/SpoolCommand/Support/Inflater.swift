@@ -6,6 +6,8 @@ final class Inflater {
     private var output = [UInt8](repeating: 0, count: 64 << 10)
     private let initialized: Bool
     private var failed = false
+    /// Whether the input so far ends exactly at the end of a gzip (or zlib) member.
+    private var ended = false
 
     init() {
         // 15 + 32: accept a gzip or zlib header.
@@ -18,6 +20,10 @@ final class Inflater {
     /// Whether the input so far was not valid gzip (or zlib).
     var hasFailed: Bool { failed }
 
+    /// Whether the input so far is whole: valid, and ending where a member ends. A body cut
+    /// short inflates without an error but is not complete.
+    var isComplete: Bool { !failed && ended }
+
     /// A whole body at once, at most `limit` bytes of output; nil when it is not valid gzip or
     /// inflates past `limit`.
     static func inflate(_ bytes: [UInt8], limit: Int = 64 << 20) -> [UInt8]? {
@@ -29,11 +35,14 @@ final class Inflater {
                 if output.count + chunk.count > limit { tooLarge = true } else { output.append(contentsOf: chunk) }
             }
         }
-        return inflater.hasFailed || tooLarge || (output.isEmpty && !bytes.isEmpty) ? nil : output
+        return !inflater.isComplete || tooLarge || (output.isEmpty && !bytes.isEmpty) ? nil : output
     }
 
     func inflate(_ input: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
-        guard !failed, let base = input.baseAddress else { return }
+        guard !failed, let base = input.baseAddress, !input.isEmpty else { return }
+        // A new member after one that ended at the end of the last input.
+        if ended { inflateReset(&stream) }
+        ended = false
         stream.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
         stream.avail_in = uInt(input.count)
         output.withUnsafeMutableBytes { out in
@@ -45,7 +54,7 @@ final class Inflater {
                 if produced > 0 { body(UnsafeRawBufferPointer(rebasing: out[..<produced])) }
                 if code == Z_STREAM_END {
                     // Another gzip member may follow.
-                    if stream.avail_in == 0 { break }
+                    if stream.avail_in == 0 { ended = true; break }
                     inflateReset(&stream)
                     continue
                 }
