@@ -109,6 +109,18 @@ public final class SpoolInspector {
     static let chunkRows = 1000
     static let chunkBytes = 4 << 20
 
+    /// The last `count` entries matching `filter`, and the id to follow from (`tail -f`): the
+    /// newest id when the call began, or the last entry returned if that is newer (an entry
+    /// appended between the two reads). Following after it never returns an entry twice.
+    /// - Parameter betweenReads: runs between reading the newest id and the entries (tests).
+    public func lastEntriesToFollow(_ count: Int, matching filter: EntryFilter,
+                                    betweenReads: () throws -> Void = {}) throws -> (entries: [StoredEntry], followAfter: Int64) {
+        let newest = try newestID()
+        try betweenReads()
+        let entries = try lastEntries(count, matching: filter)
+        return (entries, max(newest, entries.last?.id ?? newest))
+    }
+
     /// The highest entry id in the spool, or the highest ever deleted when it is empty.
     public func newestID() throws(SpoolError) -> Int64 {
         try connection.scalarInt("SELECT max(COALESCE((SELECT max(id) FROM entries), 0), (SELECT value FROM meta WHERE key = 'id_floor'))") ?? 0

@@ -72,14 +72,11 @@ struct Tail: ParsableCommand {
         let colour = isatty(STDOUT_FILENO) == 1 && (ProcessInfo.processInfo.environment["NO_COLOR"]?.isEmpty ?? true)
         let formatter = ConsoleFormatter(format: json ? .json : .human(colour: colour), fileDescriptor: STDOUT_FILENO)
         var filter = EntryFilter(pendingFor: sink, topicPrefix: topic, minimumLevel: level?.level)
-        // Everything up to here is looked at once; following starts after it. An entry
-        // appended between the two reads is among the last ones printed: following starts
-        // after it, so no line is printed twice.
-        var last = try inspector.newestID()
-        for entry in try inspector.lastEntries(count, matching: filter) {
-            try output.line(formatter.line(entry))
-            last = max(last, entry.id)
-        }
+        // Everything up to here is looked at once; following starts after it (and after an
+        // entry appended meanwhile that is among the last ones printed: no line twice).
+        let (entries, followAfter) = try inspector.lastEntriesToFollow(count, matching: filter)
+        var last = followAfter
+        for entry in entries { try output.line(formatter.line(entry)) }
         try output.flush()
         guard follow else { return }
         // A parent may hand its blocked signal mask down (Foundation's Process does): unblock
