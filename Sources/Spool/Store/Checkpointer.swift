@@ -25,6 +25,8 @@ import Synchronization
 ///   (and again at each doubling) as `spool.store.wal_growing`, naming the cause.
 final class Checkpointer: Sendable {
     private let path: String
+    /// fsync mode: its checkpoints flush the drive's cache on Apple platforms too.
+    private let durability: SpoolStore.Durability
     private let threshold: Int32
     private let wake = DispatchSemaphore(value: 0)
     private let requested = Atomic<Bool>(false)
@@ -76,8 +78,9 @@ final class Checkpointer: Sendable {
     /// Signalled after each checkpoint, so a test can wait for one without sleeping.
     let ran = DispatchSemaphore(value: 0)
 
-    init(path: String, threshold: Int, report: @escaping @Sendable (LogEntry) -> Void, clock: any WallClock) {
+    init(path: String, threshold: Int, durability: SpoolStore.Durability = .committed, report: @escaping @Sendable (LogEntry) -> Void, clock: any WallClock) {
         self.path = path
+        self.durability = durability
         self.threshold = Int32(max(1, min(threshold, Int(Int32.max))))
         self.report = report
         self.clock = clock
@@ -137,6 +140,7 @@ final class Checkpointer: Sendable {
             // PASSIVE never calls the busy handler; RESTART waits this long at most.
             SpoolFile.applyBusyTimeout(connection, Self.restartBusyWait)
             try SpoolFile.applyCacheSize(connection)
+            try SpoolFile.applyFullSync(connection, durability)
         } catch {
             report(LogEntry(timestamp: clock.now.nanoseconds, level: .error, topic: "spool.store.checkpoint_failed",
                             message: "the checkpointer could not open the spool; the WAL will grow until the next open",
