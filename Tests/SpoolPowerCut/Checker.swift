@@ -70,7 +70,8 @@ enum PowerCutChecker {
         func lost(_ what: String) {
             if mode == .fsync { verdict.lostAcknowledged = verdict.lostAcknowledged ?? what } else { verdict.lostSynced = verdict.lostSynced ?? what }
         }
-        let position = rows.position ?? 0
+        // Entries every sink passed may be gone; each sink's own position is checked below.
+        let position = rows.positions.values.min() ?? 0
         var delivered: [String: Int64] = [:]
         for fact in recording.facts where fact.at <= cut {
             if case .claimed(let entries, _) = fact { for entry in entries { delivered[entry.message] = entry.id } }
@@ -79,12 +80,14 @@ enum PowerCutChecker {
         func accounted(_ message: String) -> Bool {
             present.contains(message) || (delivered[message].map { $0 <= position } ?? false)
         }
-        for fact in recording.facts where fact.at <= promisedBy {
+        for fact in recording.facts where fact.at <= cut {
             switch fact {
-            case .appended(let message, _) where !accounted(message):
+            case .appended(let message, _) where fact.at <= promisedBy && !accounted(message):
                 lost("entry \(message.prefix(12)) was promised at event \(fact.at) and is gone (cut at \(cut))")
-            case .acknowledged(let through, _) where rows.position != nil && position < through:
-                lost("sink position \(position) is below \(through), acknowledged at event \(fact.at) (cut at \(cut)): sent again")
+            case .acknowledged(let sink, let through, _) where (rows.positions[sink] ?? 0) < through:
+                // Every mode: a sink's position never moves back (acknowledgements are synced),
+                // so nothing a sink acknowledged is sent again and no id it saw is used again.
+                lost("sink \(sink)'s position \(rows.positions[sink] ?? 0) is below \(through), acknowledged at event \(fact.at) (cut at \(cut)): sent again")
             default: break
             }
         }
@@ -92,7 +95,7 @@ enum PowerCutChecker {
         let ids = rows.entries.map(\.id).filter { $0 > position }
         if let first = ids.first, ids != Array(first..<(first + Int64(ids.count))) {
             verdict.corrupt = verdict.corrupt ?? "holes among the ids after position \(position): \(ids.prefix(20))"
-        } else if rows.position != nil, let first = ids.first, first != position + 1 {
+        } else if !rows.positions.isEmpty, let first = ids.first, first != position + 1 {
             verdict.corrupt = verdict.corrupt ?? "entries after position \(position) start at \(first)"
         }
         var seen: [Int: [Int]] = [:]
@@ -119,9 +122,8 @@ enum PowerCutChecker {
         let highest = max(position, rows.entries.last?.id ?? 0, delivered.values.max() ?? 0)
         do {
             try store.append(LogEntry(timestamp: 0, level: .info, topic: "powercut", message: "after the cut"))
-            if rows.position != nil {
-                _ = try store.claim(sink: "s", owner: "w", maxCount: 10)
-            }
+            try store.flush()
+            for sink in rows.positions.keys.sorted() { _ = try store.claim(sink: sink, owner: "w", maxCount: 10) }
         } catch {
             verdict.stuck = "after opening: \(error)"
             return verdict
@@ -141,7 +143,7 @@ enum PowerCutChecker {
 
     struct Rows {
         var entries: [(id: Int64, message: String)]
-        var position: Int64?
+        var positions: [String: Int64]
         var integrity: String
     }
 
@@ -162,14 +164,14 @@ enum PowerCutChecker {
                 if rc == SQLITE_ROW { each(statement) } else { return rc == SQLITE_DONE }
             }
         }
-        var result = Rows(entries: [], position: nil, integrity: "")
+        var result = Rows(entries: [], positions: [:], integrity: "")
         var problems: [String] = []
         guard rows("PRAGMA integrity_check(5)", { problems.append(String(cString: sqlite3_column_text($0, 0))) }) else { return nil }
         result.integrity = problems.joined(separator: "; ")
         guard rows("SELECT id, message FROM entries ORDER BY id", {
             result.entries.append((sqlite3_column_int64($0, 0), String(cString: sqlite3_column_text($0, 1))))
         }) else { return nil }
-        _ = rows("SELECT position FROM sinks WHERE name = 's'", { result.position = sqlite3_column_int64($0, 0) })
+        _ = rows("SELECT name, position FROM sinks", { result.positions[String(cString: sqlite3_column_text($0, 0))] = sqlite3_column_int64($0, 1) })
         return result
     }
 }

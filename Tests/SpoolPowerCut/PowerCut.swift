@@ -50,6 +50,11 @@ public enum PowerCut {
                 let image = "\(root_)/image-\(trial)-\(number)"
                 try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: false)
                 try PowerCutImage.write(recording, cut: cut, into: image, random: &random)
+                var keep: String?
+                if let directory = ProcessInfo.processInfo.environment["POWERCUT_KEEP"] {
+                    keep = directory + "/image-\(trial)-\(number)"
+                    try? FileManager.default.copyItem(atPath: image, toPath: keep!)
+                }
                 let verdict = PowerCutChecker.check(recording, cut: cut, mode: mode, path: image + "/app.spool")
                 summary.images += 1
                 let counts: [(String?, WritableKeyPath<PowerCutSummary, Int>, String)] = [
@@ -60,6 +65,15 @@ public enum PowerCut {
                     summary[keyPath: counter] += 1
                     if summary.findings.count < 20 {
                         summary.findings.append("\(workload.rawValue)/\(mode.rawValue) trial \(trial) cut \(cut)/\(recording.events.count): \(label): \(finding)")
+                    }
+                }
+                if let keep {
+                    // POWERCUT_KEEP=DIR: images with findings are kept there as they were before the check, with their events.
+                    if counts.contains(where: { $0.0 != nil }) {
+                        let lines = recording.events.prefix(cut).enumerated().map { "\($0.offset) \($0.element.kind) \($0.element.file >= 0 ? recording.files[$0.element.file] : "dir") \($0.element.offset) \($0.element.bytes.count)" }
+                        try? lines.joined(separator: "\n").write(toFile: keep + ".events", atomically: false, encoding: .utf8)
+                    } else {
+                        try? FileManager.default.removeItem(atPath: keep)
                     }
                 }
                 try FileManager.default.removeItem(atPath: image)

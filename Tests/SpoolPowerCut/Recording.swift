@@ -34,11 +34,11 @@ enum Fact: Sendable {
     /// entries a sink passed and the store then deleted).
     case claimed([(id: Int64, message: String)], at: Int)
     /// `acknowledge` returned: the sink passed everything through this id.
-    case acknowledged(through: Int64, at: Int)
+    case acknowledged(sink: String, through: Int64, at: Int)
 
     var at: Int {
         switch self {
-        case .appended(_, let at), .claimed(_, let at), .acknowledged(_, let at): at
+        case .appended(_, let at), .claimed(_, let at), .acknowledged(_, _, let at): at
         }
     }
 }

@@ -55,8 +55,11 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
             try appender.settle(store)
             try store.close()
         case .sink:
+            // Two sinks: "s" acknowledges every round, "lag" every third, so entries are
+            // deleted only once both passed them.
             let store = try SpoolStore(path: path, configuration: configuration)
             try store.registerSink("s")
+            try store.registerSink("lag")
             var n = 0
             for round in 0..<12 {
                 for _ in 0..<4 {
@@ -64,11 +67,13 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
                     n += 1
                 }
                 try appender.settle(store)
-                let batch = try store.claim(sink: "s", owner: "w", maxCount: 3 + round % 3)
-                log.note { .claimed(batch.entries.map { ($0.id, $0.message) }, at: $0) }
-                let letters = round % 3 == 2 ? batch.entries.prefix(1).map { DeadLetter(entryID: $0.id, status: 400, reason: "bad", attempts: 1) } : []
-                try store.acknowledge(sink: "s", owner: "w", through: batch.lastID, delivered: batch.entries.count - letters.count, deadLetters: letters)
-                log.note { .acknowledged(through: batch.lastID, at: $0) }
+                for sink in round % 3 == 2 ? ["s", "lag"] : ["s"] {
+                    let batch = try store.claim(sink: sink, owner: "w", maxCount: sink == "s" ? 3 + round % 3 : 100)
+                    log.note { .claimed(batch.entries.map { ($0.id, $0.message) }, at: $0) }
+                    let letters = sink == "s" && round % 4 == 3 ? batch.entries.prefix(1).map { DeadLetter(entryID: $0.id, status: 400, reason: "bad", attempts: 1) } : []
+                    try store.acknowledge(sink: sink, owner: "w", through: batch.lastID, delivered: batch.entries.count - letters.count, deadLetters: letters)
+                    log.note { .acknowledged(sink: sink, through: batch.lastID, at: $0) }
+                }
             }
             try store.close()
         case .checkpoint:
