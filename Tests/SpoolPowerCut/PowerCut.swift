@@ -78,7 +78,7 @@ public enum PowerCut {
                 }
                 try FileManager.default.removeItem(atPath: image)
             }
-            progress("\(workload.rawValue)/\(mode.rawValue): \(recording.events.count) events, \(cuts.count) images")
+            progress("\(workload.rawValue)/\(mode.rawValue): \(recording.events.count) events, \(cuts.count) images; so far \(summary.line)")
         }
         return summary
     }
