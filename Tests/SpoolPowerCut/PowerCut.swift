@@ -4,7 +4,7 @@ import Spool
 /// The power-cut simulator (docs/reliability.md, "Power loss"): runs workloads on new spools
 /// with their files recorded, builds the files a power cut after each chosen event would
 /// leave, and opens each with the real store to check what the mode promises.
-public enum PowerCut {
+public enum PowerCut: Sendable {
     /// Planted faults, to prove the checker can fail.
     public enum Plant: String, CaseIterable, Sendable {
         /// Behave as if SQLite never synced a directory after creating a WAL.

@@ -123,17 +123,26 @@ final class Checkpointer: Sendable {
         wake.signal()
     }
 
-    /// Stops the thread (if it runs) and waits for it.
+    /// Stops the thread (if it runs) and waits for it, unless called on the thread itself.
     func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if started.load(ordering: .acquiring) {
             wake.signal()
+            // The store's last reference can go inside `exclusive`, on this thread: its deinit
+            // then stops the checkpointer from the checkpointer's own thread, which must not
+            // wait for itself (it did, and hung a test run); the loop ends after this round.
+            if runningOn.load(ordering: .acquiring) == Self.currentThread { return }
             finished.wait()
         }
     }
 
+    /// The checkpointer thread, so ``stop()`` can tell it is called there.
+    private let runningOn = Atomic<Int>(0)
+    private static var currentThread: Int { ObjectIdentifier(Thread.current).hashValue }
+
     private func run() {
         defer { finished.signal() }
+        runningOn.store(Self.currentThread, ordering: .releasing)
         let connection: Connection
         do {
             connection = try Connection(path: path, create: false)
