@@ -106,10 +106,15 @@ let package = Package(
         .target(name: "SpoolCrashRig", dependencies: ["Spool", "SpoolTestServer"], path: "Tests/SpoolCrashRig", swiftSettings: strict),
         // tools/soak: hours of logging with receiver outages and SIGKILLs, invariants checked throughout.
         .executableTarget(name: "SpoolSoak", dependencies: ["SpoolCrashRig", "SpoolTestServer"], path: "Tests/SpoolSoak", swiftSettings: strict),
+        // The power-cut simulator (docs/reliability.md, "Power loss"): a recording SQLite VFS, the
+        // images a cut leaves, the checker, and tools/powercut.
+        .target(name: "CPowerCut", dependencies: ["CSQLite"], path: "Tests/CPowerCut"),
+        .target(name: "SpoolPowerCut", dependencies: ["Spool", "CPowerCut", "CSQLite"], path: "Tests/SpoolPowerCut", swiftSettings: strict),
+        .executableTarget(name: "SpoolPowerCutTool", dependencies: ["SpoolPowerCut"], path: "Tests/SpoolPowerCutTool", swiftSettings: strict),
         .testTarget(
             name: "SpoolTests",
             dependencies: [
-                "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer", "SpoolCrashRig",
+                "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer", "SpoolCrashRig", "SpoolPowerCut",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

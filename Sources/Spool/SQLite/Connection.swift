@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Synchronization
 
 /// The oldest SQLite Spool runs on (what Ubuntu 20.04 ships): nothing newer is used.
 let minimumSQLiteVersionNumber: Int32 = 3_031_000
@@ -28,7 +29,7 @@ final class Connection {
                 .replacingOccurrences(of: "#", with: "%23")
             name = "file:\(escaped)?immutable=1"
         }
-        let rc = sqlite3_open_v2(name, &db, flags, nil)
+        let rc = sqlite3_open_v2(name, &db, flags, TestVFS.name(for: path))
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close_v2(db)
@@ -90,6 +91,25 @@ final class Connection {
     }
 
     var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+}
+
+/// Test-only: connections to files under a directory open through another registered SQLite
+/// VFS (the power-cut simulator's recorder, Tests/CPowerCut). Nothing is routed outside tests:
+/// every connection then uses SQLite's default VFS.
+package enum TestVFS {
+    private static let routes = Mutex<[(directory: String, vfs: String)]>([])
+
+    /// Routes files under `directory` (an absolute path) through `vfs`; nil removes the route.
+    package static func route(_ directory: String, through vfs: String?) {
+        routes.withLock { routes in
+            routes.removeAll { $0.directory == directory }
+            if let vfs { routes.append((directory, vfs)) }
+        }
+    }
+
+    static func name(for path: String) -> String? {
+        routes.withLock { routes in routes.first { path.hasPrefix($0.directory + "/") }?.vfs }
+    }
 }
 
 /// Turns SQLite result codes into ``SpoolError`` values with the right ``SpoolError/Code``.

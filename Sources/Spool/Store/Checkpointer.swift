@@ -25,6 +25,8 @@ import Synchronization
 ///   (and again at each doubling) as `spool.store.wal_growing`, naming the cause.
 final class Checkpointer: Sendable {
     private let path: String
+    /// fsync mode: its checkpoints flush the drive's cache on Apple platforms too.
+    private let durability: SpoolStore.Durability
     private let threshold: Int32
     private let wake = DispatchSemaphore(value: 0)
     private let requested = Atomic<Bool>(false)
@@ -76,8 +78,9 @@ final class Checkpointer: Sendable {
     /// Signalled after each checkpoint, so a test can wait for one without sleeping.
     let ran = DispatchSemaphore(value: 0)
 
-    init(path: String, threshold: Int, report: @escaping @Sendable (LogEntry) -> Void, clock: any WallClock) {
+    init(path: String, threshold: Int, durability: SpoolStore.Durability = .committed, report: @escaping @Sendable (LogEntry) -> Void, clock: any WallClock) {
         self.path = path
+        self.durability = durability
         self.threshold = Int32(max(1, min(threshold, Int(Int32.max))))
         self.report = report
         self.clock = clock
@@ -120,23 +123,33 @@ final class Checkpointer: Sendable {
         wake.signal()
     }
 
-    /// Stops the thread (if it runs) and waits for it.
+    /// Stops the thread (if it runs) and waits for it, unless called on the thread itself.
     func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if started.load(ordering: .acquiring) {
             wake.signal()
+            // The store's last reference can go inside `exclusive`, on this thread: its deinit
+            // then stops the checkpointer from the checkpointer's own thread, which must not
+            // wait for itself (it did, and hung a test run); the loop ends after this round.
+            if runningOn.load(ordering: .acquiring) == Self.currentThread { return }
             finished.wait()
         }
     }
 
+    /// The checkpointer thread, so ``stop()`` can tell it is called there.
+    private let runningOn = Atomic<Int>(0)
+    private static var currentThread: Int { ObjectIdentifier(Thread.current).hashValue }
+
     private func run() {
         defer { finished.signal() }
+        runningOn.store(Self.currentThread, ordering: .releasing)
         let connection: Connection
         do {
             connection = try Connection(path: path, create: false)
             // PASSIVE never calls the busy handler; RESTART waits this long at most.
             SpoolFile.applyBusyTimeout(connection, Self.restartBusyWait)
             try SpoolFile.applyCacheSize(connection)
+            try SpoolFile.applyFullSync(connection, durability)
         } catch {
             report(LogEntry(timestamp: clock.now.nanoseconds, level: .error, topic: "spool.store.checkpoint_failed",
                             message: "the checkpointer could not open the spool; the WAL will grow until the next open",

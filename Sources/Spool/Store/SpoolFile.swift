@@ -82,6 +82,7 @@ enum SpoolFile {
         case .fsync: try connection.execute("PRAGMA synchronous = FULL")
         case .committed, .buffered: try connection.execute("PRAGMA synchronous = NORMAL")
         }
+        try applyFullSync(connection, configuration.durability)
         // Checkpoints run on a background connection, never on the append path.
         try connection.execute("PRAGMA wal_autocheckpoint = 0")
         // A reset WAL is truncated back to this size, so an outage's peak does not stay on disk.
@@ -113,6 +114,16 @@ enum SpoolFile {
 
     static func applyCacheSize(_ connection: Connection) throws(SpoolError) {
         try connection.execute("PRAGMA cache_size = -\(cacheKiB); PRAGMA cache_spill = \(spillPages)")
+    }
+
+    /// Apple platforms: `fsync` leaves what it wrote in the drive's cache, where a power cut can
+    /// lose it or write it out of order; only `fcntl(F_FULLFSYNC)` flushes the cache. So fsync
+    /// mode asks SQLite for it on every connection that syncs: `fullfsync` for commits,
+    /// `checkpoint_fullfsync` for checkpoints. Elsewhere `fsync` already flushes the cache.
+    static func applyFullSync(_ connection: Connection, _ durability: SpoolStore.Durability) throws(SpoolError) {
+        #if canImport(Darwin)
+        if case .fsync = durability { try connection.execute("PRAGMA fullfsync = ON; PRAGMA checkpoint_fullfsync = ON") }
+        #endif
     }
 
     static func applyBusyTimeout(_ connection: Connection, _ timeout: Duration) {

@@ -7,6 +7,8 @@ extension SpoolStore {
         case committed
         /// `synchronous=FULL`: every commit is fsynced; survives power loss. Concurrent appenders
         /// share commits (group commit), so throughput grows with the number of callers.
+        /// On Apple platforms the fsync is `F_FULLFSYNC` (SQLite's `fullfsync`), which also
+        /// flushes the drive's cache.
         case fsync
         /// `append` returns at once; a background writer commits within `maxDelay`. A crash loses
         /// at most that window.

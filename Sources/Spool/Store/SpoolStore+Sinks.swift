@@ -182,7 +182,8 @@ extension SpoolStore {
 
     /// Claims the next batch for `sink` under `owner`'s lease (taken or renewed as needed):
     /// entries after `cursor` (default: the sink's position), in id order, bounded by count and
-    /// bytes (at least one entry when any is pending).
+    /// bytes (at least one entry when any is pending). In committed and buffered modes the WAL
+    /// is synced first, so nothing handed out can vanish with a power cut.
     public func claim(
         sink: String, owner: String, lease: Duration = .seconds(30),
         after cursor: Int64? = nil, maxCount: Int = 1000, maxBytes: Int = 1 << 20
@@ -193,6 +194,9 @@ extension SpoolStore {
         let entries = try reader.withLock { reader throws(SpoolError) -> [StoredEntry] in
             try reader.entries(for: sink, after: start, maxCount: max(1, maxCount), maxBytes: max(1, maxBytes))
         }
+        if let last = entries.last?.id, !isFsyncMode {
+            try writer.withLock { writer throws(SpoolError) in try writer.syncForClaim(through: last) }
+        }
         CrashPoint.reached("store.claim")
         return ClaimedBatch(sink: sink, entries: entries, lastID: entries.last?.id ?? start)
     }
@@ -200,7 +204,8 @@ extension SpoolStore {
     /// Records the destination's verdict on everything up to `through` for `sink`: the position
     /// advances to `through`; `deadLetters` are copied into `dead_letters` with their reasons
     /// (and so count as passed); entries every sink has passed are deleted. All in one
-    /// transaction, so a crash leaves either all of it or none.
+    /// transaction, so a crash leaves either all of it or none. Its commit is synced in every
+    /// durability mode, so a position never moves back, not even after a power loss.
     ///
     /// - Parameters:
     ///   - delivered: how many entries the destination accepted (for the sink's counter).
@@ -214,7 +219,7 @@ extension SpoolStore {
     ) throws(SpoolError) {
         let now = self.now
         try writer.withLock { writer throws(SpoolError) in
-            try writer.transaction { () throws(SpoolError) in
+            try writer.durableTransaction { () throws(SpoolError) in
                 let connection = writer.connection
                 let check = try connection.prepare("SELECT lease_owner FROM sinks WHERE name = ?")
                 check.bind(1, sink)
@@ -273,6 +278,11 @@ extension SpoolStore {
             let timestamp = try oldest.step() ? oldest.int64(0) : nil
             return (max(0, newest - position), timestamp)
         }
+    }
+
+    private var isFsyncMode: Bool {
+        if case .fsync = configuration.durability { return true }
+        return false
     }
 
     func unknownSink(_ name: String) -> SpoolError {

@@ -86,7 +86,7 @@ public final class SpoolStore: Sendable {
         openFile = OpenSpools.Registration(path)
         if case .buffered = configuration.durability { committer = BackgroundCommitter() } else { committer = nil }
         let checkpointPages = configuration.effectiveCheckpointPages(fileSystemBytes: Writer.fileSystemBytes(path))
-        checkpointer = Checkpointer(path: path, threshold: checkpointPages, report: configuration.report, clock: configuration.clock)
+        checkpointer = Checkpointer(path: path, threshold: checkpointPages, durability: configuration.durability, report: configuration.report, clock: configuration.clock)
         checkpointer.attach(to: connection)
         writer = Mutex(try Writer(connection: connection, configuration: configuration, checkpointPages: checkpointPages))
         let readConnection = try Connection(path: path, create: false)

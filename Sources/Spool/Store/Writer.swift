@@ -19,6 +19,8 @@ final class Writer {
 
     let maximumBytes: Int64?
     let policy: SpoolStore.OverflowPolicy
+    /// fsync mode: every commit is synced already (`synchronous=FULL`).
+    private let syncsEveryCommit: Bool
     /// Estimate of the database's used bytes; measured exactly when it nears the bound.
     private var usedBytesEstimate: Int64 = 0
     private var bytesSinceMeasure: Int64 = 0
@@ -60,6 +62,7 @@ final class Writer {
             """, persistent: true)
         maximumBytes = configuration.maximumBytes
         policy = configuration.overflowPolicy
+        if case .fsync = configuration.durability { syncsEveryCommit = true } else { syncsEveryCommit = false }
         busyTimeout = configuration.busyTimeout
         maximumPageCount = configuration.maximumPageCount.map(Int64.init)
         // Under a steady stream of appends the WAL reaches the checkpointer's RESTART threshold
@@ -96,6 +99,39 @@ final class Writer {
             if connection.isInTransaction { try? rollback.run() }
             throw error
         }
+    }
+
+    /// Like ``transaction(_:)``, but its commit is synced in every durability mode: a sink's
+    /// acknowledgement. Were it lost with a power cut (committed and buffered modes commit
+    /// with `synchronous=NORMAL`), the position would move back: entries a destination already
+    /// accepted would be sent again, and, once the entries they were were deleted and the
+    /// deletion lost too, their ids given to new entries (found by tools/powercut,
+    /// docs/reliability.md). One sync per acknowledged batch; it makes every earlier commit
+    /// durable as well.
+    func durableTransaction<R>(_ body: () throws(SpoolError) -> R) throws(SpoolError) -> R {
+        guard !syncsEveryCommit else { return try transaction(body) }
+        try connection.execute("PRAGMA synchronous = FULL")
+        defer { try? connection.execute("PRAGMA synchronous = NORMAL") }
+        return try transaction(body)
+    }
+
+    /// Committed and buffered modes: the highest entry id a claim handed out after the WAL
+    /// was synced (``syncForClaim(through:)``).
+    private var claimedDurableThrough: Int64 = 0
+
+    /// Committed and buffered modes: syncs the WAL before a claim hands out entries up to
+    /// `id`, unless it did so already. An entry sent and then lost with a power cut would
+    /// leave the destination holding it while its id went to a new entry (found by
+    /// tools/powercut). One sync per batch with new entries; nothing in fsync mode.
+    func syncForClaim(through id: Int64) throws(SpoolError) {
+        guard !syncsEveryCommit, id > claimedDurableThrough else { return }
+        var pointer: UnsafeMutablePointer<sqlite3_file>?
+        if sqlite3_file_control(connection.handle, "main", SQLITE_FCNTL_JOURNAL_POINTER, &pointer) == SQLITE_OK,
+           let file = pointer, let sync = file.pointee.pMethods?.pointee.xSync {
+            let rc = sync(file, SQLITE_SYNC_NORMAL)
+            guard rc == SQLITE_OK else { throw SQLiteFailure.error(rc, "cannot sync the WAL before a claim", connection: connection) }
+        }
+        claimedDurableThrough = id
     }
 
     // MARK: - Appending

@@ -1,16 +1,16 @@
 import FuzzSupport
 import Spool
 
-// The JSON line parser of `spool ingest` (and `spool forward --stdin`): one line a producer
-// wrote, hostile or broken. `LineParser.swift` beside this file is a link to the real file in
-// Sources/SpoolCommand/Ingest, compiled into this target: the parser lives in the `spool`
-// executable, which no other package can import, and the link fuzzes the very code that ships
-// without widening Spool's public API (an `@_spi` entry point would have meant moving the
-// parser into the library for the fuzzer's sake alone).
+// The line parser of `spool ingest` (and `spool forward --stdin`): one line a producer wrote,
+// hostile or broken, read as text, JSON and logfmt. `LineParser.swift` and the files it needs
+// (field names, levels, logfmt, times, the line reader's `Line`) beside this file are links to
+// the real files in Sources/SpoolCommand, compiled into this target: the parser lives in the
+// `spool` executable, which no other package can import, and the links fuzz the very code that
+// ships without widening Spool's public API.
 //
-// Properties: a blank line is skipped and only a blank line; a refused line gives a reason a
-// person can read; a kept line has a positive time, a topic, and every field it did not map kept
-// in the context; and the entry, written back as an ingest line, reads back as the same entry.
+// Properties, in every format: nothing is skipped but a blank line; every other line becomes an
+// entry with a positive time, a topic and the current schema; a line that does not parse is
+// stored raw: its reason is in the context's `parse_error` and says something.
 
 struct FixedClock: WallClock {
     typealias Duration = Swift.Duration
@@ -19,58 +19,46 @@ struct FixedClock: WallClock {
     func sleep(until deadline: UnixInstant, tolerance: Duration?) async throws {}
 }
 
-let parser = LineParser(format: .json, topic: "ingest", level: .info, clock: FixedClock())
+let parsers = [LineParser.Format.text, .json, .logfmt].map {
+    LineParser(format: $0, topic: "ingest", level: .info, clock: FixedClock())
+}
 
 @main enum FuzzIngest {
     static func main() { runFuzzer { data, count in fuzz(data, count) } }
 }
 
 func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    let line = input(data, count)
-    let blank = line.allSatisfy { $0 == 0x20 || $0 == 0x09 }
-    let entry: LogEntry?
+    let buffer = input(data, count)
     do {
-        entry = try parser.entry(from: line, warn: { expect(!$0.isEmpty, "an empty warning") })
-    } catch {
-        expect(!error.reason.isEmpty, "a refusal without a reason")
-        expect(!blank, "a blank line refused: \(error.reason)")
-        return 0
-    }
-    guard let entry else {
-        expect(blank, "a non-blank line skipped")
-        return 0
-    }
-    expect(!blank, "a blank line kept")
-    expect(entry.timestamp > 0, "a non-positive time \(entry.timestamp)")
-    expect(!entry.topic.isEmpty, "an empty topic")
-    expect(entry.schema == LogEntry.currentSchema, "schema \(entry.schema)")
-
-    // Every field but the five mapped ones is kept in the context.
-    if case .object(let object)? = try? JSONValue(parsing: line) {
-        for key in object.keys where !["message", "level", "topic", "timestamp", "context"].contains(key) {
-            expect(entry.context?[key] != nil, "field \(key.debugDescription) lost")
+        // A line as the reader hands it over: no newline inside (the reader splits there).
+        guard !buffer.contains(0x0A) else { return 0 }
+        let line = LineReader.Line(bytes: buffer, totalBytes: buffer.count)
+        let blank = buffer.allSatisfy { $0 == 0x20 || $0 == 0x09 }
+        for parser in parsers {
+            switch parser.parse(line) {
+            case .blank:
+                expect(parser.format == .text ? buffer.isEmpty : blank, "\(parser.format): a line that is not blank skipped")
+            case .parsed(let entry, let notes):
+                expect(!blank || parser.format == .text, "\(parser.format): a blank line kept")
+                check(entry, parser.format)
+                expect(notes.allSatisfy { !$0.isEmpty }, "\(parser.format): an empty note")
+            case .raw(let entry, let reason):
+                expect(parser.format != .text, "text: a line stored raw")
+                expect(!reason.isEmpty, "\(parser.format): a raw line without a reason")
+                check(entry, parser.format)
+                guard case .string(let stored)? = entry.context?[LineParser.parseErrorKey] else {
+                    expect(false, "\(parser.format): a raw line without parse_error")
+                    continue
+                }
+                expect(!stored.isEmpty, "\(parser.format): an empty parse_error")
+            }
         }
     }
-
-    // Written back as an ingest line, it reads back as the same entry. A time below 1e17 ns
-    // (before 1973-03-03) would be read as a coarser unit (docs: UnixTime), so it is left out and
-    // the clock's "now" is expected instead.
-    var fields: [String: JSONValue] = ["message": .string(entry.message), "level": .string(entry.level.rawValue), "topic": .string(entry.topic)]
-    if let context = entry.context { fields["context"] = .object(context) }
-    var expected = entry
-    // Non-finite numbers (`1e999`) are stored as their string names: so they read back.
-    expected.context = entry.context.map { $0.mapValues(storable) }
-    if entry.timestamp >= 100_000_000_000_000_000 {
-        fields["timestamp"] = .int(entry.timestamp)
-    } else {
-        expected.timestamp = FixedClock().now.nanoseconds
-    }
-    let text = JSONValue.object(fields).description
-    let again = text.utf8CString.withUnsafeBufferPointer { characters in
-        characters.withMemoryRebound(to: UInt8.self) { bytes in
-            try? parser.entry(from: UnsafeBufferPointer(rebasing: bytes.dropLast()), warn: { _ in })
-        }
-    }
-    expect(again == expected, "round trip of \(text) gave \(String(describing: again)), expected \(expected)")
     return 0
+}
+
+func check(_ entry: LogEntry, _ format: LineParser.Format) {
+    expect(entry.timestamp > 0, "\(format): a non-positive time \(entry.timestamp)")
+    expect(!entry.topic.isEmpty, "\(format): an empty topic")
+    expect(entry.schema == LogEntry.currentSchema, "\(format): schema \(entry.schema)")
 }

@@ -1,0 +1,43 @@
+#ifndef SPOOL_POWERCUT_H
+#define SPOOL_POWERCUT_H
+// The power-cut simulator's recorder (test-only): a SQLite VFS named "powercut" that wraps the
+// default (unix) VFS. For files under the directory being recorded, it logs every write,
+// truncate, sync, creation and deletion, and the directory syncs SQLite's unix VFS makes after
+// creating a WAL or journal, in the order they reached the file system. Syncs of recorded files
+// are logged, not performed: what is durable is decided by the model, not by the disk.
+// Every other file passes through untouched.
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    POWERCUT_WRITE = 1,
+    POWERCUT_TRUNCATE = 2,
+    POWERCUT_SYNC = 3,      // a file's data and size reached the disk
+    POWERCUT_CREATE = 4,    // a name appeared in the directory (not durable until a DIRSYNC)
+    POWERCUT_DELETE = 5,    // a name left the directory (not durable until a DIRSYNC)
+    POWERCUT_DIRSYNC = 6,   // the directory's entries reached the disk
+};
+
+typedef struct {
+    int kind;
+    int file;               // index into the file names (-1 for DIRSYNC)
+    int64_t offset;         // WRITE: where; TRUNCATE: the new size
+    int64_t length;         // WRITE: how many bytes
+    const uint8_t *data;    // WRITE: the bytes (owned by the recorder until the next begin)
+} powercut_event;
+
+/// Registers the VFS (not as the default). Returns a SQLite result code; calling it again is harmless.
+int powercut_register(void);
+/// Starts recording files whose full path starts with `directory` + "/", dropping any earlier log.
+void powercut_begin(const char *directory);
+/// Stops recording (the log stays readable until the next begin).
+void powercut_end(void);
+size_t powercut_event_count(void);
+powercut_event powercut_event_at(size_t index);
+int powercut_file_count(void);
+/// The file's name relative to the recorded directory.
+const char *powercut_file_name(int file);
+/// Planted fault, for proving the checker: behave as if SQLite were built with
+/// SQLITE_DISABLE_DIRSYNC (no directory sync after creating a WAL or journal).
+void powercut_set_skip_dirsync(int skip);
+#endif

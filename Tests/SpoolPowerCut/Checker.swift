@@ -1,0 +1,177 @@
+import CSQLite
+import Foundation
+import Spool
+
+/// Counts over the images checked, and the first findings in words.
+public struct PowerCutSummary: Sendable {
+    public var trials = 0
+    public var images = 0
+    public var modes: [PowerCutMode] = []
+    /// fsync mode: an entry whose `append` returned before the cut is gone, or a sink's
+    /// acknowledged position went back.
+    public var lostAcknowledged = 0
+    /// committed and buffered modes: the same for what had been synced before the cut.
+    public var lostSynced = 0
+    /// Set aside, failing `integrity_check`, ids out of order, holes, an id used twice.
+    public var corrupt = 0
+    /// The store could not open the image, or could not append after opening it.
+    public var stuck = 0
+    public var findings: [String] = []
+
+    public var failed: Bool { lostAcknowledged + lostSynced + corrupt + stuck > 0 }
+
+    /// The one line tools/powercut ends with.
+    public var line: String {
+        "powercut: trials=\(trials) images=\(images) modes=\(modes.map(\.rawValue).joined(separator: ",")) lost_acknowledged=\(lostAcknowledged) lost_synced=\(lostSynced) corrupt=\(corrupt) stuck=\(stuck)"
+    }
+}
+
+/// Opens an image with the real store (SQLite's default VFS), as a restarting app or
+/// `spool forward` would, and checks what the mode promises.
+enum PowerCutChecker {
+    struct Verdict {
+        var lostAcknowledged: String?
+        var lostSynced: String?
+        var corrupt: String?
+        var stuck: String?
+    }
+
+    static func check(_ recording: Recording, cut: Int, mode: PowerCutMode, path: String) -> Verdict {
+        var verdict = Verdict()
+        var configuration = SpoolStore.Configuration(durability: mode.durability)
+        configuration.report = { _ in }
+        let store: SpoolStore
+        do {
+            store = try SpoolStore(path: path, configuration: configuration)
+        } catch {
+            verdict.stuck = "the store did not open: \(error)"
+            return verdict
+        }
+        defer { try? store.close() }
+        if let aside = store.recoveredFrom {
+            verdict.corrupt = "the file was set aside to \(aside)"
+            return verdict
+        }
+        guard let rows = read(path) else {
+            verdict.corrupt = "cannot read the reopened spool"
+            return verdict
+        }
+        if rows.integrity != "ok" { verdict.corrupt = "integrity_check: \(rows.integrity)" }
+
+        // What the store promised before the cut, and (committed, buffered) before the last sync
+        // of the WAL: a WAL sync makes every frame written before it durable.
+        let promisedBy: Int
+        if mode == .fsync {
+            promisedBy = cut
+        } else {
+            let lastWALSync = recording.events[..<cut].lastIndex { $0.kind == .sync && recording.files[$0.file].hasSuffix("-wal") }
+            promisedBy = lastWALSync ?? -1
+        }
+        func lost(_ what: String) {
+            if mode == .fsync { verdict.lostAcknowledged = verdict.lostAcknowledged ?? what } else { verdict.lostSynced = verdict.lostSynced ?? what }
+        }
+        // Entries every sink passed may be gone; each sink's own position is checked below.
+        let position = rows.positions.values.min() ?? 0
+        var delivered: [String: Int64] = [:]
+        for fact in recording.facts where fact.at <= cut {
+            if case .claimed(let entries, _) = fact { for entry in entries { delivered[entry.message] = entry.id } }
+        }
+        let present = Set(rows.entries.map(\.message))
+        func accounted(_ message: String) -> Bool {
+            present.contains(message) || (delivered[message].map { $0 <= position } ?? false)
+        }
+        for fact in recording.facts where fact.at <= cut {
+            switch fact {
+            case .appended(let message, _) where fact.at <= promisedBy && !accounted(message):
+                lost("entry \(message.prefix(12)) was promised at event \(fact.at) and is gone (cut at \(cut))")
+            case .acknowledged(let sink, let through, _) where (rows.positions[sink] ?? 0) < through:
+                // Every mode: a sink's position never moves back (acknowledgements are synced),
+                // so nothing a sink acknowledged is sent again and no id it saw is used again.
+                lost("sink \(sink)'s position \(rows.positions[sink] ?? 0) is below \(through), acknowledged at event \(fact.at) (cut at \(cut)): sent again")
+            default: break
+            }
+        }
+        // Ids in order, no holes after the position, each thread's entries a prefix in order.
+        let ids = rows.entries.map(\.id).filter { $0 > position }
+        if let first = ids.first, ids != Array(first..<(first + Int64(ids.count))) {
+            verdict.corrupt = verdict.corrupt ?? "holes among the ids after position \(position): \(ids.prefix(20))"
+        } else if !rows.positions.isEmpty, let first = ids.first, first != position + 1 {
+            verdict.corrupt = verdict.corrupt ?? "entries after position \(position) start at \(first)"
+        }
+        var seen: [Int: [Int]] = [:]
+        for entry in rows.entries {
+            guard let (thread, n) = parse(entry.message) else { continue }
+            seen[thread, default: []].append(n)
+        }
+        for (message, id) in delivered where id <= position && !present.contains(message) {
+            if let (thread, n) = parse(message) { seen[thread, default: []].append(n) }
+        }
+        for (thread, numbers) in seen {
+            let sorted = Set(numbers).sorted()
+            if sorted != Array(0..<sorted.count) {
+                verdict.corrupt = verdict.corrupt ?? "thread \(thread)'s surviving entries are not a prefix: \(sorted.prefix(20))"
+            }
+        }
+        for (thread, numbers) in seen {
+            let inIDOrder = rows.entries.compactMap { parse($0.message) }.filter { $0.0 == thread }.map(\.1)
+            if inIDOrder != inIDOrder.sorted() {
+                verdict.corrupt = verdict.corrupt ?? "thread \(thread)'s entries are out of order: \(numbers.prefix(20))"
+            }
+        }
+        // It keeps working: an append gets a new id, above everything a sink passed.
+        let highest = max(position, rows.entries.last?.id ?? 0, delivered.values.max() ?? 0)
+        do {
+            try store.append(LogEntry(timestamp: 0, level: .info, topic: "powercut", message: "after the cut"))
+            try store.flush()
+            for sink in rows.positions.keys.sorted() { _ = try store.claim(sink: sink, owner: "w", maxCount: 10) }
+        } catch {
+            verdict.stuck = "after opening: \(error)"
+            return verdict
+        }
+        if let after = read(path)?.entries.last?.id, after <= highest {
+            verdict.corrupt = verdict.corrupt ?? "the next id \(after) is not above \(highest): an id used twice"
+        }
+        return verdict
+    }
+
+    static func parse(_ message: String) -> (Int, Int)? {
+        guard message.hasPrefix("t"), let space = message.firstIndex(of: " ") else { return nil }
+        let parts = message[message.index(after: message.startIndex)..<space].split(separator: "-")
+        guard parts.count == 2, let thread = Int(parts[0]), let n = Int(parts[1]) else { return nil }
+        return (thread, n)
+    }
+
+    struct Rows {
+        var entries: [(id: Int64, message: String)]
+        var positions: [String: Int64]
+        var integrity: String
+    }
+
+    /// Reads the spool with a plain connection (default VFS), beside the open store.
+    static func read(_ path: String) -> Rows? {
+        var db: OpaquePointer?
+        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, nil) == SQLITE_OK, let db else {
+            sqlite3_close_v2(db)
+            return nil
+        }
+        defer { sqlite3_close_v2(db) }
+        func rows(_ sql: String, _ each: (OpaquePointer) -> Void) -> Bool {
+            var statement: OpaquePointer?
+            guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK, let statement else { return false }
+            defer { sqlite3_finalize(statement) }
+            while true {
+                let rc = sqlite3_step(statement)
+                if rc == SQLITE_ROW { each(statement) } else { return rc == SQLITE_DONE }
+            }
+        }
+        var result = Rows(entries: [], positions: [:], integrity: "")
+        var problems: [String] = []
+        guard rows("PRAGMA integrity_check(5)", { problems.append(String(cString: sqlite3_column_text($0, 0))) }) else { return nil }
+        result.integrity = problems.joined(separator: "; ")
+        guard rows("SELECT id, message FROM entries ORDER BY id", {
+            result.entries.append((sqlite3_column_int64($0, 0), String(cString: sqlite3_column_text($0, 1))))
+        }) else { return nil }
+        _ = rows("SELECT name, position FROM sinks", { result.positions[String(cString: sqlite3_column_text($0, 0))] = sqlite3_column_int64($0, 1) })
+        return result
+    }
+}

@@ -1,0 +1,1 @@
+../../../../Sources/SpoolCommand/Ingest/LevelText.swift

@@ -1,0 +1,1 @@
+../../../../Sources/SpoolCommand/Support/LineReader.swift
