@@ -5,14 +5,17 @@ import Testing
 
 /// The power-cut simulator (docs/reliability.md, "Power loss"), with a fixed seed: every mode and
 /// workload, cut at every recorded write, truncate and sync (or a sample of them). The recorder
-/// is process-wide, hence serialized.
+/// is process-wide, hence serialized. Each run is a minute of blocking work: on a thread of its
+/// own (`onOwnThread`), not on the cooperative pool, whose two threads every async test shares.
 @Suite(.serialized)
 struct PowerCutTests {
     @Test(arguments: PowerCutMode.allCases)
-    func aPowerCutAtAnyMomentKeepsWhatTheModePromises(mode: PowerCutMode) throws {
-        let summary = try PowerCut.run(
-            trials: PowerCutWorkload.allCases.count, seed: 16, modes: [mode], workloads: PowerCutWorkload.allCases,
-            imagesPerTrial: 60)
+    func aPowerCutAtAnyMomentKeepsWhatTheModePromises(mode: PowerCutMode) async throws {
+        let summary = try await onOwnThread {
+            try PowerCut.run(
+                trials: PowerCutWorkload.allCases.count, seed: 16, modes: [mode], workloads: PowerCutWorkload.allCases,
+                imagesPerTrial: 60)
+        }
         #expect(summary.images >= 200)
         #expect(!summary.failed, "\(summary.line)\n\(summary.findings.joined(separator: "\n"))")
     }
@@ -20,9 +23,11 @@ struct PowerCutTests {
     /// The checker can fail: without the directory sync SQLite makes after creating the WAL, a
     /// new spool's file (and with it everything fsync promised) may vanish at a cut.
     @Test
-    func aMissingDirectorySyncOnCreateIsCaught() throws {
-        let summary = try PowerCut.run(
-            trials: 1, seed: 16, modes: [.fsync], workloads: [.append], imagesPerTrial: 60, plant: .skipDirectorySync)
+    func aMissingDirectorySyncOnCreateIsCaught() async throws {
+        let summary = try await onOwnThread {
+            try PowerCut.run(
+                trials: 1, seed: 16, modes: [.fsync], workloads: [.append], imagesPerTrial: 60, plant: .skipDirectorySync)
+        }
         #expect(summary.lostAcknowledged > 0, "\(summary.line)")
     }
 }

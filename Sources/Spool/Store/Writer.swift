@@ -125,13 +125,18 @@ final class Writer {
     /// tools/powercut). One sync per batch with new entries; nothing in fsync mode.
     func syncForClaim(through id: Int64) throws(SpoolError) {
         guard !syncsEveryCommit, id > claimedDurableThrough else { return }
+        // Everything committed before the sync is durable after it, not only this batch: a
+        // backlog drained batch after batch costs one sync, not one per batch. No commit can
+        // come between (this runs under the writer's lock; another process's commits after
+        // this read are simply not counted).
+        let newest = (try? connection.scalarInt("SELECT max(id) FROM entries")) ?? nil
         var pointer: UnsafeMutablePointer<sqlite3_file>?
         if sqlite3_file_control(connection.handle, "main", SQLITE_FCNTL_JOURNAL_POINTER, &pointer) == SQLITE_OK,
            let file = pointer, let sync = file.pointee.pMethods?.pointee.xSync {
             let rc = sync(file, SQLITE_SYNC_NORMAL)
             guard rc == SQLITE_OK else { throw SQLiteFailure.error(rc, "cannot sync the WAL before a claim", connection: connection) }
         }
-        claimedDurableThrough = id
+        claimedDurableThrough = max(id, newest ?? id)
     }
 
     // MARK: - Appending
