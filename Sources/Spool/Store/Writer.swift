@@ -159,6 +159,9 @@ final class Writer {
             return try insertOnce(&rows, now: now, more: more)
         } catch where error.code == .diskFull && error.sqliteCode != nil {
             bytesSinceMeasure = Self.remeasureEvery
+            // Start the WAL over if it can be (what frees room for the retry), else copy what
+            // can be copied.
+            restartWAL()
             _ = try? connection.scalarInt("PRAGMA wal_checkpoint(PASSIVE)")
             do {
                 return try insertOnce(&rows, now: now, more: { _ in false })
@@ -330,14 +333,21 @@ final class Writer {
         return (pages - free) * size
     }
 
-    /// Tries one RESTART checkpoint on the writer's connection, waiting at most 2 ms for another
-    /// connection (a forwarder's claim, the background checkpointer), not the connection's busy
-    /// timeout: this runs on the append path, under the writer's lock. If someone is in the way,
-    /// the commit goes ahead; the next measure near the full disk asks again.
+    /// Tries a RESTART checkpoint on the writer's connection: at most three tries, each waiting
+    /// at most 2 ms for another connection (a forwarder's claim, the background checkpointer
+    /// finishing a PASSIVE), so about 10 ms at worst, not the connection's busy timeout: this
+    /// runs on the append path, under the writer's lock, and only near a full disk. If someone
+    /// is still in the way, the commit goes ahead; the next measure asks again. (It used to be
+    /// up to 70 tries, ~200 ms; a single try left the WAL to fill the disk when the
+    /// background checkpointer happened to be running.)
     private func restartWAL() {
         SpoolFile.applyBusyTimeout(connection, .milliseconds(2))
         defer { SpoolFile.applyBusyTimeout(connection, busyTimeout) }
-        if let statement = try? connection.prepare("PRAGMA wal_checkpoint(RESTART)") { _ = try? statement.step() }
+        for _ in 0..<3 {
+            guard let statement = try? connection.prepare("PRAGMA wal_checkpoint(RESTART)"),
+                  (try? statement.step()) == true, statement.int64(0) != 0
+            else { return }
+        }
     }
 
     /// A bound on the used bytes, and whether the disk set it (rather than `maximumBytes`).
