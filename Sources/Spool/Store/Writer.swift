@@ -20,7 +20,10 @@ final class Writer {
     let maximumBytes: Int64?
     let policy: SpoolStore.OverflowPolicy
     /// fsync mode: every commit is synced already (`synchronous=FULL`).
-    private let syncsEveryCommit: Bool
+    let syncsEveryCommit: Bool
+    /// Committed and buffered modes: the highest entry id known durable after a WAL sync for a
+    /// claim (Writer+Durability.swift).
+    var claimedDurableThrough: Int64 = 0
     /// Estimate of the database's used bytes; measured exactly when it nears the bound.
     private var usedBytesEstimate: Int64 = 0
     private var bytesSinceMeasure: Int64 = 0
@@ -99,44 +102,6 @@ final class Writer {
             if connection.isInTransaction { try? rollback.run() }
             throw error
         }
-    }
-
-    /// Like ``transaction(_:)``, but its commit is synced in every durability mode: a sink's
-    /// acknowledgement. Were it lost with a power cut (committed and buffered modes commit
-    /// with `synchronous=NORMAL`), the position would move back: entries a destination already
-    /// accepted would be sent again, and, once the entries they were were deleted and the
-    /// deletion lost too, their ids given to new entries (found by tools/powercut,
-    /// docs/reliability.md). One sync per acknowledged batch; it makes every earlier commit
-    /// durable as well.
-    func durableTransaction<R>(_ body: () throws(SpoolError) -> R) throws(SpoolError) -> R {
-        guard !syncsEveryCommit else { return try transaction(body) }
-        try connection.execute("PRAGMA synchronous = FULL")
-        defer { try? connection.execute("PRAGMA synchronous = NORMAL") }
-        return try transaction(body)
-    }
-
-    /// Committed and buffered modes: the highest entry id a claim handed out after the WAL
-    /// was synced (``syncForClaim(through:)``).
-    private var claimedDurableThrough: Int64 = 0
-
-    /// Committed and buffered modes: syncs the WAL before a claim hands out entries up to
-    /// `id`, unless it did so already. An entry sent and then lost with a power cut would
-    /// leave the destination holding it while its id went to a new entry (found by
-    /// tools/powercut). One sync per batch with new entries; nothing in fsync mode.
-    func syncForClaim(through id: Int64) throws(SpoolError) {
-        guard !syncsEveryCommit, id > claimedDurableThrough else { return }
-        // Everything committed before the sync is durable after it, not only this batch: a
-        // backlog drained batch after batch costs one sync, not one per batch. No commit can
-        // come between (this runs under the writer's lock; another process's commits after
-        // this read are simply not counted).
-        let newest = (try? connection.scalarInt("SELECT max(id) FROM entries")) ?? nil
-        var pointer: UnsafeMutablePointer<sqlite3_file>?
-        if sqlite3_file_control(connection.handle, "main", SQLITE_FCNTL_JOURNAL_POINTER, &pointer) == SQLITE_OK,
-           let file = pointer, let sync = file.pointee.pMethods?.pointee.xSync {
-            let rc = sync(file, SQLITE_SYNC_NORMAL)
-            guard rc == SQLITE_OK else { throw SQLiteFailure.error(rc, "cannot sync the WAL before a claim", connection: connection) }
-        }
-        claimedDurableThrough = max(id, newest ?? id)
     }
 
     // MARK: - Appending
@@ -503,36 +468,3 @@ final class Writer {
 
 @available(*, unavailable)
 extension Writer: Sendable {}
-
-/// A growable byte buffer that is emptied, not freed, between uses. Addresses it hands out stay
-/// valid until the next `clear`, so `clear(reserving:)` must reserve all the bytes the copies
-/// before the next `clear` will take.
-struct ByteArena: ~Copyable {
-    private var base: UnsafeMutableRawPointer?
-    private var capacity = 0
-    private var used = 0
-
-    mutating func clear(reserving bytes: Int) {
-        used = 0
-        guard bytes > capacity else { return }
-        base?.deallocate()
-        capacity = max(bytes, capacity * 2, 4096)
-        base = .allocate(byteCount: capacity, alignment: 16)
-    }
-
-    /// Copies `text`'s UTF-8 bytes into the arena; traps if `clear` did not reserve room.
-    mutating func copy(_ text: String) -> UnsafeRawBufferPointer {
-        var text = text
-        return text.withUTF8 { bytes in
-            precondition(used + bytes.count <= capacity, "ByteArena: copy past the reserved bytes")
-            let start = base.map { $0 + used }
-            if let start, let source = bytes.baseAddress {
-                start.copyMemory(from: source, byteCount: bytes.count)
-            }
-            used += bytes.count
-            return UnsafeRawBufferPointer(start: start, count: bytes.count)
-        }
-    }
-
-    deinit { base?.deallocate() }
-}
