@@ -38,10 +38,17 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
-        // The system zlib (apt: zlib1g-dev): gzip for request bodies and the test server.
+        // The system zlib (apt: zlib1g-dev): streaming gunzip of `spool ingest` input and the
+        // receivers' (test server, demo, bench) decoding of request bodies.
         .systemLibrary(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+        ),
+        // The system libdeflate (apt: libdeflate-dev): gzip of request bodies, whole in memory.
+        .systemLibrary(
+            name: "CDeflate",
+            pkgConfig: "libdeflate",
+            providers: [.apt(["libdeflate-dev"]), .brew(["libdeflate"])]
         ),
         // glibc's mallopt, for `spool forward`'s one malloc arena (a header only, nothing to link).
         .systemLibrary(name: "CMalloc"),
@@ -57,7 +64,7 @@ let package = Package(
             name: "Spool",
             dependencies: [
                 "CSQLite",
-                "CZlib",
+                "CDeflate",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

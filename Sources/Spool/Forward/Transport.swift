@@ -19,9 +19,9 @@ public final class Transport: Sendable {
         public var requestTimeout: Duration = .seconds(10)
         /// Bodies at least this large are sent gzip-compressed when the sink allows it. Default 1 KiB.
         public var gzipThreshold: Int = 1024
-        /// zlib's compression level for request bodies, 1 (fastest) to 9 (smallest). Default 1:
-        /// on log lines it takes a third of the CPU of zlib's default (6) for a body about 30 %
-        /// larger, and compression is the largest cost of forwarding once encoding is cheap
+        /// The gzip level for request bodies, 1 (fastest) to 9 (smaller). Default 1: on log lines
+        /// it took a third of the CPU of level 6 (zlib's default) for a body about 30 % larger,
+        /// and compression is the largest cost of forwarding once encoding is cheap
         /// (BENCHMARKS.md, "Forwarding real lines").
         public var gzipLevel: Int = 1
         /// Requests in flight at once, over every sink. Default 5.
