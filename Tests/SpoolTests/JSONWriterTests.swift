@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import SpoolTestServer
+import Synchronization
 import Testing
 @testable import Spool
 
@@ -169,6 +170,25 @@ import Testing
         let bytes = compressed.getBytes(at: compressed.readerIndex, length: compressed.readableBytes) ?? []
         #expect(bytes.count < body.count)
         #expect(try SpoolTestServer.Gzip.decompress(bytes) == body)
+    }
+
+    /// Compressors are kept between requests: one in use by a thread must never be handed to
+    /// another (each thread's body is different, so a shared one shows as a wrong result).
+    @Test func gzipFromManyThreadsAtOnceGivesEachItsOwnBody() async throws {
+        let failures = Mutex(0)
+        await onThreads(6) { thread in
+            for round in 0..<200 {
+                let body = Array("thread \(thread) round \(round) ".utf8) + [UInt8](repeating: UInt8(48 + thread), count: 2000 + round)
+                let ok = (try? Spool.Gzip.compress(body, level: 1 + round % 2)).flatMap {
+                    $0.getBytes(at: $0.readerIndex, length: $0.readableBytes)
+                }.flatMap { try? SpoolTestServer.Gzip.decompress($0) } == body
+                if !ok { failures.withLock { $0 += 1 } }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        // An empty body is a valid (empty) gzip member.
+        let empty = try Spool.Gzip.compress([])
+        #expect(try SpoolTestServer.Gzip.decompress(empty.getBytes(at: empty.readerIndex, length: empty.readableBytes) ?? []) == [])
     }
 }
 
