@@ -116,8 +116,13 @@ extension ConfigurationReader {
         if let value = keys["unhealthy_after"], let threshold = duration(value, at: "\(path).unhealthy_after") {
             metrics.unhealthyAfter = threshold
         }
-        if let value = keys["status_interval"], let interval = duration(value, at: "\(path).status_interval", allowZero: true) {
-            metrics.statusInterval = interval == .zero ? nil : interval
+        if let value = keys["status_interval"] {
+            // `0` (never) needs no unit; any other value does.
+            if case .scalar(let scalar) = value, scalar.string == "0" {
+                metrics.statusInterval = nil
+            } else if let interval = duration(value, at: "\(path).status_interval", allowZero: true) {
+                metrics.statusInterval = interval == .zero ? nil : interval
+            }
         }
         return metrics
     }
