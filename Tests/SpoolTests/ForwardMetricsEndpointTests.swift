@@ -225,8 +225,8 @@ private func promtoolCheck(_ exposition: String) async throws -> (status: Int32,
         let rig = try ForwardRig()
         let clock = ManualClock()
         let gate = Gate()
-        // 503, then the retry is held until the test has looked.
-        let behaviour = Behaviour.first(1, .status(503), then: .init { _ in .held(gate, .respond(Response(status: 204))) })
+        // 503 twice, then the third attempt is held until the test has looked.
+        let behaviour = Behaviour.first(2, .status(503), then: .init { _ in .held(gate, .respond(Response(status: 204))) })
         try await TestHTTPServer.withServer(behaviour: behaviour) { server in
             try rig.store.registerSink("http")
             try rig.append(3)
@@ -240,8 +240,13 @@ private func promtoolCheck(_ exposition: String) async throws -> (status: Int32,
             await eventually("the failure counted") { scheduler.currentProgress.failingSince != nil }
             #expect(scheduler.health(failingLongerThan: .seconds(60)).status == .ok, "a failure shorter than the threshold is not a problem")
 
-            clock.advance(by: .seconds(61))
-            try await server.waitUntil { $0.requestsReceived >= 2 }
+            // The second failure continues the run that began with the first.
+            clock.advance(by: .seconds(30))
+            try await server.waitUntil { $0.requestsReceived >= 2 && $0.inFlightRequests == 0 }
+            await eventually("the second failure counted") { scheduler.currentProgress.failures == 2 }
+            #expect(scheduler.health(failingLongerThan: .seconds(60)).status == .ok)
+            clock.advance(by: .seconds(31))
+            try await server.waitUntil { $0.requestsReceived >= 3 }
             let failing = scheduler.health(failingLongerThan: .seconds(60))
             #expect(failing.status == .failing && failing.failingFor == .seconds(61))
             #expect(failing.problem?.contains("failing for 61 s") == true)
