@@ -119,8 +119,9 @@ private func promtoolCheck(_ exposition: String) async throws -> (status: Int32,
             }
         }
         try await TestHTTPServer.withServer(behaviour: behaviour) { server in
+            // The held request must outlast a busy test runner: no request timeout of 3 s here.
             let running = try SpoolBinary.Running(rig.base + ["--http", server.url(path: "/in"), "--metrics-address", "127.0.0.1:0",
-                                                               "--status-interval", "50ms"])
+                                                               "--status-interval", "50ms", "--request-timeout-ms", "120000"])
             defer { if running.isRunning { running.send(SIGKILL) } }
             let started = try await running.waitForStderr { metricsPort($0) != nil }
             let port = try #require(metricsPort(started), "\(started)")
