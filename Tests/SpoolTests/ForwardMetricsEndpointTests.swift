@@ -60,8 +60,9 @@ private func promtoolCheck(_ exposition: String) async throws -> (status: Int32,
             let port = try #require(metricsPort(started), "the start line names the address: \(started)")
             #expect(started.contains("; metrics on http://127.0.0.1:\(port)/metrics and /health"), "\(started)")
 
-            // Scraped until the acknowledgement of the last batch is counted (bounded: each try
-            // is a request answered by the forwarder, no sleeping).
+            // The receiver answered the batch; scraped until its acknowledgement is counted
+            // (bounded: each try is a request answered by the forwarder, no sleeping).
+            try await server.waitUntil { $0.requestsReceived >= 1 && $0.inFlightRequests == 0 }
             var exposition = ""
             for _ in 0..<5000 {
                 exposition = try await fetch(port, "/metrics").bodyText
