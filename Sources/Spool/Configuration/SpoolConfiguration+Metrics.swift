@@ -30,8 +30,11 @@ extension SpoolConfiguration {
 public struct MetricsAddress: Sendable, Hashable, CustomStringConvertible {
     /// A name or an IP address; `127.0.0.1` unless given.
     public var host: String
+    /// 0 to 65535; 0 lets the system choose.
     public var port: Int
 
+    /// Reads `HOST:PORT`, `[IPv6]:PORT`, `:PORT` or `PORT`.
+    /// - Parameter text: The address as written on a command line or in a configuration file.
     /// - Throws: ``SpoolError`` (`invalidArgument`) saying what is wrong with `text`.
     public init(parsing text: String) throws(SpoolError) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)

@@ -20,6 +20,7 @@ public struct SinkHealth: Sendable, Hashable {
 
     /// The sink's name.
     public var sink: String
+    /// Where it stands.
     public var status: Status
     /// Why it is paused, with ``Status/paused``.
     public var pauseReason: SinkScheduler.PauseReason?
@@ -28,6 +29,7 @@ public struct SinkHealth: Sendable, Hashable {
     /// The circuit breaker's state.
     public var breaker: CircuitBreaker.State
 
+    /// Whether `/health` counts it as healthy (``Status/ok``).
     public var isHealthy: Bool { status == .ok }
 
     /// A sentence for people, or nil when healthy.
