@@ -239,13 +239,15 @@ private func promtoolCheck(_ exposition: String) async throws -> (status: Int32,
                                           configuration: configuration, owner: "test", clock: clock, report: rig.reports.record)
             let run = Task { try await scheduler.run(until: .empty) }
             try await server.waitUntil { $0.requestsReceived >= 1 && $0.inFlightRequests == 0 }
-            await eventually("the failure counted") { scheduler.currentProgress.failingSince != nil }
+            // Counted, and waiting for its retry on the clock (beside the lease's renewal): a clock
+            // moved before the wait began would not end it.
+            await eventually("the failure counted") { scheduler.currentProgress.failingSince != nil && clock.sleeperCount == 2 }
             #expect(scheduler.health(failingLongerThan: .seconds(60)).status == .ok, "a failure shorter than the threshold is not a problem")
 
             // The second failure continues the run that began with the first.
             clock.advance(by: .seconds(30))
             try await server.waitUntil { $0.requestsReceived >= 2 && $0.inFlightRequests == 0 }
-            await eventually("the second failure counted") { scheduler.currentProgress.failures == 2 }
+            await eventually("the second failure counted") { scheduler.currentProgress.failures == 2 && clock.sleeperCount == 2 }
             #expect(scheduler.health(failingLongerThan: .seconds(60)).status == .ok)
             clock.advance(by: .seconds(31))
             try await server.waitUntil { $0.requestsReceived >= 3 }
