@@ -321,6 +321,32 @@ private func promtoolCheck(_ exposition: String) async throws -> (status: Int32,
     }
 }
 
+extension ForwardMetricsPartsTests {
+    @Test func theStatusLineNamesAPausedSink() async throws {
+        let rig = try ForwardRig()
+        let clock = ManualClock()
+        try await TestHTTPServer.withServer(behaviour: .status(401)) { server in
+            try rig.store.registerSink("http")
+            try rig.append(3)
+            var configuration = SinkScheduler.Configuration(name: "http")
+            configuration.maxBatchWait = .zero
+            let scheduler = SinkScheduler(store: rig.store, sink: NDJSONSink(configuration: .init(url: server.url())), transport: rig.transport,
+                                          configuration: configuration, owner: "test", clock: clock, report: rig.reports.record)
+            let run = Task { try await scheduler.run() }
+            try await server.waitUntil { $0.requestsReceived >= 1 && $0.inFlightRequests == 0 }
+            await eventually("the pause") { scheduler.currentProgress.paused }
+            let store = rig.store
+            let report = ForwardStatusReport(sinks: [.init(name: "http", scheduler: scheduler, backlog: { try? store.backlog(of: "http") })],
+                                             interval: .seconds(60), clock: clock, write: { _ in })
+            let line = await report.line()
+            #expect(line.contains("pending 3,") && line.hasSuffix("failures 1; http paused (misconfigured)"), "\(line)")
+            run.cancel()
+            _ = await run.result
+            try await rig.shutdown()
+        }
+    }
+}
+
 /// docs/operations.md's example alert rules are valid Prometheus rules.
 @Suite struct OperationsAlertRulesTests {
     @Test("The example alert rules pass promtool check rules",
