@@ -79,6 +79,16 @@ enum SpoolBinary {
 
         var isRunning: Bool { process.isRunning }
 
+        /// The child's stderr so far, while it runs.
+        var stderrSoFar: String { String(decoding: stderr.soFar, as: UTF8.self) }
+
+        /// Waits, on a thread of its own, until the child's stderr satisfies `condition` (or it
+        /// ended, or `timeout` passed); returns the stderr read by then.
+        func waitForStderr(timeout: Duration = .seconds(30), until condition: @escaping @Sendable (String) -> Bool) async throws -> String {
+            let stderr = self.stderr
+            return try await onOwnThread { stderr.wait(timeout: timeout, until: condition) }
+        }
+
         /// The child's process id.
         var processIdentifier: Int32 { process.processIdentifier }
 
@@ -105,13 +115,35 @@ enum SpoolBinary {
     /// Reads a pipe to its end on its own thread, so a chatty child never blocks on a full pipe.
     final class Collector: Sendable {
         private let data = Mutex<Data?>(nil)
+        private let partial = Mutex(Data())
         private let done = DispatchSemaphore(value: 0)
+        private let grew = DispatchSemaphore(value: 0)
 
         init(_ handle: FileHandle) {
             Thread.detachNewThread { [self] in
-                let bytes = (try? handle.readToEnd()) ?? Data()
-                data.withLock { $0 = bytes }
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    partial.withLock { $0.append(chunk) }
+                    grew.signal()
+                }
+                grew.signal()
+                data.withLock { $0 = partial.withLock { $0 } }
                 done.signal()
+            }
+        }
+
+        /// What was read so far, while the child runs.
+        var soFar: Data { partial.withLock { $0 } }
+
+        /// Blocks (call it on a thread of its own) until what was read satisfies `condition`, or
+        /// the pipe ended, or `timeout` passed; returns what was read then.
+        func wait(timeout: Duration, until condition: (String) -> Bool) -> String {
+            let deadline = DispatchTime.now() + Double(timeout.components.seconds)
+            while true {
+                let text = String(decoding: soFar, as: UTF8.self)
+                if condition(text) || data.withLock({ $0 != nil }) { return text }
+                if grew.wait(timeout: deadline) == .timedOut { return String(decoding: soFar, as: UTF8.self) }
             }
         }
 

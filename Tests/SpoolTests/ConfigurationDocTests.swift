@@ -31,6 +31,7 @@ import Testing
         #expect(configuration.store.maximumBytes == 2 << 30)
         #expect(configuration.redaction.keys == Redaction.defaultKeys + ["session_id", "card_number"])
         #expect(configuration.ingest == .init(format: .json, topic: "billing", fields: .init(message: ["text"])))
+        #expect(configuration.metrics.address?.description == "127.0.0.1:9464" && configuration.metrics.unhealthyAfter == .seconds(120))
         #expect(configuration.sinks.map(\.destination.typeName) == ["loki", "http", "otlp", "pagerduty", "pushgateway", "console"])
         let environment = ["LOKI_PASSWORD": "p", "OTEL_TOKEN": "t"]
         let readFile: (String) throws(SpoolError) -> [UInt8] = { _ throws(SpoolError) in Array("secret\n".utf8) }
@@ -57,7 +58,7 @@ import Testing
             }
         }
         typealias R = ConfigurationReader
-        var known = Set(R.topLevelKeys + R.spoolKeys + R.redactionKeys + R.ingestKeys + R.ingestFieldKeys + R.transportKeys + R.commonSinkKeys)
+        var known = Set(R.topLevelKeys + R.spoolKeys + R.redactionKeys + R.ingestKeys + R.ingestFieldKeys + R.transportKeys + R.commonSinkKeys + R.metricsKeys)
         known.formUnion(R.typeSinkKeys.values.flatMap { $0 })
         known.formUnion(R.rateLimitKeys + R.breakerKeys + R.retryKeys)
         known.formUnion(R.basicKeys.filter { $0 == "username" } + ["basic", "bearer", "headers"])

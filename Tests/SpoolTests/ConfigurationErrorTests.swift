@@ -82,7 +82,7 @@ import Testing
 
     @Test(arguments: [
         ("", "spool: line 1: missing required key 'spool' (the spool file and how it is written)"),
-        ("spool:\n  path: a\nspoll: 1\n", "spoll: line 3: unknown key 'spoll'; expected one of: version, spool, redaction, transport, sinks, ingest"),
+        ("spool:\n  path: a\nspoll: 1\n", "spoll: line 3: unknown key 'spoll'; expected one of: version, spool, redaction, transport, sinks, ingest, metrics"),
         ("spool:\n  path: a\n  pathh: b\n", "spool.pathh: line 3: unknown key 'pathh'; expected one of: path, durability, max_delay, max_size, overflow, max_message_size, busy_timeout"),
         ("spool: {path: a}\nredaction: {keyz: []}\n", "redaction.keyz: line 2: unknown key 'keyz'; expected one of: keys, extra_keys, marker"),
         ("spool: {path: a}\ntransport: {timeout: 1s}\n", "transport.timeout: line 2: unknown key 'timeout'; expected one of: connect_timeout, request_timeout, gzip_threshold, gzip_level, max_concurrent_requests, user_agent"),

@@ -288,7 +288,7 @@ struct ForwardRig {
             try await scheduler.run(until: .empty)
             try await rig.shutdown()
             let dimensions = [("sink", "http")]
-            #expect(try metrics.expectCounter("spool_entries_sent_total", dimensions).totalValue == 19)
+            #expect(try metrics.expectCounter("spool_entries_delivered_total", dimensions).totalValue == 19)
             #expect(try metrics.expectCounter("spool_entries_dead_lettered_total", dimensions).totalValue == 1)
             #expect(try metrics.expectCounter("spool_requests_retried_total", dimensions).totalValue == 2)
             #expect(try metrics.expectTimer("spool_request_duration_seconds", dimensions).values.count == server.requests.count)

@@ -1,10 +1,10 @@
 import Yams
 
-/// The file's top level: `version`, `spool`, `redaction`, `transport`, `sinks`, `ingest`. Every value
+/// The file's top level: `version`, `spool`, `redaction`, `transport`, `sinks`, `ingest`, `metrics`. Every value
 /// starts from the Swift default, so a key left out means exactly what leaving the property
 /// alone means in code.
 extension ConfigurationReader {
-    static let topLevelKeys = ["version", "spool", "redaction", "transport", "sinks", "ingest"]
+    static let topLevelKeys = ["version", "spool", "redaction", "transport", "sinks", "ingest", "metrics"]
 
     /// The configuration, or nil when a required part is missing; problems are in ``issues``.
     func configuration(_ root: Node) -> SpoolConfiguration? {
@@ -22,6 +22,7 @@ extension ConfigurationReader {
         if let node = top["transport"] { configuration.transport = transport(node, at: "transport") }
         if let node = top["sinks"] { configuration.sinks = sinks(node, at: "sinks") }
         if let node = top["ingest"] { configuration.ingest = ingest(node, at: "ingest") }
+        if let node = top["metrics"] { configuration.metrics = metrics(node, at: "metrics") }
         return issues.isEmpty ? configuration : nil
     }
 
@@ -96,6 +97,34 @@ extension ConfigurationReader {
             redaction.marker = .string(marker)
         }
         return redaction
+    }
+
+    // MARK: - metrics
+
+    static let metricsKeys = ["address", "unhealthy_after", "status_interval"]
+
+    private func metrics(_ node: Node, at path: String) -> SpoolConfiguration.Metrics {
+        var metrics = SpoolConfiguration.Metrics()
+        guard let keys = mapping(node, at: path, known: Self.metricsKeys) else { return metrics }
+        if let value = keys["address"], let text = string(value, at: "\(path).address") {
+            do {
+                metrics.address = try MetricsAddress(parsing: text)
+            } catch {
+                fail("\(path).address", value, error.message)
+            }
+        }
+        if let value = keys["unhealthy_after"], let threshold = duration(value, at: "\(path).unhealthy_after") {
+            metrics.unhealthyAfter = threshold
+        }
+        if let value = keys["status_interval"] {
+            // `0` (never) needs no unit; any other value does.
+            if case .scalar(let scalar) = value, scalar.string == "0" {
+                metrics.statusInterval = nil
+            } else if let interval = duration(value, at: "\(path).status_interval", allowZero: true) {
+                metrics.statusInterval = interval == .zero ? nil : interval
+            }
+        }
+        return metrics
     }
 
     // MARK: - ingest

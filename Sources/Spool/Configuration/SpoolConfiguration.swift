@@ -32,6 +32,9 @@ public struct SpoolConfiguration: Sendable {
     public var sinks: [Sink]
     /// How `spool ingest` and `spool forward --stdin` read lines. Default ``Ingest/init(format:topic:level:fields:)``.
     public var ingest: Ingest
+    /// How `spool forward` is watched: `/metrics` and `/health`, the status line. Default
+    /// ``Metrics/init()`` (no endpoint, a status line a minute when stderr is not a terminal).
+    public var metrics: Metrics
 
     /// A configuration with every default and no sink.
     /// - Parameter spoolPath: The spool file.
@@ -42,6 +45,7 @@ public struct SpoolConfiguration: Sendable {
         transport = Transport.Configuration()
         sinks = []
         ingest = Ingest()
+        metrics = Metrics()
     }
 
     /// The logger configuration this file describes: the defaults with ``redaction``.

@@ -61,10 +61,15 @@ extension SinkScheduler {
                         : .retry(after: nil, reason: failure.message)
                 }
             }
-            let transient: Bool
-            if case .retry = verdict { transient = true } else { transient = false }
+            let transient: Bool, failed: Bool, misconfigured: Bool
+            switch verdict {
+            case .retry: (transient, failed, misconfigured) = (true, true, false)
+            case .misconfigured: (transient, failed, misconfigured) = (false, true, true)
+            case .tooLarge, .rejected: (transient, failed, misconfigured) = (false, true, false)
+            case .delivered, .partiallyDelivered: (transient, failed, misconfigured) = (false, false, false)
+            }
             breaker.record(success: !transient)
-            count(retry: transient, paused: false)
+            count(retry: transient, failed: failed, failing: transient || misconfigured, paused: false)
 
             switch verdict {
             case .delivered:
@@ -103,7 +108,7 @@ extension SinkScheduler {
 
             case .misconfigured(let reason):
                 metrics.failed.increment()
-                markPaused()
+                markPaused(.misconfigured)
                 report(event(.critical, "spool.forward.misconfigured",
                              "sink '\(configuration.name)' is misconfigured (\(status.map { "HTTP \($0)" } ?? "no response")): \(reason). Nothing is dropped; the sink pauses for \(configuration.retry.misconfigurationPause) and tries again. Check its URL, credentials and tenant.",
                              ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(reason)]))
@@ -122,7 +127,7 @@ extension SinkScheduler {
         // Pause and keep the rest rather than dead-letter the whole backlog.
         let limit = configuration.pauseAfterConsecutiveRejections
         if limit > 0 && consecutiveRejections.add(1, ordering: .relaxed).newValue > limit {
-            markPaused()
+            markPaused(.rejections)
             report(event(.critical, "spool.forward.misconfigured",
                          "sink '\(configuration.name)' rejected \(limit) entries in a row (the last: \(status.map { "HTTP \($0)" } ?? "no status"): \(reason.prefix(200))): it is most likely misconfigured (its URL, schema, tenant or labels), not fed bad entries. It pauses for \(configuration.retry.misconfigurationPause), keeping every entry not yet settled, and tries again; the refused entries of settled batches are dead letters (spool dlq list --sink \(configuration.name)).",
                          ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(String(reason.prefix(512))), "consecutive_rejections": .int(Int64(limit))]))

@@ -121,6 +121,23 @@ public final class SinkScheduler: Sendable {
         public var requests = 0
         public var breaker: CircuitBreaker.State = .closed
         public var paused = false
+        /// Why the sink is paused, while ``paused``.
+        public var pauseReason: PauseReason?
+        /// Requests that did not deliver their batch: retried, split, rejected or misconfigured.
+        public var failures = 0
+        /// When the current run of failed attempts began (a network error, a retryable status, a
+        /// misconfiguration); nil once an attempt reached the destination and was answered.
+        public var failingSince: UnixInstant?
+        /// Batches sent and not yet settled.
+        public var inFlight = 0
+    }
+
+    /// Why a sink stopped sending for a while (it tries again after `retry.misconfigurationPause`).
+    public enum PauseReason: String, Sendable, Hashable, CaseIterable {
+        /// 401, 403, 404 or a bad URL.
+        case misconfigured
+        /// ``Configuration/pauseAfterConsecutiveRejections`` entries in a row were rejected for good.
+        case rejections
     }
 
     public var currentProgress: Progress {
@@ -258,6 +275,7 @@ public final class SinkScheduler: Sendable {
         var partialSince: UnixInstant?
         defer {
             for flight in inFlight { flight.task.cancel() }
+            countInFlight(0)
         }
         let batchEntries = max(1, min(configuration.maxBatchEntries, sink.maximumEntriesPerRequest ?? .max))
         var gaugesUpdated: UnixInstant?
@@ -287,6 +305,7 @@ public final class SinkScheduler: Sendable {
                 metrics.batchSize.record(batch.entries.count)
                 let entries = batch.entries[...]
                 inFlight.append((batch.lastID, Task { try await self.deliver(entries, attempts: 0) }))
+                countInFlight(inFlight.count)
             }
             guard let oldest = inFlight.first else {
                 if untilEmpty || isStopping { return }
@@ -304,6 +323,7 @@ public final class SinkScheduler: Sendable {
                 for task in pending { task.cancel() }
             }
             inFlight.removeFirst()
+            countInFlight(inFlight.count)
             do {
                 let through = oldest.lastID
                 let (dropped, reason) = (settlement.rejectedByDestination, settlement.rejectionReason)
@@ -319,7 +339,7 @@ public final class SinkScheduler: Sendable {
                 $0.delivered += settlement.delivered
                 $0.deadLettered += settlement.deadLetters.count
             }
-            metrics.sent.increment(by: settlement.delivered)
+            metrics.delivered.increment(by: settlement.delivered)
             if !settlement.deadLetters.isEmpty { metrics.deadLettered.increment(by: settlement.deadLetters.count) }
             if settlement.rejectedByDestination > 0 { metrics.dropped.increment(by: settlement.rejectedByDestination) }
         }
@@ -345,23 +365,44 @@ public final class SinkScheduler: Sendable {
         return configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &generator)
     }
 
-    /// Marks the sink paused (misconfigured) without counting another request.
-    func markPaused() {
-        progress.withLock { $0.paused = true }
+    /// Marks the sink paused without counting another request.
+    func markPaused(_ reason: PauseReason) {
+        progress.withLock {
+            $0.paused = true
+            $0.pauseReason = reason
+        }
+        metrics.recordPause(reason)
     }
 
-    func count(request: Void = (), retry: Bool = false, paused: Bool? = nil) {
-        progress.withLock {
-            $0.requests += 1
-            if retry { $0.retries += 1 }
-            if let paused { $0.paused = paused }
+    /// Counts one attempt. `failing` (no answer, a retryable or a misconfigured one) starts or
+    /// continues a run of failures (``Progress/failingSince``); any other answer ends it.
+    func count(request: Void = (), retry: Bool = false, failed: Bool = false, failing: Bool = false, paused: Bool? = nil) {
+        let now = clock.now
+        let resumed = progress.withLock { progress -> Bool in
+            progress.requests += 1
+            if retry { progress.retries += 1 }
+            if failed { progress.failures += 1 }
+            progress.failingSince = failing ? progress.failingSince ?? now : nil
+            let wasPaused = progress.paused
+            if let paused {
+                progress.paused = paused
+                if !paused { progress.pauseReason = nil }
+            }
+            return wasPaused && !progress.paused
         }
+        if resumed { metrics.recordPause(nil) }
+    }
+
+    func countInFlight(_ batches: Int) {
+        progress.withLock { $0.inFlight = batches }
+        metrics.inFlight.record(batches)
     }
 }
 
 /// The sink's metrics, through swift-metrics: whatever backend the app bootstrapped gets them.
+/// Names follow Prometheus' conventions (docs/operations.md, "Reading the metrics").
 struct SinkMetrics: Sendable {
-    let sent: Counter
+    let delivered: Counter
     let failed: Counter
     let retried: Counter
     let deadLettered: Counter
@@ -369,23 +410,39 @@ struct SinkMetrics: Sendable {
     let latency: Metrics.Timer
     let batchSize: Recorder
     let breakerState: Gauge
+    let inFlight: Gauge
+    /// One series per reason, 1 for the reason the sink is paused for, 0 otherwise.
+    let paused: [(reason: SinkScheduler.PauseReason, gauge: Gauge)]
     let depth: Gauge
     let oldestPendingAge: Gauge
     let walBytes: Gauge
 
     init(sink: String, factory: any MetricsFactory) {
         let dimensions = [("sink", sink)]
-        sent = Counter(label: "spool_entries_sent_total", dimensions: dimensions, factory: factory)
+        delivered = Counter(label: "spool_entries_delivered_total", dimensions: dimensions, factory: factory)
         failed = Counter(label: "spool_requests_failed_total", dimensions: dimensions, factory: factory)
         retried = Counter(label: "spool_requests_retried_total", dimensions: dimensions, factory: factory)
         deadLettered = Counter(label: "spool_entries_dead_lettered_total", dimensions: dimensions, factory: factory)
-        dropped = Counter(label: "spool_entries_dropped_total", dimensions: dimensions, factory: factory)
+        dropped = Counter(label: "spool_entries_dropped_by_destination_total", dimensions: dimensions, factory: factory)
         latency = Metrics.Timer(label: "spool_request_duration_seconds", dimensions: dimensions, factory: factory)
         batchSize = Recorder(label: "spool_batch_entries", dimensions: dimensions, factory: factory)
         breakerState = Gauge(label: "spool_breaker_state", dimensions: dimensions, factory: factory)
+        inFlight = Gauge(label: "spool_batches_in_flight", dimensions: dimensions, factory: factory)
+        paused = SinkScheduler.PauseReason.allCases.map { reason in
+            (reason, Gauge(label: "spool_sink_paused", dimensions: dimensions + [("reason", reason.rawValue)], factory: factory))
+        }
         depth = Gauge(label: "spool_pending_entries", dimensions: dimensions, factory: factory)
         oldestPendingAge = Gauge(label: "spool_oldest_pending_age_seconds", dimensions: dimensions, factory: factory)
         // The spool's, not the sink's: a reader holding an old snapshot makes it grow.
         walBytes = Gauge(label: "spool_wal_bytes", dimensions: [], factory: factory)
+        // Every series exists from the start, so a scrape (and an alert on it) sees 0, not nothing.
+        breakerState.record(0)
+        inFlight.record(0)
+        recordPause(nil)
+    }
+
+    /// Sets `spool_sink_paused`: 1 for `reason`, 0 for every other (all 0 when running).
+    func recordPause(_ reason: SinkScheduler.PauseReason?) {
+        for series in paused { series.gauge.record(series.reason == reason ? 1 : 0) }
     }
 }

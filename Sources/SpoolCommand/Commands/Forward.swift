@@ -2,8 +2,10 @@ import ArgumentParser
 import CMalloc
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import Spool
+import Synchronization
 
 /// `spool forward`: sends a spool's entries to Loki, an HTTP/NDJSON endpoint, an OTLP collector,
 /// PagerDuty, a Prometheus Pushgateway and/or the console.
@@ -119,6 +121,19 @@ struct Forward: AsyncParsableCommand {
             transform: Forward.duration)
     var timeout: Duration?
 
+    // MARK: - Watching
+
+    @Option(help: ArgumentHelp("Serve GET /metrics (Prometheus) and GET /health here: HOST:PORT, or :PORT or PORT for 127.0.0.1 (port 0: any free port). Default: not served.", valueName: "address"))
+    var metricsAddress: String?
+
+    @Option(help: ArgumentHelp("/health answers 503 once a sink's attempts have failed without a break for this long (default 60s).", valueName: "duration"),
+            transform: Forward.duration)
+    var unhealthyAfter: Duration?
+
+    @Option(help: ArgumentHelp("When stderr is not a terminal, print a summary line this often (default 1m; 0: never).", valueName: "duration"),
+            transform: Forward.durationOrZero)
+    var statusInterval: Duration?
+
     // MARK: - Batching
 
     @Option(help: ArgumentHelp("Most entries per request.", valueName: "n"))
@@ -151,7 +166,23 @@ struct Forward: AsyncParsableCommand {
         return value
     }
 
+    /// For `--status-interval`: a duration with its unit, or 0.
+    static func durationOrZero(_ text: String) throws -> Duration {
+        if text.trimmingCharacters(in: .whitespaces) == "0" { return .zero }
+        guard let value = ConfigurationUnits.duration(text), value >= .zero else {
+            throw TimeArgument.Refusal("expected a duration with its unit, such as 30s or 5m, or 0 for never")
+        }
+        return value
+    }
+
     func validate() throws {
+        if let metricsAddress {
+            do {
+                _ = try MetricsAddress(parsing: metricsAddress)
+            } catch {
+                throw ValidationError("--metrics-address: \(error.message)")
+            }
+        }
         if timeout != nil && !untilEmpty { throw ValidationError("--timeout bounds --until-empty; add --until-empty.") }
         if once && sinks.pushgateway != nil {
             throw ValidationError("--once cannot apply to --pushgateway: its counters are kept in the spool under the sink's name, which a one-off sink does not keep.")
@@ -219,6 +250,20 @@ struct Forward: AsyncParsableCommand {
     func run() async throws {
         let plan = try config.map(planFromConfiguration) ?? planFromOptions()
         let store = plan.store
+        // The metrics endpoint is bound before anything is sent: an address in use fails the run.
+        let watched = watchingSettings(plan.file)
+        let metrics: (factory: SpoolMetricsFactory, exporter: MetricsExporter, endpoint: MetricsEndpoint)?
+        do {
+            metrics = try watched.address.map { address in
+                let factory = Self.bootstrapMetrics()
+                let exporter = MetricsExporter(store: store, factory: factory, unhealthyAfter: watched.unhealthyAfter)
+                return (factory, exporter, try MetricsEndpoint(address: address, exporter: exporter))
+            }
+        } catch {
+            try? store.close()
+            throw error
+        }
+        defer { metrics?.endpoint.shutdown() }
         var destinations = plan.destinations
         let owner = LeaseOwner.thisProcess("spool forward")
 
@@ -246,8 +291,13 @@ struct Forward: AsyncParsableCommand {
         if let requestTimeoutMs { transportConfiguration.requestTimeout = .milliseconds(requestTimeoutMs) }
         let transport = Transport(configuration: transportConfiguration)
         let schedulers = zip(destinations, configurations).map { destination, configuration in
-            SinkScheduler(store: store, sink: destination.sink, transport: transport, configuration: configuration, owner: owner)
+            var configuration = configuration
+            if let metrics { configuration.metricsFactory = metrics.factory }
+            return SinkScheduler(store: store, sink: destination.sink, transport: transport, configuration: configuration, owner: owner)
         }
+        metrics?.exporter.watch(zip(destinations, zip(configurations, schedulers)).map { destination, pair in
+            .init(name: destination.name, registeredName: pair.0.name, scheduler: pair.1)
+        })
         let forwarder = Forwarder(schedulers: schedulers, transport: transport,
                                   shutdownGracePeriod: .milliseconds(Int64(shutdownGrace * 1000)))
         let ingestSettings = IngestSettings(file: plan.file?.ingest, format: format, topic: topic, level: level, fields: fields)
@@ -266,7 +316,21 @@ struct Forward: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "spool.forward", factory: { _ in SwiftLogNoOpLogHandler() })))
 
-        Diagnostics.note(startLine(path: store.path, destinations: destinations))
+        var line = startLine(path: store.path, destinations: destinations)
+        if let metrics { line += "; metrics on http://\(metrics.endpoint.boundAddress)/metrics and /health" }
+        Diagnostics.note(line)
+        // Under a service manager (stderr not a terminal): a summary line per interval.
+        var reporting: Task<Void, Never>?
+        if let interval = watched.statusInterval, isatty(2) != 1 {
+            var sinks: [ForwardStatusReport.Sink] = []
+            for (destination, (configuration, scheduler)) in zip(destinations, zip(configurations, schedulers)) {
+                let registered = configuration.name
+                sinks.append(.init(name: destination.name, scheduler: scheduler, backlog: { try? store.backlog(of: registered) }))
+            }
+            let report = ForwardStatusReport(sinks: sinks, interval: interval)
+            reporting = Task { await report.run() }
+        }
+        defer { reporting?.cancel() }
         let watchdog = Watchdog(names: destinations.map(\.name), schedulers: schedulers, timeout: untilEmpty ? timeout : nil,
                                 watchesPauses: untilEmpty)
         let watching = Task { await watchdog.run(stopping: group) }
@@ -284,6 +348,8 @@ struct Forward: AsyncParsableCommand {
                 if let backlog = try? store.backlog(of: configuration.name), backlog.entries > 0 { pending.append((destination.name, backlog.entries)) }
             }
         }
+        reporting?.cancel()
+        metrics?.endpoint.shutdown()  // before the spool closes: no scrape reads it after
         OneOffSinks.remove(zip(destinations, configurations).filter(\.0.oneOff).map(\.1.name), hold: hold, from: store)
         try? await transport.shutdown()
         try? store.close()
@@ -297,6 +363,28 @@ struct Forward: AsyncParsableCommand {
         }
         if let failure { throw failure }
         if let ending { throw ending.error(pending: pending, timeout: timeout) }
+    }
+
+    /// The metrics address, the health threshold and the status interval: the options, else
+    /// the configuration file's `metrics` section, else the defaults.
+    private func watchingSettings(_ file: SpoolConfiguration?) -> (address: MetricsAddress?, unhealthyAfter: Duration, statusInterval: Duration?) {
+        let defaults = file?.metrics ?? SpoolConfiguration.Metrics()
+        // Parsed by `validate()` already.
+        let address = metricsAddress.flatMap { try? MetricsAddress(parsing: $0) } ?? defaults.address
+        let interval = statusInterval.map { $0 == .zero ? nil : $0 } ?? defaults.statusInterval
+        return (address, unhealthyAfter ?? defaults.unhealthyAfter, interval)
+    }
+
+    private static let metricsBootstrapped = Atomic<Bool>(false)
+
+    /// The process's swift-metrics backend: bootstrapped here, in the executable, only when
+    /// metrics are served (never by the library), and once, as swift-metrics requires.
+    private static func bootstrapMetrics() -> SpoolMetricsFactory {
+        let factory = SpoolMetricsFactory()
+        if !metricsBootstrapped.exchange(true, ordering: .acquiringAndReleasing) {
+            MetricsSystem.bootstrap(factory)
+        }
+        return factory
     }
 
     /// The line that says, before anything is sent, what is forwarded where.

@@ -116,7 +116,7 @@ final class StatusLine: Sendable {
         return sinks.map { name, scheduler in
             let progress = scheduler.currentProgress
             var text = "\(OneOffSinks.displayName(name)): \(pending[name].map(String.init) ?? "?") pending, \(progress.delivered) sent, \(progress.retries) retries, breaker \(progress.breaker.rawValue)"
-            if progress.paused { text += ", paused (misconfigured)" }
+            if progress.paused { text += ", paused (\(progress.pauseReason?.rawValue ?? "misconfigured"))" }
             return text
         }.joined(separator: " | ")
     }
