@@ -127,7 +127,11 @@ import Testing
                 // Its shutdown is not this test's subject (and a SIGTERM sent to it from here was
                 // once not acted on for 30 s; noticed, not investigated): SIGKILL.
                 defer { forwarder.send(SIGKILL); _ = try? forwarder.finish(timeout: .seconds(30)) }
-                defer { _ = try? tmux.run(["kill-server"]) }
+                var serverPID: pid_t?
+                defer {
+                    _ = try? tmux.run(["kill-server"])
+                    if let serverPID { kill(serverPID, SIGKILL) }  // gone already, normally
+                }
                 // An appender beside it, until the test has seen what it looks for.
                 let stop = Atomic<Bool>(false)
                 let appended = DispatchSemaphore(value: 0)
@@ -145,6 +149,7 @@ import Testing
                 defer { stop.store(true, ordering: .relaxed); appended.wait() }
                 try tmux.run(["new-session", "-d", "-s", "top", "-x", "150", "-y", "30",
                               "\(SpoolBinary.url.path) top --spool \(spool) --interval 0.2; echo \"status=$?\" > \(done); stty -a >> \(done); exec cat"])
+                serverPID = pid_t(try tmux.run(["display-message", "-p", "#{pid}"]).trimmingCharacters(in: .whitespacesAndNewlines))
                 // The view refreshes with the forwarder's lease shown, a rate measured, books ok.
                 var seen = ""
                 let started = ContinuousClock.now
@@ -164,6 +169,7 @@ import Testing
                 let exited = Self.eventually(10) { (try? String(contentsOfFile: done, encoding: .utf8))?.contains("intr") == true }
                 #expect(exited)
                 let after = (try? String(contentsOfFile: done, encoding: .utf8)) ?? ""
+                print("spool top in tmux (\(key)): after exit: \(after.prefix(400))")
                 #expect(after.hasPrefix("status=0"), "\(after)")
                 // Canonical mode, echo and signals are back on; the view left the screen with it.
                 let flags = after.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == ";" })
