@@ -79,7 +79,7 @@ import Testing
         let connection = try Connection(path: path, create: false)
         #expect(try Migrations.migrate(connection, to: 5) == [1, 2, 3, 4, 5])
         _ = spool_sqlite_defensive(connection.handle, 1)
-        #expect(try Migrations.migrate(connection) == [6])
+        #expect(try Migrations.migrate(connection) == Array(6...Migrations.latestVersion))
         // And the connection is left as it was found.
         #expect(spool_sqlite_defensive(connection.handle, 1) == 1)
         #expect(try SQL(path).text("SELECT sql FROM sqlite_master WHERE name = 'entries'")?.contains("level = 'critical'") == true)
