@@ -120,7 +120,7 @@ import Testing
             let url = server.url(path: "/ingest")
             // Everything below blocks (child processes, polling a terminal): on a thread of its
             // own, never on the cooperative pool.
-            try await onOwnThread {
+            let result = try await onOwnThread { () throws -> (live: Bool, seen: String, exited: Bool, after: String, left: String, forwarder: Int32) in
                 let forwarder = try SpoolBinary.Running([
                     "forward", "--spool", spool, "--http", url, "--name", "loki", "--max-batch-wait", "0", "--poll-ms", "10",
                 ])
@@ -161,21 +161,23 @@ import Testing
                     return seen.contains("q to quit") && row.contains("pid \(forwarder.processIdentifier)")
                         && columns.count > 2 && columns[2] != "-" && columns.last == "ok"
                 }
-                #expect(live, "\(seen)")
                 print("spool top in tmux (\(key)): live after \(ContinuousClock.now - started)")
-                #expect(seen.contains("SINK") && seen.contains("PENDING") && seen.contains("RATE/S") && seen.contains("LAG"))
-                #expect(!seen.contains("\u{1B}"))
                 try tmux.run(["send-keys", "-t", "top", key])
                 let exited = Self.eventually(10) { (try? String(contentsOfFile: done, encoding: .utf8))?.contains("intr") == true }
-                #expect(exited)
                 let after = (try? String(contentsOfFile: done, encoding: .utf8)) ?? ""
-                print("spool top in tmux (\(key)): after exit: \(after.prefix(400))")
-                #expect(after.hasPrefix("status=0"), "\(after)")
-                // Canonical mode, echo and signals are back on; the view left the screen with it.
-                let flags = after.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == ";" })
-                #expect(flags.contains("icanon") && flags.contains("echo") && flags.contains("isig"), "\(after)")
-                #expect(!(try tmux.pane("top")).contains("q to quit"))
+                return (live, seen, exited, after, try tmux.pane("top"), forwarder.processIdentifier)
             }
+            // Checked here, in the test's own task (an expectation on another thread belongs to no test).
+            #expect(result.live, "\(result.seen)")
+            #expect(result.seen.contains("pid \(result.forwarder)"))
+            #expect(result.seen.contains("SINK") && result.seen.contains("PENDING") && result.seen.contains("RATE/S") && result.seen.contains("LAG"))
+            #expect(!result.seen.contains("\u{1B}"))
+            #expect(result.exited)
+            #expect(result.after.hasPrefix("status=0"), "\(result.after)")
+            // Canonical mode, echo and signals are back on; the view left the screen with it.
+            let flags = result.after.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == ";" })
+            #expect(flags.contains("icanon") && flags.contains("echo") && flags.contains("isig"), "\(result.after)")
+            #expect(!result.left.contains("q to quit"))
         }
     }
 }
