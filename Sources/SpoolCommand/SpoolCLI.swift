@@ -18,7 +18,7 @@ struct SpoolCLI: AsyncParsableCommand {
               spool stats --spool app.spool
             """,
         version: SpoolCLI.versionText,
-        subcommands: [Demo.self, Ingest.self, Forward.self, Validate.self, Tail.self, Export.self, DeadLetters.self, Sinks.self, Stats.self, Check.self, Compact.self, Migrate.self, Bench.self]
+        subcommands: [Demo.self, Ingest.self, Forward.self, Validate.self, Tail.self, Export.self, DeadLetters.self, Sinks.self, Stats.self, Top.self, Check.self, Compact.self, Migrate.self, Bench.self]
     )
 
     /// This tool's version.

@@ -34,11 +34,13 @@ public final class DeliveryLedger: Sendable {
         public var lost = 0
         /// Checks of the spool file.
         public var checks = 0
+        /// Sinks whose books were found balanced at a check (one per sink per check).
+        public var booksChecked = 0
         /// Receptions beyond the first of an entry.
         public var duplicates: Int { deliveries - delivered }
 
         public var description: String {
-            "entries=\(returned) delivered=\(delivered) lost=\(lost) duplicated=\(duplicates) (bound \(duplicateBound), largest window \(largestWindow))"
+            "entries=\(returned) delivered=\(delivered) lost=\(lost) duplicated=\(duplicates) (bound \(duplicateBound), largest window \(largestWindow)) books checked \(booksChecked)"
         }
     }
 
@@ -183,6 +185,13 @@ public final class DeliveryLedger: Sendable {
         if stats.deadLetters > 0 || stats.droppedEntries > 0 {
             violation("\(stats.deadLetters) dead letters and \(stats.droppedEntries) drops where none has a reason")
         }
+        // The books balance after every kill: accepted = delivered + dead-lettered + dropped + pending.
+        for sink in stats.sinks {
+            guard let books = sink.books else { violation("sink '\(sink.name)' has no books"); continue }
+            if !books.balances { violation("the books of '\(sink.name)' do not balance: \(books)") }
+            if books.pending != sink.pending { violation("'\(sink.name)': the books' pending \(books.pending) is not the stats' \(sink.pending)") }
+        }
+        state.withLock { $0.figures.booksChecked += stats.sinks.count }
         var pending: [Int] = []
         try SpoolInspector(path: spool).forEachEntry(matching: EntryFilter()) { entry in
             guard let number = Self.number(entry.message) else { throw SpoolError(.io, "a foreign entry in the spool: \(entry.message)") }

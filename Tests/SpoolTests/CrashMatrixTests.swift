@@ -49,6 +49,7 @@ import Testing
         #expect(kills.values.reduce(0, +) >= 90)
         #expect(figures.lost == 0 && figures.returned > 0 && figures.delivered >= figures.returned)
         #expect(figures.duplicates <= figures.duplicateBound)
+        #expect(figures.booksChecked > 0)  // the books were checked (and balanced: a violation otherwise)
         let trials = kills.sorted { $0.key < $1.key }.map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: " ")
         print("crash matrix: \(kills.values.reduce(0, +)) SIGKILL trials (\(trials)); \(figures); \(started.duration(to: .now))")
     }

@@ -66,6 +66,7 @@ public final class SinkScheduler: Sendable {
     let breaker: CircuitBreaker
     let bucket: TokenBucket?
     let metrics: SinkMetrics
+    let deliveryLatency: DeliveryLatencyMetric
     private let progress = Mutex(Progress())
     private let stopping = Atomic<Bool>(false)
     private let finishing = Atomic<Bool>(false)
@@ -162,6 +163,7 @@ public final class SinkScheduler: Sendable {
         let name = configuration.name
         let metrics = SinkMetrics(sink: name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
         self.metrics = metrics
+        deliveryLatency = DeliveryLatencyMetric(sink: name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
         breaker = CircuitBreaker(configuration: configuration.breaker, clock: clock) { from, to in
             metrics.breakerState.record(to == .closed ? 0 : to == .halfOpen ? 1 : 2)
             report(LogEntry(timestamp: clock.now.nanoseconds, level: to == .open ? .error : .notice,
@@ -327,11 +329,12 @@ public final class SinkScheduler: Sendable {
             do {
                 let through = oldest.lastID
                 let (dropped, reason) = (settlement.rejectedByDestination, settlement.rejectionReason)
-                try await withStore("acknowledge") { store throws(SpoolError) in
+                let acknowledgement = try await withStore("acknowledge") { store throws(SpoolError) in
                     try store.acknowledge(sink: name, owner: owner, through: through,
                                           delivered: settlement.delivered, deadLetters: settlement.deadLetters,
                                           droppedByDestination: dropped, dropReason: reason)
                 }
+                deliveryLatency.record(acknowledgement)
             } catch let error as SpoolError {
                 throw lost(error)
             }

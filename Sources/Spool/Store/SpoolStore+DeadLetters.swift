@@ -164,7 +164,12 @@ extension SpoolStore {
                     """)
                 let remove = try connection.prepare("DELETE FROM dead_letters WHERE id = ?")
                 var ids: [Int64] = []
+                var perSink: [String: Int64] = [:]
+                let target = try connection.prepare("SELECT sink FROM dead_letters WHERE id = ?")
                 for letter in letters {
+                    target.bind(1, letter)
+                    if try target.step() { perSink[target.text(0) ?? "", default: 0] += 1 }
+                    target.reset()
                     copy.bind(1, next)
                     copy.bind(2, letter)
                     try copy.run()
@@ -172,6 +177,16 @@ extension SpoolStore {
                     try remove.run()
                     ids.append(next)
                     next += 1
+                }
+                if let first = ids.first {
+                    // Their commit time is now, and for every other sink they are not its own.
+                    try writer.recordCommitTime(firstID: first, now: self.now)
+                    let skip = try connection.prepare("UPDATE sinks SET skipped = skipped + ? WHERE name != ?")
+                    for (sink, count) in perSink {
+                        skip.bind(1, count)
+                        skip.bind(2, sink)
+                        try skip.run()
+                    }
                 }
                 // Sinks with nothing of their own before the new rows move over them now.
                 try writer.deletePassedEntries()

@@ -72,6 +72,7 @@ extension SpoolStore {
         ("meta", false, .replace), ("sinks", false, .replace), ("entries", false, .ignore),
         ("dead_letters", false, .ignore), ("drops", false, .ignore),
         ("counters", true, .replace), ("counter_marks", true, .replace),
+        ("commit_times", false, .ignore), ("delivery_latency", true, .replace),
     ]
 
     /// Salvages every readable row of a damaged spool into a new file at the same path and
@@ -150,6 +151,29 @@ extension SpoolStore {
                             seconds: Double((ContinuousClock.now - started).totalNanoseconds) / 1e9)
     }
 
+    /// The books after a salvage. Entries the damage took (and ids a lost range raised the
+    /// floor over) count as dropped for every sink that had not passed them; a sink that
+    /// counted more than it accepted (a lost dead letter row cannot do that, but a hand-edited
+    /// file can) has its accepted raised, so the books balance again either way. A spool
+    /// salvaged from before schema 7 (or whose version cannot be read) starts its books here,
+    /// as the migration does.
+    private static func rebalanceBooks(_ target: Connection, sourceVersion: Int64?) throws(SpoolError) {
+        let difference = "(SELECT accepted - delivered - dead_lettered - dropped - pending FROM sink_books WHERE sink = sinks.name)"
+        if let sourceVersion, sourceVersion >= 7 {
+            try target.execute("""
+                UPDATE sinks SET dropped = dropped + max(0, \(difference)), accepted_before = accepted_before + max(0, -\(difference))
+                """)
+        } else {
+            try target.execute("""
+                UPDATE sinks SET
+                    counted_from = max(COALESCE((SELECT max(id) FROM entries), 0), (SELECT value FROM meta WHERE key = 'id_floor')),
+                    skipped = 0, dropped = 0,
+                    accepted_before = delivered + dead_lettered
+                        + (SELECT count(*) FROM entries WHERE id > sinks.position AND (only_sink IS NULL OR only_sink = sinks.name))
+                """)
+        }
+    }
+
     /// Copies into a fresh spool at `building`; closes both files before returning.
     private static func salvage(from path: String, into building: String, now: Int64,
                                 progress: @escaping (String, Int) -> Void) throws(SpoolError) -> ([RepairReport.Table], Int64, Bool) {
@@ -190,6 +214,7 @@ extension SpoolStore {
             let raise = try target.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('id_floor', ?)")
             raise.bind(1, highest)
             try raise.run()
+            try rebalanceBooks(target, sourceVersion: try? source.scalarInt("PRAGMA user_version"))
             return highest
         }
         _ = try? target.scalarInt("PRAGMA wal_checkpoint(TRUNCATE)")

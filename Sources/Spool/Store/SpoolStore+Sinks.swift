@@ -43,10 +43,14 @@ extension SpoolStore {
         let created = now
         try writer.withLock { writer throws(SpoolError) in
             try writer.transaction { () throws(SpoolError) in
+                // Its books start at its position: entries stored from there on, less those
+                // addressed to other sinks, are accepted for it.
                 let statement = try writer.connection.prepare("""
-                    INSERT OR IGNORE INTO sinks (name, position, created_ns)
-                    VALUES (?, COALESCE((SELECT min(id) FROM entries) - 1,
-                                        (SELECT value FROM meta WHERE key = 'id_floor'), 0), ?)
+                    INSERT OR IGNORE INTO sinks (name, position, created_ns, counted_from, skipped)
+                    SELECT ?1, start, ?2, start,
+                           (SELECT count(*) FROM entries WHERE id > start AND only_sink IS NOT NULL AND only_sink != ?1)
+                    FROM (SELECT COALESCE((SELECT min(id) FROM entries) - 1,
+                                          (SELECT value FROM meta WHERE key = 'id_floor'), 0) AS start)
                     """)
                 statement.bind(1, name)
                 statement.bind(2, created)
@@ -66,6 +70,9 @@ extension SpoolStore {
                 statement.bind(1, name)
                 try statement.run()
                 let removed = writer.connection.changes > 0
+                let latency = try writer.connection.prepare("DELETE FROM delivery_latency WHERE sink = ?")
+                latency.bind(1, name)
+                try latency.run()
                 try writer.deletePassedEntries()
                 return removed
             }
@@ -207,32 +214,45 @@ extension SpoolStore {
     /// transaction, so a crash leaves either all of it or none. Its commit is synced in every
     /// durability mode, so a position never moves back, not even after a power loss.
     ///
+    /// The sink's books are counted from the rows the position passes, not from the caller's
+    /// figures: every entry of the sink in `(position, through]` still stored is delivered,
+    /// unless it is one of `deadLetters` or among the `droppedByDestination` (entries dropped
+    /// at the size bound meanwhile were counted as dropped then). Each passed entry's delivery
+    /// latency (now minus its commit time) goes into the sink's persisted histogram.
+    ///
     /// - Parameters:
-    ///   - delivered: how many entries the destination accepted (for the sink's counter).
+    ///   - delivered: how many entries the destination accepted (what the caller counted; the
+    ///     books count from the rows).
     ///   - droppedByDestination: entries the destination accepted the request for but said it
     ///     dropped (OTLP `partialSuccess`), recorded in `drops` with `dropReason`, in the same
     ///     transaction. Default 0.
+    /// - Returns: what the books recorded, with the latency samples.
     /// - Throws: `.notLeaseHolder` if `owner` no longer holds the lease (then nothing changes).
+    @discardableResult
     public func acknowledge(
         sink: String, owner: String, through: Int64, delivered: Int, deadLetters: [DeadLetter] = [],
         droppedByDestination: Int = 0, dropReason: String? = nil
-    ) throws(SpoolError) {
+    ) throws(SpoolError) -> Acknowledgement {
         let now = self.now
-        try writer.withLock { writer throws(SpoolError) in
-            try writer.durableTransaction { () throws(SpoolError) in
+        return try writer.withLock { writer throws(SpoolError) -> Acknowledgement in
+            try writer.durableTransaction { () throws(SpoolError) -> Acknowledgement in
                 let connection = writer.connection
-                let check = try connection.prepare("SELECT lease_owner FROM sinks WHERE name = ?")
+                let check = try connection.prepare("SELECT lease_owner, position FROM sinks WHERE name = ?")
                 check.bind(1, sink)
                 guard try check.step() else { throw unknownSink(sink) }
                 let holder = check.text(0)
+                let position = check.int64(1)
                 check.reset()
                 if holder != owner {
                     throw SpoolError(.notLeaseHolder, "sink '\(sink)': \(owner) no longer holds the lease (holder: \(holder ?? "none")); its acknowledgement was not recorded and the entries will be sent again")
                 }
+                var copied = 0
                 if !deadLetters.isEmpty {
+                    // Only entries this acknowledgement passes (and still stored): the books
+                    // count each entry once.
                     let copy = try connection.prepare("""
                         INSERT INTO dead_letters (sink, entry_id, ts_ns, level, topic, message, context, schema, status, reason, attempts, failed_ns)
-                        SELECT ?, id, ts_ns, level, topic, message, context, schema, ?, ?, ?, ? FROM entries WHERE id = ?
+                        SELECT ?, id, ts_ns, level, topic, message, context, schema, ?, ?, ?, ? FROM entries WHERE id = ? AND id > ? AND id <= ?
                         """)
                     for letter in deadLetters {
                         copy.bind(1, sink)
@@ -241,18 +261,15 @@ extension SpoolStore {
                         copy.bind(4, Int64(letter.attempts))
                         copy.bind(5, now)
                         copy.bind(6, letter.entryID)
+                        copy.bind(7, position)
+                        copy.bind(8, through)
                         try copy.run()
+                        copied += connection.changes
                     }
                 }
-                let advance = try connection.prepare("""
-                    UPDATE sinks SET position = max(position, ?), delivered = delivered + ?, dead_lettered = dead_lettered + ?
-                    WHERE name = ?
-                    """)
-                advance.bind(1, through)
-                advance.bind(2, Int64(delivered))
-                advance.bind(3, Int64(deadLetters.count))
-                advance.bind(4, sink)
-                try advance.run()
+                let result = try writer.settle(
+                    sink: sink, position: position, through: through, deadLettered: copied,
+                    droppedByDestination: droppedByDestination, now: now)
                 if droppedByDestination > 0 {
                     // Which entries of the batch were dropped the destination does not say: no ids.
                     let drop = try connection.prepare("INSERT INTO drops (at_ns, reason, count, first_id, last_id, bytes) VALUES (?, ?, ?, NULL, NULL, 0)")
@@ -262,6 +279,7 @@ extension SpoolStore {
                     try drop.run()
                 }
                 try writer.deletePassedEntries()
+                return result
             }
         }
     }

@@ -16,6 +16,10 @@ public struct SpoolStats: Sendable, Codable, Hashable {
         public var leaseOwner: String?
         /// Unix nanoseconds at which the lease expires.
         public var leaseExpiresNanoseconds: Int64?
+        /// The sink's books (schema 7 and later; nil on an older spool read without migrating).
+        public var books: SinkBooks?
+        /// Delivery latency, commit to acknowledgement (nil before the first sample).
+        public var latency: LatencySummary?
     }
 
     /// The schema version of the file.
@@ -76,6 +80,12 @@ extension SpoolStats {
                     deadLettered: perSink.int64(5),
                     leaseOwner: perSink.text(6),
                     leaseExpiresNanoseconds: perSink.optionalInt64(7)))
+            }
+            let books = try SinkBooks.read(from: connection)
+            let latency = try LatencySummary.read(from: connection)
+            for index in sinks.indices {
+                sinks[index].books = books[sinks[index].name]
+                sinks[index].latency = latency[sinks[index].name]
             }
             let drops = try connection.prepare("SELECT COALESCE(sum(count), 0), count(*) FROM drops")
             _ = try drops.step()

@@ -16,6 +16,10 @@ final class Writer {
     private let idFloor: Statement
     private let raiseFloor: Statement
     private let skipEntriesForOtherSinks: Statement
+    private let recordCommitTime: Statement
+    private let forgetCommitTimes: Statement
+    /// The commit time this writer last recorded in `commit_times` (see ``recordCommitTimeIfDue``).
+    private var lastCommitTimeRecorded: Int64?
 
     let maximumBytes: Int64?
     let policy: SpoolStore.OverflowPolicy
@@ -63,6 +67,11 @@ final class Writer {
                 (SELECT max(id) FROM entries),
                 position))
             """, persistent: true)
+        recordCommitTime = try connection.prepare("INSERT OR REPLACE INTO commit_times (first_id, at_ns) VALUES (?, ?)", persistent: true)
+        // Keeps the row that covers the first entry left after the deletion.
+        forgetCommitTimes = try connection.prepare(
+            "DELETE FROM commit_times WHERE first_id < (SELECT max(first_id) FROM commit_times WHERE first_id <= ?1 + 1)",
+            persistent: true)
         maximumBytes = configuration.maximumBytes
         policy = configuration.overflowPolicy
         if case .fsync = configuration.durability { syncsEveryCommit = true } else { syncsEveryCommit = false }
@@ -78,6 +87,8 @@ final class Writer {
     /// What an insert did besides inserting: drops to report.
     struct Outcome {
         var drops: [Drop] = []
+        /// The id of the first row this transaction inserted, nil while none was.
+        var firstID: Int64?
     }
 
     struct Drop: Sendable {
@@ -97,8 +108,11 @@ final class Writer {
             let result = try body()
             CrashPoint.reached("store.commit")
             try commit.run()
+            if let recorded = pendingCommitTime { lastCommitTimeRecorded = recorded }
+            pendingCommitTime = nil
             return result
         } catch {
+            pendingCommitTime = nil
             if connection.isInTransaction { try? rollback.run() }
             throw error
         }
@@ -150,9 +164,39 @@ final class Writer {
                 try insertRows(rows[inserted...], now: now, outcome: &outcome)
                 inserted = rows.count
             } while more(&rows)
+            if let first = outcome.firstID { try recordCommitTimeIfDue(firstID: first, now: now) }
             return outcome
         }
     }
+
+    // MARK: - Commit times
+
+    /// Commit times are recorded at most this often per writer: an entry's latency is then
+    /// measured from at most this much before its commit, and a stream of small commits
+    /// (one thread appending in committed mode: tens of thousands a second) pays for at most a
+    /// thousand inserts a second into `commit_times` (BENCHMARKS.md, "Commit times").
+    static let commitTimeResolution: Int64 = 1_000_000
+
+    /// Records `now` as the commit time of the rows from `firstID` on, unless this writer
+    /// recorded one less than ``commitTimeResolution`` ago (then those rows share that one's
+    /// time, or a later one another process recorded). Inside the open transaction.
+    private func recordCommitTimeIfDue(firstID: Int64, now: Int64) throws(SpoolError) {
+        if let last = lastCommitTimeRecorded, now >= last, now - last < Self.commitTimeResolution { return }
+        try recordCommitTime(firstID: firstID, now: now)
+    }
+
+    /// Records `now` as the commit time of the rows from `firstID` on (requeued dead letters
+    /// always record one: the rows before them may be old).
+    func recordCommitTime(firstID: Int64, now: Int64) throws(SpoolError) {
+        recordCommitTime.bind(1, firstID)
+        recordCommitTime.bind(2, now)
+        try recordCommitTime.run()
+        // Counted as recorded only once the transaction commits (a rollback takes the row too).
+        pendingCommitTime = now
+    }
+
+    /// The commit time recorded by the transaction under way, until it commits.
+    private var pendingCommitTime: Int64?
 
     /// Inserts `rows` inside the open transaction, applying the size bound first.
     private func insertRows(_ rows: ArraySlice<PreparedRow>, now: Int64, outcome: inout Outcome) throws(SpoolError) {
@@ -165,7 +209,9 @@ final class Writer {
         // row moves above id_floor (ids are never reused) and the rest follow it. The common
         // case costs no extra statement.
         try run(insert, binding: rows.prefix(1))
-        if connection.lastInsertRowID == 1 { try moveFirstRowAboveFloor() }
+        var first = connection.lastInsertRowID
+        if first == 1 { first = try moveFirstRowAboveFloor() }
+        if outcome.firstID == nil { outcome.firstID = first }
         // The rest up to `rowsPerInsert` at a time: a group commit of eight callers is two
         // statements, not eight.
         var next = rows.index(after: rows.startIndex)
@@ -221,16 +267,18 @@ final class Writer {
 
     /// Row 1 was just assigned to an empty table: if ids up to id_floor were handed out before,
     /// give it id_floor + 1 instead.
-    private func moveFirstRowAboveFloor() throws(SpoolError) {
+    /// - Returns: the row's id now.
+    private func moveFirstRowAboveFloor() throws(SpoolError) -> Int64 {
         let floor: Int64
         do {
             defer { idFloor.reset() }
-            guard try idFloor.step() else { return }
+            guard try idFloor.step() else { return 1 }
             floor = idFloor.int64(0)
         }
-        guard floor >= 1 else { return }
+        guard floor >= 1 else { return 1 }
         moveFirstRow.bind(1, floor + 1)
         try moveFirstRow.run()
+        return floor + 1
     }
 
     // MARK: - Deleting
@@ -246,6 +294,8 @@ final class Writer {
         let deleted = connection.changes
         raiseFloor.bind(1, id)
         try raiseFloor.run()
+        forgetCommitTimes.bind(1, id)
+        try forgetCommitTimes.run()
         bytesSinceMeasure = Self.remeasureEvery  // the size estimate is stale now
         return deleted
     }
@@ -423,6 +473,7 @@ final class Writer {
                 let average = max(1, used / max(1, newest - oldest + 1))
                 let count = min(newest - oldest + 1, max(1, (used - target) / average + 1))
                 let last = oldest + count - 1
+                try countDropped(through: last)
                 let deleted = try deleteEntries(through: last)
                 try record(Drop(reason: "\(cause):dropOldest", count: deleted, firstID: oldest, lastID: last, bytes: count * average), now: now, outcome: &outcome)
                 used = try measureUsedBytes()

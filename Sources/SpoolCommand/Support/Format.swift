@@ -27,6 +27,14 @@ enum Format {
         return "\(whole / 86400) d \(whole % 86400 / 3600) h"
     }
 
+    /// A latency: `0.8 ms`, `250 ms`, `1.2 s`, `42 s`, then as ``age(seconds:)``.
+    static func duration(seconds: Double) -> String {
+        if seconds < 0.01 { return String(format: "%.1f ms", seconds * 1000) }
+        if seconds < 1 { return "\(Int((seconds * 1000).rounded())) ms" }
+        if seconds < 10 { return String(format: "%.1f s", seconds) }
+        return age(seconds: seconds)
+    }
+
     /// Left-aligned columns separated by two spaces.
     static func table(_ rows: [[String]]) -> String {
         guard let columns = rows.map(\.count).max() else { return "" }
