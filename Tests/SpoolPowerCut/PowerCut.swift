@@ -36,7 +36,7 @@ public enum PowerCut: Sendable {
             let directory = "\(root_)/trial-\(trial)"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
             let recording = try Recorder.record(directory) { log in
-                try workload.run(path: directory + "/app.spool", mode: mode, log: log)
+                try workload.run(path: directory + "/app.spool", mode: mode, log: log, trial: trial / combinations.count)
             }
             try FileManager.default.removeItem(atPath: directory)
             summary.trials += 1
@@ -55,7 +55,7 @@ public enum PowerCut: Sendable {
                     keep = directory + "/image-\(trial)-\(number)"
                     try? FileManager.default.copyItem(atPath: image, toPath: keep!)
                 }
-                let verdict = PowerCutChecker.check(recording, cut: cut, mode: mode, path: image + "/app.spool")
+                let verdict = PowerCutChecker.check(recording, cut: cut, mode: mode, workload: workload, path: image + "/app.spool")
                 summary.images += 1
                 let counts: [(String?, WritableKeyPath<PowerCutSummary, Int>, String)] = [
                     (verdict.lostAcknowledged, \.lostAcknowledged, "lost_acknowledged"), (verdict.lostSynced, \.lostSynced, "lost_synced"),
