@@ -17,6 +17,17 @@ public struct PowerCutSummary: Sendable {
     /// The store could not open the image, or could not append after opening it.
     public var stuck = 0
     public var findings: [String] = []
+    /// Per workload and mode ("sink/fsync"): trials, images checked, and images with a finding.
+    public var byWorkload: [String: (trials: Int, images: Int, failed: Int)] = [:]
+
+    /// One line per workload and mode, in the order of the enums.
+    public var workloadLines: [String] {
+        PowerCutWorkload.allCases.flatMap { workload in
+            PowerCutMode.allCases.compactMap { mode in
+                byWorkload["\(workload.rawValue)/\(mode.rawValue)"].map { "  \(workload.rawValue)/\(mode.rawValue): trials=\($0.trials) images=\($0.images) failed=\($0.failed)" }
+            }
+        }
+    }
 
     public var failed: Bool { lostAcknowledged + lostSynced + corrupt + stuck > 0 }
 

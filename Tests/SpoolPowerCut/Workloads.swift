@@ -28,6 +28,10 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
     case checkpoint
     /// Appends, close (the last connection checkpoints and deletes the WAL), open again, appends.
     case reopen
+    /// A new spool, small enough to be cut at every event: created (its name, the journal
+    /// that turns it to WAL mode, the WAL, the first migration), one append, closed, opened
+    /// again, one more.
+    case create
     /// Dead letters put back in the spool (`spool dlq requeue`): rows move from `dead_letters`
     /// to `entries` and are delivered to their sink only; then the rest is acknowledged.
     case requeue
@@ -126,6 +130,13 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
                     try appender.append(store, thread: 0, n: n)
                     n += 1
                 }
+                try appender.settle(store)
+                try store.close()
+            }
+        case .create:
+            for n in 0..<2 {
+                let store = try SpoolStore(path: path, configuration: configuration)
+                try appender.append(store, thread: 0, n: n)
                 try appender.settle(store)
                 try store.close()
             }
