@@ -33,7 +33,7 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
     /// again, one more.
     case create
     /// Dead letters put back in the spool (`spool dlq requeue`): rows move from `dead_letters`
-    /// to `entries` and are delivered to their sink only; then the rest is acknowledged.
+    /// to `entries`, addressed to their sink only, and are claimed and acknowledged again.
     case requeue
     /// A spool made at an older schema version (1 to 5, by trial) with entries and a sink, then
     /// upgraded: by the store's open or by `spool migrate`, then appends.
@@ -42,7 +42,7 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
     /// (checkpoint, VACUUM, truncate the WAL), open again, appends.
     case compact
     /// A spool damaged on disk (garbage over one of its pages), then `spool check --repair`:
-    /// salvage into a new file beside it, the damaged file moved aside, the new one renamed in;
+    /// salvage into a new file beside it, the damaged file linked aside, the new one renamed in;
     /// then opened and appended to.
     case repair
     /// A spool damaged on disk, then opened by the store: quarantined (renamed aside), a fresh
