@@ -213,19 +213,33 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
             // The damaged era: entries "d-<n>" (not promised: the damage takes some), a sink.
             var old = configuration
             old.durability = .fsync
+            // Odd trials leave the damaged spool with a WAL holding its last entries (a process
+            // that ended without closing it), so setting it aside moves a WAL too.
+            let withWAL = trial % 2 == 1
+            let inFile = withWAL ? Self.damagedEraEntries - 10 : Self.damagedEraEntries
+            func oldMessage(_ n: Int) -> String { "d-\(n) " + String(repeating: "y", count: 300) }
             try {
                 // In a scope of its own: the store counts as open in this process until released.
                 let first = try SpoolStore(path: path, configuration: old)
                 try first.registerSink("s")
-                try first.append(contentsOf: (0..<Self.damagedEraEntries).map { LogEntry(timestamp: Int64($0), level: .info, topic: "powercut", message: "d-\($0) " + String(repeating: "y", count: 300)) })
+                try first.append(contentsOf: (0..<inFile).map { LogEntry(timestamp: Int64($0), level: .info, topic: "powercut", message: oldMessage($0)) })
                 try first.close()
             }()
             // Everything into the database file (its WAL goes when this connection closes).
             try Self.sql(path) { try Self.exec($0, "PRAGMA wal_checkpoint(TRUNCATE)") }
-            // Garbage over the next-to-last page: a leaf of `entries` (they were written last).
             let pages = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0) / 4096
             guard pages > 8 else { throw PowerCutError("the spool has only \(pages) pages") }
-            try Recorder.damage(path, at: Int64(4096 * (pages - 2)), with: Array(repeating: 0xA5, count: 4096))
+            if withWAL {
+                try Self.sql(path) { db in
+                    spool_sqlite_no_checkpoint_on_close(db, 1)
+                    for n in inFile..<Self.damagedEraEntries {
+                        try Self.exec(db, "INSERT INTO entries (ts_ns, level, topic, message) VALUES (\(n), 'info', 'powercut', '\(oldMessage(n))')")
+                    }
+                }
+            }
+            // Garbage over a leaf of `entries` in the file (they were written last; with a WAL,
+            // one its frames do not replace).
+            try Recorder.damage(path, at: Int64(4096 * (pages - (withWAL ? 4 : 2))), with: Array(repeating: 0xA5, count: 4096))
             log.note { .damaged(at: $0) }
             if self == .repair {
                 let report = try SpoolStore.repair(path: path)
