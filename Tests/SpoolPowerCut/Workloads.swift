@@ -213,9 +213,10 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
             // The damaged era: entries "d-<n>" (not promised: the damage takes some), a sink.
             var old = configuration
             old.durability = .fsync
-            // Odd trials leave the damaged spool with a WAL holding its last entries (a process
-            // that ended without closing it), so setting it aside moves a WAL too.
-            let withWAL = trial % 2 == 1
+            // Every other trial (alternating by mode, so one pass over the modes has both) leaves
+            // the damaged spool with a WAL holding its last entries (a process that ended
+            // without closing it), so setting it aside moves a WAL too.
+            let withWAL = (trial + PowerCutMode.allCases.firstIndex(of: mode)!) % 2 == 1
             let inFile = withWAL ? Self.damagedEraEntries - 10 : Self.damagedEraEntries
             func oldMessage(_ n: Int) -> String { "d-\(n) " + String(repeating: "y", count: 300) }
             try {
