@@ -35,7 +35,7 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
     /// Dead letters put back in the spool (`spool dlq requeue`): rows move from `dead_letters`
     /// to `entries`, addressed to their sink only, and are claimed and acknowledged again.
     case requeue
-    /// A spool made at an older schema version (1 to 5, by trial) with entries and a sink, then
+    /// A spool made at an older schema version (1 to 5, by trial and mode) with entries and a sink, then
     /// upgraded: by the store's open or by `spool migrate`, then appends.
     case migrate
     /// Appends, acknowledgements that delete most of them (free pages), close, `spool compact`
@@ -168,7 +168,10 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
             }
             try store.close()
         case .migrate:
-            let version = 1 + trial % (SpoolStore.latestSchemaVersion - 1)
+            // The version and the path of the upgrade vary by trial and by mode, so one pass over
+            // the modes (the test, CI) already covers three versions and both paths.
+            let variant = trial + PowerCutMode.allCases.firstIndex(of: mode)!
+            let version = 1 + variant % (SpoolStore.latestSchemaVersion - 1)
             try SpoolStore.createSpool(path: path, schemaVersion: version)
             try Self.sql(path) { db in
                 try Self.exec(db, "INSERT INTO sinks (name, position, created_ns) VALUES ('s', 0, 0)")
@@ -180,7 +183,7 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
             // The plain connection commits with synchronous=FULL (SQLite's default): promised.
             for n in 0..<12 { log.note { .appended(Appender.message(thread: 0, n: n), at: $0) } }
             log.note { .acknowledged(sink: "s", through: 4, at: $0) }
-            if trial % 2 == 1 { _ = try SpoolStore.migrate(path: path) }
+            if variant % 2 == 1 { _ = try SpoolStore.migrate(path: path) }
             let store = try SpoolStore(path: path, configuration: configuration)
             for n in 12..<20 { try appender.append(store, thread: 0, n: n) }
             try appender.settle(store)
