@@ -26,7 +26,7 @@ static int *present;
 static int nameCount, nameCapacity;
 static int skipDirsync;
 
-static void append(int kind, int file, int64_t offset, int64_t length, const void *data) {
+static void append2(int kind, int file, int other, int64_t offset, int64_t length, const void *data) {
     if (eventCount == eventCapacity) {
         eventCapacity = eventCapacity ? eventCapacity * 2 : 1024;
         events = realloc(events, eventCapacity * sizeof *events);
@@ -38,7 +38,10 @@ static void append(int kind, int file, int64_t offset, int64_t length, const voi
         if (!copy) abort();
         memcpy(copy, data, (size_t)length);
     }
-    events[eventCount++] = (powercut_event){ kind, file, offset, length, copy };
+    events[eventCount++] = (powercut_event){ kind, file, other, offset, length, copy };
+}
+static void append(int kind, int file, int64_t offset, int64_t length, const void *data) {
+    append2(kind, file, -1, offset, length, data);
 }
 
 // The index of a recorded path (under the lock), or -1 for a file outside the directory.
@@ -297,3 +300,62 @@ powercut_event powercut_event_at(size_t index) {
 int powercut_file_count(void) { return nameCount; }
 const char *powercut_file_name(int file) { return names[file]; }
 void powercut_set_skip_dirsync(int skip) { skipDirsync = skip; }
+
+// MARK: - Changes outside SQLite
+
+void powercut_note_create(const char *path) {
+    pthread_mutex_lock(&lock);
+    int file = fileIndex(path);
+    if (file >= 0) {
+        append(POWERCUT_CREATE, file, 0, 0, NULL);
+        present[file] = 1;
+    }
+    pthread_mutex_unlock(&lock);
+}
+void powercut_note_delete(const char *path) {
+    pthread_mutex_lock(&lock);
+    int file = fileIndex(path);
+    if (file >= 0 && present[file]) {
+        append(POWERCUT_DELETE, file, 0, 0, NULL);
+        present[file] = 0;
+    }
+    pthread_mutex_unlock(&lock);
+}
+void powercut_note_rename(const char *from, const char *to) {
+    pthread_mutex_lock(&lock);
+    int source = fileIndex(from), target = fileIndex(to);
+    if (source >= 0 && target >= 0 && present[source]) {
+        append2(POWERCUT_RENAME, source, target, 0, 0, NULL);
+        present[source] = 0;
+        present[target] = 1;
+    }
+    pthread_mutex_unlock(&lock);
+}
+void powercut_note_link(const char *from, const char *to) {
+    pthread_mutex_lock(&lock);
+    int source = fileIndex(from), target = fileIndex(to);
+    if (source >= 0 && target >= 0 && present[source]) {
+        append2(POWERCUT_LINK, source, target, 0, 0, NULL);
+        present[target] = 1;
+    }
+    pthread_mutex_unlock(&lock);
+}
+void powercut_note_dirsync(const char *path) {
+    pthread_mutex_lock(&lock);
+    if (directory && strlen(path) == directoryLength - 1 && strncmp(path, directory, directoryLength - 1) == 0 && !skipDirsync) {
+        append(POWERCUT_DIRSYNC, -1, 0, 0, NULL);
+    }
+    pthread_mutex_unlock(&lock);
+}
+void powercut_note_write(const char *path, int64_t offset, const uint8_t *data, int64_t length) {
+    pthread_mutex_lock(&lock);
+    int file = fileIndex(path);
+    if (file >= 0) append(POWERCUT_WRITE, file, offset, length, data);
+    pthread_mutex_unlock(&lock);
+}
+void powercut_note_sync(const char *path) {
+    pthread_mutex_lock(&lock);
+    int file = fileIndex(path);
+    if (file >= 0) append(POWERCUT_SYNC, file, 0, 0, NULL);
+    pthread_mutex_unlock(&lock);
+}

@@ -36,10 +36,12 @@ public enum PowerCut: Sendable {
             let directory = "\(root_)/trial-\(trial)"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
             let recording = try Recorder.record(directory) { log in
-                try workload.run(path: directory + "/app.spool", mode: mode, log: log)
+                try workload.run(path: directory + "/app.spool", mode: mode, log: log, trial: trial / combinations.count)
             }
             try FileManager.default.removeItem(atPath: directory)
             summary.trials += 1
+            let key = "\(workload.rawValue)/\(mode.rawValue)"
+            summary.byWorkload[key, default: (0, 0, 0)].trials += 1
             let cuts: [Int]
             if recording.events.count + 1 <= imagesPerTrial {
                 cuts = Array(0...recording.events.count)
@@ -55,12 +57,14 @@ public enum PowerCut: Sendable {
                     keep = directory + "/image-\(trial)-\(number)"
                     try? FileManager.default.copyItem(atPath: image, toPath: keep!)
                 }
-                let verdict = PowerCutChecker.check(recording, cut: cut, mode: mode, path: image + "/app.spool")
+                let verdict = PowerCutChecker.check(recording, cut: cut, mode: mode, workload: workload, path: image + "/app.spool")
                 summary.images += 1
+                summary.byWorkload[key]!.images += 1
                 let counts: [(String?, WritableKeyPath<PowerCutSummary, Int>, String)] = [
                     (verdict.lostAcknowledged, \.lostAcknowledged, "lost_acknowledged"), (verdict.lostSynced, \.lostSynced, "lost_synced"),
                     (verdict.corrupt, \.corrupt, "corrupt"), (verdict.stuck, \.stuck, "stuck"),
                 ]
+                if counts.contains(where: { $0.0 != nil }) { summary.byWorkload[key]!.failed += 1 }
                 for case (let finding?, let counter, let label) in counts {
                     summary[keyPath: counter] += 1
                     if summary.findings.count < 20 {

@@ -28,8 +28,35 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
     case checkpoint
     /// Appends, close (the last connection checkpoints and deletes the WAL), open again, appends.
     case reopen
+    /// A new spool, small enough to be cut at every event: created (its name, the journal
+    /// that turns it to WAL mode, the WAL, the first migration), one append, closed, opened
+    /// again, one more.
+    case create
+    /// Dead letters put back in the spool (`spool dlq requeue`): rows move from `dead_letters`
+    /// to `entries`, addressed to their sink only, and are claimed and acknowledged again.
+    case requeue
+    /// A spool made at an older schema version (1 to 5, by trial and mode) with entries and a sink, then
+    /// upgraded: by the store's open or by `spool migrate`, then appends.
+    case migrate
+    /// Appends, acknowledgements that delete most of them (free pages), close, `spool compact`
+    /// (checkpoint, VACUUM, truncate the WAL), open again, appends.
+    case compact
+    /// A spool damaged on disk (garbage over one of its pages), then `spool check --repair`:
+    /// salvage into a new file beside it, the damaged file linked aside, the new one renamed in;
+    /// then opened and appended to.
+    case repair
+    /// A spool damaged on disk, then opened by the store: quarantined (renamed aside), a fresh
+    /// spool created in its place and appended to.
+    case quarantine
 
-    func run(path: String, mode: PowerCutMode, log: FactLog) throws {
+    /// Whether the workload damages its spool on purpose: the store may set a file aside then,
+    /// and ids of the damaged era may have holes (a repair loses the rows of a damaged page).
+    var damages: Bool { self == .repair || self == .quarantine }
+
+    /// How many entries the damaged era of `repair` and `quarantine` appends.
+    static let damagedEraEntries = 60
+
+    func run(path: String, mode: PowerCutMode, log: FactLog, trial: Int = 0) throws {
         var configuration = SpoolStore.Configuration(durability: mode.durability)
         configuration.report = { _ in }
         if self == .checkpoint { configuration.checkpointPages = 1 }
@@ -106,7 +133,156 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
                 try appender.settle(store)
                 try store.close()
             }
+        case .create:
+            for n in 0..<2 {
+                let store = try SpoolStore(path: path, configuration: configuration)
+                try appender.append(store, thread: 0, n: n)
+                try appender.settle(store)
+                try store.close()
+            }
+        case .requeue:
+            // "s" rejects every third entry; the dead letters go back for "s" only, twice.
+            let store = try SpoolStore(path: path, configuration: configuration)
+            try store.registerSink("s")
+            try store.registerSink("other")
+            var n = 0
+            for round in 0..<6 {
+                for _ in 0..<5 {
+                    try appender.append(store, thread: 0, n: n)
+                    n += 1
+                }
+                try appender.settle(store)
+                for sink in ["s", "other"] {
+                    let batch = try store.claim(sink: sink, owner: "w", maxCount: 100)
+                    log.note { .claimed(batch.entries.map { ($0.id, $0.message) }, at: $0) }
+                    let letters = sink == "s" ? batch.entries.filter { $0.id % 3 == 0 }.map { DeadLetter(entryID: $0.id, status: 400, reason: "bad", attempts: 1) } : []
+                    try store.acknowledge(sink: sink, owner: "w", through: batch.lastID, delivered: batch.entries.count - letters.count, deadLetters: letters)
+                    log.note { .acknowledged(sink: sink, through: batch.lastID, at: $0) }
+                    let rejected = batch.entries.filter { entry in letters.contains { $0.entryID == entry.id } }.map { ($0.id, $0.message) }
+                    if !rejected.isEmpty { log.note { .deadLettered(sink: sink, rejected, at: $0) } }
+                }
+                if round % 2 == 1 {
+                    let ids = try store.requeueDeadLetters(matching: DeadLetterFilter(sink: "s"))
+                    log.note { .requeued(count: ids.count, at: $0) }
+                }
+            }
+            try store.close()
+        case .migrate:
+            // The version and the path of the upgrade vary by trial and by mode, so one pass over
+            // the modes (the test, CI) already covers three versions and both paths.
+            let variant = trial + PowerCutMode.allCases.firstIndex(of: mode)!
+            let version = 1 + variant % (SpoolStore.latestSchemaVersion - 1)
+            try SpoolStore.createSpool(path: path, schemaVersion: version)
+            try Self.sql(path) { db in
+                try Self.exec(db, "INSERT INTO sinks (name, position, created_ns) VALUES ('s', 0, 0)")
+                for n in 0..<12 {
+                    try Self.exec(db, "INSERT INTO entries (ts_ns, level, topic, message) VALUES (\(n), 'info', 'powercut', '\(Appender.message(thread: 0, n: n))')")
+                }
+                try Self.exec(db, "UPDATE sinks SET position = 4")
+            }
+            // The plain connection commits with synchronous=FULL (SQLite's default): promised.
+            for n in 0..<12 { log.note { .appended(Appender.message(thread: 0, n: n), at: $0) } }
+            log.note { .acknowledged(sink: "s", through: 4, at: $0) }
+            if variant % 2 == 1 { _ = try SpoolStore.migrate(path: path) }
+            let store = try SpoolStore(path: path, configuration: configuration)
+            for n in 12..<20 { try appender.append(store, thread: 0, n: n) }
+            try appender.settle(store)
+            try store.close()
+        case .compact:
+            var n = 0
+            let store = try SpoolStore(path: path, configuration: configuration)
+            try store.registerSink("s")
+            for _ in 0..<30 {
+                try appender.append(store, thread: 0, n: n)
+                n += 1
+            }
+            try appender.settle(store)
+            let batch = try store.claim(sink: "s", owner: "w", maxCount: 24)
+            log.note { .claimed(batch.entries.map { ($0.id, $0.message) }, at: $0) }
+            try store.acknowledge(sink: "s", owner: "w", through: batch.lastID, delivered: batch.entries.count, deadLetters: [])
+            log.note { .acknowledged(sink: "s", through: batch.lastID, at: $0) }
+            // As a forwarder that stops: compaction refuses while a lease is live.
+            try store.releaseLease(sink: "s", owner: "w")
+            try store.close()
+            _ = try SpoolStore.compact(path: path)
+            let again = try SpoolStore(path: path, configuration: configuration)
+            for _ in 0..<6 {
+                try appender.append(again, thread: 0, n: n)
+                n += 1
+            }
+            try appender.settle(again)
+            try again.close()
+        case .repair, .quarantine:
+            // The damaged era: entries "d-<n>" (not promised: the damage takes some), a sink.
+            var old = configuration
+            old.durability = .fsync
+            // Every other trial (alternating by mode, so one pass over the modes has both) leaves
+            // the damaged spool with a WAL holding its last entries (a process that ended
+            // without closing it), so setting it aside moves a WAL too.
+            let withWAL = (trial + PowerCutMode.allCases.firstIndex(of: mode)!) % 2 == 1
+            let inFile = withWAL ? Self.damagedEraEntries - 10 : Self.damagedEraEntries
+            func oldMessage(_ n: Int) -> String { "d-\(n) " + String(repeating: "y", count: 300) }
+            try {
+                // In a scope of its own: the store counts as open in this process until released.
+                let first = try SpoolStore(path: path, configuration: old)
+                try first.registerSink("s")
+                try first.append(contentsOf: (0..<inFile).map { LogEntry(timestamp: Int64($0), level: .info, topic: "powercut", message: oldMessage($0)) })
+                try first.close()
+            }()
+            // Everything into the database file (its WAL goes when this connection closes).
+            try Self.sql(path) { try Self.exec($0, "PRAGMA wal_checkpoint(TRUNCATE)") }
+            let pages = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0) / 4096
+            guard pages > 8 else { throw PowerCutError("the spool has only \(pages) pages") }
+            if withWAL {
+                try Self.sql(path) { db in
+                    spool_sqlite_no_checkpoint_on_close(db, 1)
+                    for n in inFile..<Self.damagedEraEntries {
+                        try Self.exec(db, "INSERT INTO entries (ts_ns, level, topic, message) VALUES (\(n), 'info', 'powercut', '\(oldMessage(n))')")
+                    }
+                }
+            }
+            // Garbage over a leaf of `entries` in the file (they were written last; with a WAL,
+            // one its frames do not replace).
+            try Recorder.damage(path, at: Int64(4096 * (pages - (withWAL ? 4 : 2))), with: Array(repeating: 0xA5, count: 4096))
+            log.note { .damaged(at: $0) }
+            if self == .repair {
+                let report = try SpoolStore.repair(path: path)
+                let saved = try Self.messages(path).filter { $0.hasPrefix("d-") }
+                guard saved.count == report.entries?.saved, saved.count > 0, saved.count < Self.damagedEraEntries else {
+                    throw PowerCutError("the repair saved \(report.entries?.saved ?? -1) entries, \(saved.count) read back")
+                }
+                log.note { .repaired(saved: saved, at: $0) }
+            }
+            let store = try SpoolStore(path: path, configuration: configuration)
+            if self == .quarantine, store.recoveredFrom == nil { throw PowerCutError("the damaged spool was not set aside") }
+            for n in 0..<10 { try appender.append(store, thread: 0, n: n) }
+            try appender.settle(store)
+            try store.close()
         }
+    }
+
+    /// Runs `body` on a plain connection through the recorder.
+    static func sql(_ path: String, _ body: (OpaquePointer) throws -> Void) throws {
+        var db: OpaquePointer?
+        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, Recorder.vfsName) == SQLITE_OK, let db else {
+            sqlite3_close_v2(db)
+            throw PowerCutError("cannot open \(path)")
+        }
+        defer { sqlite3_close_v2(db) }
+        sqlite3_busy_timeout(db, 5000)
+        try body(db)
+    }
+
+    static func exec(_ db: OpaquePointer, _ sql: String) throws {
+        guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else {
+            throw PowerCutError("\(sql.prefix(60)): \(String(cString: sqlite3_errmsg(db)))")
+        }
+    }
+
+    /// The messages of `entries`, read with a plain read-only connection (default VFS).
+    static func messages(_ path: String) throws -> [String] {
+        guard let rows = PowerCutChecker.read(path, vfs: Recorder.vfsName) else { throw PowerCutError("cannot read \(path)") }
+        return rows.entries.map(\.message)
     }
 }
 

@@ -52,6 +52,7 @@ do {
         trials: trials, seed: seed, modes: modes, workloads: workloads, imagesPerTrial: imagesPerTrial, plant: plant,
         progress: { if verbose { FileHandle.standardError.write(Data("\($0)\n".utf8)) } })
     for finding in summary.findings { print(finding) }
+    if verbose { for line in summary.workloadLines { print(line) } }
     print(summary.line)
     exit(summary.failed ? 1 : 0)
 } catch {

@@ -57,3 +57,18 @@ enum Migrations {
         SpoolError(.newerSchema, "\(path) has schema version \(version), newer than this spool's \(latestVersion): upgrade Spool to open it (nothing was changed)")
     }
 }
+
+extension SpoolStore {
+    /// Test support (the power-cut simulator's `migrate` workload): creates a new spool at an
+    /// older schema version, in WAL mode, as an older Spool would have left it.
+    /// - Parameters:
+    ///   - path: Where; the file must not exist yet.
+    ///   - schemaVersion: 1 up to the latest.
+    /// - Throws: ``SpoolError`` from SQLite.
+    package static func createSpool(path: String, schemaVersion: Int) throws(SpoolError) {
+        try SpoolFile.createIfMissing(path)
+        let connection = try Connection(path: path, create: false)
+        try connection.execute("PRAGMA journal_mode = WAL")
+        try Migrations.migrate(connection, to: schemaVersion)
+    }
+}

@@ -329,18 +329,30 @@ enum SpoolFile {
     /// Creates an empty file with mode 0600, so the spool and its -wal and -shm files (which
     /// SQLite creates with the database's mode) are private to their owner.
     static func createIfMissing(_ path: String) throws(SpoolError) {
-        let descriptor = Foundation.open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        if descriptor >= 0 {
-            close(descriptor)
-            return
-        }
-        let code = errno
-        if code == EEXIST { return }
-        throw SpoolError(.io, "cannot create the spool \(path): \(String(cString: strerror(code)))")
+        let code = DirectoryChanges.createIfMissing(path, mode: 0o600)
+        guard code == 0 else { throw SpoolError(.io, "cannot create the spool \(path): \(String(cString: strerror(code)))") }
     }
 
     /// Moves `path` and its -wal and -shm files to `<path>.corrupt-<UTC time>`.
+    ///
+    /// The directory is not synced here: the fresh spool opened next creates its WAL, and SQLite
+    /// syncs the directory at the WAL's first sync (in `fsync` mode before the first append
+    /// returns), with this rename in it. A cut before that may undo the move; the damaged file
+    /// is then found again and set aside again.
     static func moveAside(_ path: String, now: Int64) throws(SpoolError) -> String {
+        let target = asideName(path, now: now)
+        let code = DirectoryChanges.rename(path, target)
+        guard code == 0 else {
+            throw SpoolError(.io, "\(path) is damaged and could not be moved aside to \(target): \(String(cString: strerror(code)))")
+        }
+        for extra in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + extra) {
+            DirectoryChanges.rename(path + extra, target + extra)
+        }
+        return target
+    }
+
+    /// `<path>.corrupt-<UTC time>`, with a number added when that exists.
+    static func asideName(_ path: String, now: Int64) -> String {
         let stamp = UnixTime.iso8601(nanoseconds: now)
             .replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
             .replacingOccurrences(of: ".", with: "")
@@ -350,17 +362,11 @@ enum SpoolFile {
             target = "\(path).corrupt-\(stamp)-\(suffix)"
             suffix += 1
         }
-        guard rename(path, target) == 0 else {
-            throw SpoolError(.io, "\(path) is damaged and could not be moved aside to \(target): \(String(cString: strerror(errno)))")
-        }
-        for extra in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + extra) {
-            _ = rename(path + extra, target + extra)
-        }
         return target
     }
 
     /// Removes a database file and its WAL and shared-memory files, where they exist.
     static func remove(_ path: String) {
-        for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+        for suffix in ["", "-wal", "-shm"] { DirectoryChanges.remove(path + suffix) }
     }
 }

@@ -142,11 +142,7 @@ extension SpoolStore {
             throw error
         }
         defer { exclusive.release() }
-        let movedTo = try SpoolFile.moveAside(path, now: clock.now.nanoseconds)
-        guard rename(building, path) == 0 else {
-            throw SpoolError(.io, "the salvaged spool \(building) could not be moved to \(path): \(String(cString: strerror(errno))); the damaged file is at \(movedTo)")
-        }
-        for suffix in ["-wal", "-shm"] { _ = rename(building + suffix, path + suffix) }
+        let movedTo = try swap(building, into: path, now: clock.now.nanoseconds)
         return RepairReport(path: path, damagedMovedTo: movedTo, tables: tables, idFloor: idFloor, integrityOK: integrityOK,
                             seconds: Double((ContinuousClock.now - started).totalNanoseconds) / 1e9)
     }
@@ -172,6 +168,36 @@ extension SpoolStore {
                         + (SELECT count(*) FROM entries WHERE id > sinks.position AND (only_sink IS NULL OR only_sink = sinks.name))
                 """)
         }
+    }
+
+    /// Puts the salvaged spool at `path` and keeps the damaged one as `<path>.corrupt-<UTC time>`,
+    /// so that a power cut at any moment leaves a whole spool at `path`: the damaged one (the
+    /// repair did not happen; the next open sets it aside) or the salvaged one, never none. So
+    /// the damaged file gets its second name by a link while `path` still holds it, the salvaged
+    /// file replaces it in one rename, and the directory is synced before returning (a rename is
+    /// on disk only once its directory is; the salvaged file's bytes were synced by its last
+    /// checkpoint). The damaged file's WAL goes first, before the swap: replayed over the
+    /// salvaged file it would damage it.
+    /// - Returns: Where the damaged file was kept.
+    private static func swap(_ building: String, into path: String, now: Int64) throws(SpoolError) -> String {
+        let target = SpoolFile.asideName(path, now: now)
+        for extra in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + extra) {
+            DirectoryChanges.rename(path + extra, target + extra)
+        }
+        // A file system without hard links: a plain rename, with a moment without a spool.
+        if DirectoryChanges.link(path, target) != 0 {
+            let code = DirectoryChanges.rename(path, target)
+            guard code == 0 else {
+                throw SpoolError(.io, "\(path) is damaged and could not be moved aside to \(target): \(String(cString: strerror(code)))")
+            }
+        }
+        let code = DirectoryChanges.rename(building, path)
+        guard code == 0 else {
+            throw SpoolError(.io, "the salvaged spool \(building) could not be moved to \(path): \(String(cString: strerror(code))); the damaged file is at \(target)")
+        }
+        for suffix in ["-wal", "-shm"] { DirectoryChanges.rename(building + suffix, path + suffix) }
+        try DirectoryChanges.syncDirectory(of: path)
+        return target
     }
 
     /// Copies into a fresh spool at `building`; closes both files before returning.
