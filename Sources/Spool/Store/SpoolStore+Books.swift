@@ -103,7 +103,7 @@ extension Writer {
                     SELECT first_id, at_ns, lead(first_id) OVER (ORDER BY first_id) AS next_id FROM commit_times
                     WHERE first_id >= COALESCE((SELECT max(first_id) FROM commit_times WHERE first_id <= ?1 + 1), 0)
                       AND first_id <= ?2)
-                SELECT at_ns, (SELECT count(*) FROM entries
+                SELECT at_ns, first_id, (SELECT count(*) FROM entries
                                WHERE id > max(?1, first_id - 1) AND id <= min(?2, COALESCE(next_id - 1, ?2))
                                  AND (only_sink IS NULL OR only_sink = ?3))
                 FROM g
@@ -111,20 +111,30 @@ extension Writer {
             groups.bind(1, position)
             groups.bind(2, through)
             groups.bind(3, sink)
+            // The groups cover (max(position, first group's first id - 1), through] without a
+            // gap; what lies before the first group (entries committed before schema 7, whose
+            // commit times were never written) is counted on its own. Usually nothing does, and
+            // the range is read once, not twice (a second count of the whole range cost a
+            // drain ~8 % more CPU).
+            var coveredFrom = through + 1
             while try groups.step() {
-                let count = Int(groups.int64(1))
+                coveredFrom = min(coveredFrom, max(position + 1, groups.int64(1)))
+                let count = Int(groups.int64(2))
+                passed += count
                 guard count > 0 else { continue }
                 result.latencies.append(.init(nanoseconds: max(0, now &- groups.int64(0)), count: count))
             }
             groups.reset()
-            let total = try connection.prepare(
-                "SELECT count(*) FROM entries WHERE id > ?1 AND id <= ?2 AND (only_sink IS NULL OR only_sink = ?3)")
-            total.bind(1, position)
-            total.bind(2, through)
-            total.bind(3, sink)
-            _ = try total.step()
-            passed = Int(total.int64(0))
-            total.reset()
+            if coveredFrom > position + 1 {
+                let uncovered = try connection.prepare(
+                    "SELECT count(*) FROM entries WHERE id > ?1 AND id < ?2 AND (only_sink IS NULL OR only_sink = ?3)")
+                uncovered.bind(1, position)
+                uncovered.bind(2, coveredFrom)
+                uncovered.bind(3, sink)
+                _ = try uncovered.step()
+                passed += Int(uncovered.int64(0))
+                uncovered.reset()
+            }
         }
         result.deadLettered = min(deadLettered, passed)
         result.dropped = min(droppedByDestination, passed - result.deadLettered)
