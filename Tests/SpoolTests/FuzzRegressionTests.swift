@@ -87,6 +87,19 @@ import Testing
         #expect(!message.contains("hunter2"))
     }
 
+    /// configuration-crash-d968a4ef: a whole file that is one `key:value` line without the
+    /// space after the colon is one scalar to YAML; the error quoted its first 40 characters,
+    /// the secret after the colon among them. Only the part before the colon is shown now.
+    @Test(arguments: [
+        ("sinks.loki.credentials.bearer:hunter2-S3CRET", #"line 1: expected a mapping of keys to values, got "sinks.loki.credentials.bearer:"… (the rest is not shown: it may be a secret; a key and its value need a space after the colon)"#),
+        ("token:hunter2-S3CRET", #"line 1: expected a mapping of keys to values, got "token:"… (the rest is not shown: it may be a secret; a key and its value need a space after the colon)"#),
+    ])
+    func aKeyAndValueWithoutTheirSpaceAreNotRepeatedPastTheColon(yaml: String, expected: String) {
+        let message = ConfigurationFixtures.refusal(yaml)
+        #expect(message == expected)
+        #expect(!message.contains("hunter2"))
+    }
+
     /// configuration-crash-f13e0328: with a complex key (`? [x]`) in the mapping, Yams names a
     /// duplicated key at either of its two lines, varying between loads (its dictionary's order;
     /// left to Yams). The verdict does not vary: refused, as a key written twice.

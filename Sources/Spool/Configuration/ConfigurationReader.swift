@@ -351,11 +351,19 @@ final class ConfigurationReader {
     /// What a node is, for "got …": a quoted, shortened scalar, or its kind.
     func describe(_ node: Node, hidingText: Bool = false) -> String {
         switch node {
-        case .scalar(let scalar): isNull(node) ? "nothing" : hidingText ? "text (not shown here: it may be a secret)" : quoted(scalar.string)
+        case .scalar(let scalar): isNull(node) ? "nothing" : hidingText ? "text (not shown here: it may be a secret)" : shown(scalar.string)
         case .mapping: "a mapping"
         case .sequence: "a list"
         case .alias: "an alias"
         }
+    }
+
+    /// Text found where something else was expected. A `key:value` without a space after the
+    /// colon is one scalar to YAML, and its value may be a secret (`bearer:sk_live_…`): only
+    /// what comes before the first colon is shown, with the hint.
+    private func shown(_ text: String) -> String {
+        guard let colon = text.firstIndex(of: ":") else { return quoted(text) }
+        return "\(quoted(String(text[...colon])))… (the rest is not shown: it may be a secret; a key and its value need a space after the colon)"
     }
 
     /// The text in double quotes, cut at 40 characters, control characters escaped.
