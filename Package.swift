@@ -17,6 +17,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Spool", targets: ["Spool"]),
+        .library(name: "SpoolForwarding", targets: ["SpoolForwarding"]),
         .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
         .executable(name: "spool", targets: ["SpoolCommand"]),
         // Preloaded by `spool bench log` to count allocations per call; never linked into spool.
@@ -62,10 +63,23 @@ let package = Package(
             dependencies: ["EmbedMigrationsTool"],
             path: "Sources/EmbedMigrationsPlugin"
         ),
+        // The light product: the logging front, the store and the swift-log backend. Only
+        // swift-log and the system SQLite, so an app that logs to a spool compiles nothing else.
         .target(
             name: "Spool",
             dependencies: [
                 "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict,
+            plugins: ["EmbedMigrations"]
+        ),
+        // Everything that sends: schedulers, the transport, every sink, metrics, the `Forwarder`
+        // service and the YAML configuration.
+        .target(
+            name: "SpoolForwarding",
+            dependencies: [
+                "Spool",
                 "CDeflate",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -75,14 +89,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            swiftSettings: strict,
-            plugins: ["EmbedMigrations"]
+            swiftSettings: strict
         ),
         .target(name: "SpoolTesting", dependencies: ["Spool"], swiftSettings: strict),
         .executableTarget(
             name: "SpoolCommand",
             dependencies: [
                 "Spool",
+                "SpoolForwarding",
                 "CSQLite",  // the raw-SQLite baselines of `spool bench`
                 "CZlib",  // the demo's and the bench's receivers read gzip bodies
                 "CMalloc",  // `spool forward` limits malloc to one arena
@@ -115,9 +129,9 @@ let package = Package(
         // A child process for tests that need a second process: crash (SIGKILL) and lease tests.
         .executableTarget(name: "SpoolTestChild", dependencies: ["Spool"], path: "Tests/SpoolTestChild", swiftSettings: strict),
         // The crash invariants and the processes they watch: shared by the crash matrix test and the soak.
-        .target(name: "SpoolCrashRig", dependencies: ["Spool", "SpoolTestServer"], path: "Tests/SpoolCrashRig", swiftSettings: strict),
+        .target(name: "SpoolCrashRig", dependencies: ["Spool", "SpoolForwarding", "SpoolTestServer"], path: "Tests/SpoolCrashRig", swiftSettings: strict),
         // tools/soak: hours of logging with receiver outages and SIGKILLs, invariants checked throughout.
-        .executableTarget(name: "SpoolSoak", dependencies: ["SpoolCrashRig", "SpoolTestServer"], path: "Tests/SpoolSoak", swiftSettings: strict),
+        .executableTarget(name: "SpoolSoak", dependencies: ["SpoolCrashRig", "SpoolForwarding", "SpoolTestServer"], path: "Tests/SpoolSoak", swiftSettings: strict),
         // The power-cut simulator (docs/reliability.md, "Power loss"): a recording SQLite VFS, the
         // images a cut leaves, the checker, and tools/powercut.
         .target(name: "CPowerCut", dependencies: ["CSQLite"], path: "Tests/CPowerCut"),
@@ -126,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "SpoolTests",
             dependencies: [
-                "Spool", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer", "SpoolCrashRig", "SpoolPowerCut",
+                "Spool", "SpoolForwarding", "SpoolTesting", "SpoolCommand", "SpoolTestChild", "SpoolTestServer", "SpoolCrashRig", "SpoolPowerCut",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

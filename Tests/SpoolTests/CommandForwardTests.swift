@@ -2,6 +2,7 @@ import Foundation
 import SpoolTestServer
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// A spool file for `spool forward` runs, and what the server made of them.
 struct ForwardCommandRig {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// docs/configuration.md cannot drift: its example loads, and its key tables name exactly the
 /// keys the loader knows.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Every kind of problem is refused at load, with its key path and line.
 @Suite struct ConfigurationErrorTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// The loader takes any bytes: it returns a configuration or an error, never crashes or hangs
 /// (issue 7 fuzzes it; these are the inputs known to hurt YAML loaders).

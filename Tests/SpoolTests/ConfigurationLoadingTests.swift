@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Shared by the configuration tests: load YAML, or the message it is refused with.
 enum ConfigurationFixtures {

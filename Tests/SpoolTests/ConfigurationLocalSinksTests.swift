@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// `type: pushgateway` and `type: console` in a configuration file, and the PagerDuty rate limit
 /// a file gets by default.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Secrets are never written in the file, never echoed, and read in a step of their own.
 @Suite struct ConfigurationSecretTests {

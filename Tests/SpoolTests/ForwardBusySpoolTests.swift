@@ -3,6 +3,7 @@ import SpoolTestServer
 import SpoolTesting
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// `SQLITE_BUSY` on any scheduler step is transient: another connection holding the spool's write
 /// lock (a `sqlite3` shell inside `BEGIN IMMEDIATE`, another process's long transaction) is waited

@@ -2,6 +2,7 @@ import Foundation
 import SpoolTestServer
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Every HTTP sink end to end through the test server: an outage first (503), then delivery of
 /// every entry, gzip on the wire exactly where the protocol allows it.

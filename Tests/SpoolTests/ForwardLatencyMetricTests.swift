@@ -3,6 +3,7 @@ import MetricsTestKit
 import SpoolTestServer
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 @Suite(.serialized) struct ForwardLatencyMetricTests {
     /// Every entry an acknowledgement passes gives one `spool_delivery_latency_seconds` sample,

@@ -3,6 +3,7 @@ import SpoolTestServer
 import SpoolTesting
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// The sink's lease while a scheduler runs, on a manual clock shared by the spool and the
 /// scheduler (as by two processes on one machine): it lasts through every wait longer than the

@@ -5,6 +5,7 @@ import SpoolTesting
 import Synchronization
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 @testable import SpoolCommand
 
 /// `GET` (or another method) of `path` on 127.0.0.1:`port`.

@@ -2,6 +2,7 @@ import Foundation
 import SpoolTestServer
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Receivers that misbehave: the forwarder neither hangs nor loses nor dead-letters anything.
 @Suite(.serialized) struct ForwardMisbehavingReceiverTests {

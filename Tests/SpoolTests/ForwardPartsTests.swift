@@ -3,6 +3,7 @@ import Synchronization
 import SpoolTesting
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 
 /// Waits (bounded, by yielding) until `condition` holds.

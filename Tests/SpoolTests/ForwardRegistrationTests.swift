@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// A local sink that records the entry ids it was given, per sink name.
 private struct RecordingSink: LocalSink {

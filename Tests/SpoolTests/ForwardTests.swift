@@ -4,6 +4,7 @@ import SpoolTestServer
 import SpoolTesting
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Fast retries for tests on the real clock: the schedule's shape, in milliseconds.
 func quickRetries() -> RetryPolicy {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Every input the libFuzzer targets (tools/fuzz, docs/reliability.md) found, minimized,
 /// with what it showed: a production bug, or a property of the harness that was wrong about

@@ -1,6 +1,7 @@
 import NIOCore
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 @testable import SpoolCommand
 
 /// The benchmark receiver's gzip reader: a corrupt body and one cut short are both refused, so a

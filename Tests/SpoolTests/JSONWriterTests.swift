@@ -4,6 +4,7 @@ import SpoolTestServer
 import Synchronization
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// The byte writer and the bodies written with it, checked by parsing them with Foundation's
 /// JSONSerialization (an independent parser), never by comparing spellings alone.
@@ -166,7 +167,7 @@ import Testing
     @Test(arguments: [1, 6, 9])
     func gzipBodiesInflateToTheBody(_ level: Int) throws {
         let body = try #require(try LokiSink(configuration: .init(url: "http://127.0.0.1:1")).encode(Self.entries()[...])).body
-        let compressed = try Spool.Gzip.compress(body, level: level)
+        let compressed = try SpoolForwarding.Gzip.compress(body, level: level)
         let bytes = compressed.getBytes(at: compressed.readerIndex, length: compressed.readableBytes) ?? []
         #expect(bytes.count < body.count)
         #expect(try SpoolTestServer.Gzip.decompress(bytes) == body)
@@ -179,7 +180,7 @@ import Testing
         await onThreads(6) { thread in
             for round in 0..<200 {
                 let body = Array("thread \(thread) round \(round) ".utf8) + [UInt8](repeating: UInt8(48 + thread), count: 2000 + round)
-                let ok = (try? Spool.Gzip.compress(body, level: 1 + round % 2)).flatMap {
+                let ok = (try? SpoolForwarding.Gzip.compress(body, level: 1 + round % 2)).flatMap {
                     $0.getBytes(at: $0.readerIndex, length: $0.readableBytes)
                 }.flatMap { try? SpoolTestServer.Gzip.decompress($0) } == body
                 if !ok { failures.withLock { $0 += 1 } }
@@ -187,7 +188,7 @@ import Testing
         }
         #expect(failures.withLock { $0 } == 0)
         // An empty body is a valid (empty) gzip member.
-        let empty = try Spool.Gzip.compress([])
+        let empty = try SpoolForwarding.Gzip.compress([])
         #expect(try SpoolTestServer.Gzip.decompress(empty.getBytes(at: empty.readerIndex, length: empty.readableBytes) ?? []) == [])
     }
 }

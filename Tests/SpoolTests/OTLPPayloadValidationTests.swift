@@ -2,6 +2,7 @@ import Foundation
 import SpoolTestServer
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// OTLP payloads captured at a real HTTP server are parsed by the official protobuf definitions
 /// (PyPI `opentelemetry-proto`, which `.ci/run` installs) through tools/check-otlp-json.py.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Executables the live tests need, looked up on PATH (Debian: `prometheus-pushgateway`, and
 /// `promtool` from `prometheus`; `.ci/run` installs both, so CI always runs these tests).

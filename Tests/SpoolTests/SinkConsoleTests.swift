@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// The console sink: the logging front's console lines, replayed from the spool.
 @Suite struct SinkConsoleTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Loki push payloads against protocols.md §1; the expected JSON is written by hand.
 @Suite struct SinkLokiTests {

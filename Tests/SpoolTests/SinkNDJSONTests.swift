@@ -1,5 +1,6 @@
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// HTTP/NDJSON: one `EntryJSON` object per line, each line ending in a newline.
 @Suite struct SinkNDJSONTests {

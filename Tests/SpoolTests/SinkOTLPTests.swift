@@ -1,5 +1,6 @@
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// OTLP/HTTP JSON against protocols.md §4; the expected JSON is written by hand.
 @Suite struct SinkOTLPTests {

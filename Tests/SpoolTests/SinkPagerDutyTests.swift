@@ -1,5 +1,6 @@
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// PagerDuty Events v2 against protocols.md §3 and issue 5; the expected JSON is written by hand.
 @Suite struct SinkPagerDutyTests {

@@ -3,6 +3,7 @@ import SpoolTestServer
 import SpoolTesting
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// The Pushgateway sink's text format, grouping path and counting, against hand-written
 /// expectations from protocols.md §2.

@@ -1,5 +1,6 @@
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Every row of each protocol's table (protocols.md §0 and §4), run through the sinks'
 /// `classify`, and `Retry-After` in all its forms (§5).

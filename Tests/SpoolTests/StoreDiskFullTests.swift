@@ -2,6 +2,7 @@ import Foundation
 import SpoolTestServer
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// A small file system for one test: a tmpfs of `megabytes` mounted on a fresh temporary
 /// directory when this process may mount one (root, as here and in CI), unmounted when the value

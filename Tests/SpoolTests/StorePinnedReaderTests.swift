@@ -4,6 +4,7 @@ import SpoolTestServer
 import SpoolTesting
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// A reader that holds a read transaction (a `sqlite3` shell inside `BEGIN`, a slow export) never
 /// stalls or fails an append: checkpoints stay PASSIVE, a RESTART is one short try that backs off

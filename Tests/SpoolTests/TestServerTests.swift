@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import SpoolTestServer
 import Testing
+import SpoolForwarding
 
 /// The test server's faults, each checked with a raw client that shows the bytes and the way
 /// the connection ended, because the forwarding tests rely on every fault being real.

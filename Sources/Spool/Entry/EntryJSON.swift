@@ -19,7 +19,7 @@ public enum EntryJSON {
 
     /// Appends a stored entry's line (no newline) to `writer`: the NDJSON sink's path, no
     /// `String` made.
-    static func write(_ stored: StoredEntry, to writer: inout JSONWriter) {
+    package static func write(_ stored: StoredEntry, to writer: inout JSONWriter) {
         write(timestamp: stored.timestamp, level: stored.level, topic: stored.topic, message: stored.message,
               contextJSON: stored.contextJSON, schema: stored.schema, id: stored.id, to: &writer)
     }

@@ -1,7 +1,7 @@
 /// JSON text for the cold paths that want a `String` (stderr reports, console lines, dead-letter
 /// reasons, the stored context column): each one is written by ``JSONWriter``, the one writer,
 /// so one entry always has one spelling. The send path writes into a ``JSONWriter`` directly.
-enum JSON {
+package enum JSON {
     /// Appends `value` as compact JSON, object keys sorted.
     static func write(_ value: JSONValue, to output: inout String) {
         var writer = JSONWriter()
@@ -15,12 +15,12 @@ enum JSON {
     }
 
     /// The object as JSON text, keys sorted.
-    static func string(_ object: [String: JSONValue]) -> String {
+    package static func string(_ object: [String: JSONValue]) -> String {
         String(decoding: bytes(object), as: UTF8.self)
     }
 
     /// The object as JSON bytes, keys sorted.
-    static func bytes(_ object: [String: JSONValue]) -> [UInt8] {
+    package static func bytes(_ object: [String: JSONValue]) -> [UInt8] {
         // Room for a typical context in one allocation instead of a doubling series.
         var writer = JSONWriter(capacity: object.count * 24 + 2)
         writer.writeObject(object)
@@ -41,14 +41,14 @@ enum JSON {
 
 /// A small recursive-descent JSON parser over UTF-8 bytes, bounded in depth so that hostile
 /// input cannot exhaust the stack.
-struct JSONParser {
+package struct JSONParser {
     static let maximumDepth = 256
 
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
     var depth = 0
 
-    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    package init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     mutating func parseDocument() throws(SpoolError) -> JSONValue {
         let value = try parseValue()
@@ -147,7 +147,7 @@ struct JSONParser {
     }
 
     /// One member of a top-level object, as ``scanObject(_:)`` finds it.
-    enum MemberValue {
+    package enum MemberValue {
         /// A string with no escape in it: its bytes, quotes excluded, are its UTF-8.
         case plainString(UnsafeBufferPointer<UInt8>)
         /// Any other value, decoded.
@@ -157,7 +157,7 @@ struct JSONParser {
     /// Scans a document that must be one object, calling `body` with each member in document
     /// order, without decoding strings that need no unescaping (the common case for contexts
     /// written by ``JSONWriter``). Keys with escapes are decoded.
-    mutating func scanObject(_ body: (String, MemberValue) -> Void) throws(SpoolError) {
+    package mutating func scanObject(_ body: (String, MemberValue) -> Void) throws(SpoolError) {
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw failure("expected an object") }
         index += 1

@@ -8,51 +8,51 @@
 ///
 /// Per entry it allocates nothing but the array's own growth: give `init(capacity:)` a
 /// generous guess and a batch is written in one allocation.
-struct JSONWriter {
+package struct JSONWriter {
     /// The JSON written so far.
-    var bytes: [UInt8]
+    package var bytes: [UInt8]
 
-    init(capacity: Int = 0) {
+    package init(capacity: Int = 0) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
-    var count: Int { bytes.count }
+    package var count: Int { bytes.count }
 
     // MARK: - Raw bytes
 
     /// Appends ASCII text as it is (punctuation, keys known not to need escaping).
     @inline(__always)
-    mutating func append(_ literal: StaticString) {
+    package mutating func append(_ literal: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
     @inline(__always)
-    mutating func append(byte: UInt8) {
+    package mutating func append(byte: UInt8) {
         bytes.append(byte)
     }
 
     /// Appends text that is already JSON (a stored context) or needs no escaping, as it is.
-    mutating func append(raw text: String) {
+    package mutating func append(raw text: String) {
         var text = text
         text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
-    mutating func append(raw utf8: UnsafeBufferPointer<UInt8>) {
+    package mutating func append(raw utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(contentsOf: utf8)
     }
 
     // MARK: - Values
 
     /// Appends a JSON string literal: quotes, backslashes and control characters escaped.
-    mutating func writeString(_ text: String) {
+    package mutating func writeString(_ text: String) {
         var text = text
         // A native string is contiguous already; `withUTF8` only copies a bridged one.
         text.withUTF8 { writeString(utf8: $0) }
     }
 
     /// Appends valid UTF-8 `utf8` as a JSON string literal.
-    mutating func writeString(utf8: UnsafeBufferPointer<UInt8>) {
+    package mutating func writeString(utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(UInt8(ascii: "\""))
         guard let base = utf8.baseAddress else {
             bytes.append(UInt8(ascii: "\""))
@@ -114,7 +114,7 @@ struct JSONWriter {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Appends an integer in decimal, without making a `String`.
-    mutating func writeInt(_ number: Int64) {
+    package mutating func writeInt(_ number: Int64) {
         // 20 digits and a sign hold any Int64.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
             var magnitude = number.magnitude
@@ -132,7 +132,7 @@ struct JSONWriter {
     /// Appends a double: Swift's shortest round-trip form ("3.0", "1e-05", "1e+16"), which is
     /// valid JSON; NaN and the infinities, which JSON cannot hold, as the strings `"NaN"`,
     /// `"Infinity"` and `"-Infinity"`.
-    mutating func writeDouble(_ number: Double) {
+    package mutating func writeDouble(_ number: Double) {
         if number.isFinite {
             append(raw: number.description)
         } else {
@@ -160,7 +160,7 @@ struct JSONWriter {
     }
 
     /// Appends an object with its keys sorted, so one object always has one spelling.
-    mutating func writeObject(_ object: [String: JSONValue]) {
+    package mutating func writeObject(_ object: [String: JSONValue]) {
         bytes.append(UInt8(ascii: "{"))
         var first = true
         // Sorting the pairs, not the keys, spares a hash lookup per key.

@@ -86,7 +86,7 @@ public final class AsyncClosureHandler: LogEntryHandler, FailureReportingHandler
         progress.state.withLock { $0.overflow }
     }
 
-    func attach(_ reporter: FailureReporter) {
+    package func attach(_ reporter: FailureReporter) {
         progress.state.withLock { state in
             if state.reporter == nil { state.reporter = reporter }
         }

@@ -83,7 +83,7 @@ public struct ConsoleFormatter: Sendable, Hashable {
     /// - Throws: ``SpoolError`` with code `.io` when the write fails (a full disk; a closed pipe
     ///   only where SIGPIPE is ignored, as the `spool` command does: by default the signal ends
     ///   the process, which is why examples list the spool handler first).
-    func write(_ text: inout String) throws(SpoolError) {
+    package func write(_ text: inout String) throws(SpoolError) {
         let failure: Int32? = StandardError.writeAll(&text, to: fileDescriptor)
         if let failure {
             throw SpoolError(.io, "writing to file descriptor \(fileDescriptor) failed: \(String(cString: strerror(failure)))")

@@ -1,12 +1,12 @@
 /// A handler whose failures happen after `handle` returned (on its own queue): the logger
 /// hands it a reporter when it is attached.
-protocol FailureReportingHandler: Sendable {
+package protocol FailureReportingHandler: Sendable {
     func attach(_ reporter: FailureReporter)
 }
 
 /// Reports a deferred failure to the logger the handler belongs to. Holds the logger weakly:
 /// the logger owns its handlers, not the other way round.
-struct FailureReporter: Sendable {
+package struct FailureReporter: Sendable {
     private weak let core: LoggerCore?
     private let handler: String
 

@@ -2,7 +2,7 @@ import Foundation
 
 /// The structured entry that reports a handler's failure, and the last-resort path that keeps
 /// a failing fallback from recursing or crashing.
-enum HandlerFailure {
+package enum HandlerFailure {
     /// The topic of every handler-failure entry.
     static let topic = "logger.handler.error"
     /// The topic of the stderr line written when the fallback handler fails too.

@@ -2,7 +2,7 @@ import Synchronization
 
 /// What a logger and all its children share: the handlers, the clock, the rules, the counters.
 /// ``SpoolLogger`` values are cheap copies of a topic, a level and a reference to this.
-final class LoggerCore: Sendable {
+package final class LoggerCore: Sendable {
     let handlers: [any LogEntryHandler]
     /// Each handler's type name, computed once for failure reports.
     let handlerNames: [String]

@@ -47,7 +47,7 @@ public struct Sampling: Sendable, Hashable {
 }
 
 /// The running state of a ``Sampling`` rule, shared by a logger and its children.
-final class Sampler: Sendable {
+package final class Sampler: Sendable {
     /// One level's counters. Nil in ``Sampler`` for a level kept entirely, so the common case
     /// costs one nil check.
     final class Level: Sendable {

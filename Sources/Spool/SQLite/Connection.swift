@@ -3,11 +3,11 @@ import Foundation
 import Synchronization
 
 /// The oldest SQLite Spool runs on (what Ubuntu 20.04 ships): nothing newer is used.
-let minimumSQLiteVersionNumber: Int32 = 3_031_000
+package let minimumSQLiteVersionNumber: Int32 = 3_031_000
 
 /// One SQLite connection. It has one owner at a time and does not cross threads on its own:
 /// the store hands it between threads only under a lock.
-final class Connection {
+package final class Connection {
     let handle: OpaquePointer
     let path: String
 
@@ -113,7 +113,7 @@ package enum TestVFS {
 }
 
 /// Turns SQLite result codes into ``SpoolError`` values with the right ``SpoolError/Code``.
-enum SQLiteFailure {
+package enum SQLiteFailure {
     static func error(_ rc: Int32, _ message: String, connection: Connection?) -> SpoolError {
         let where_ = connection.map { " (\($0.path))" } ?? ""
         switch rc & 0xFF {

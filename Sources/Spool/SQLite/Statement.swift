@@ -2,7 +2,7 @@ import CSQLite
 
 /// A prepared statement. Hot statements are prepared once with `persistent` and kept;
 /// every use resets it. Like its connection, it has one owner at a time.
-final class Statement {
+package final class Statement {
     private let handle: OpaquePointer
     private unowned let connection: Connection
 

@@ -9,11 +9,11 @@ import Dispatch
 /// checkpoint. The cooperative pool has one thread per core, so on a two-core machine two such
 /// waits stall every task of the process, lease renewal included. A concurrent dispatch queue of
 /// our own creates threads as blocked work needs them.
-enum BlockingWork {
+package enum BlockingWork {
     private static let queue = DispatchQueue(label: "spool.store.blocking", attributes: .concurrent)
 
     /// Runs `body` on a thread of the blocking queue and returns its result.
-    static func run<T: Sendable>(_ body: @escaping @Sendable () throws(SpoolError) -> T) async throws(SpoolError) -> T {
+    package static func run<T: Sendable>(_ body: @escaping @Sendable () throws(SpoolError) -> T) async throws(SpoolError) -> T {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, SpoolError>, Never>) in
             queue.async { continuation.resume(returning: Result { () throws(SpoolError) -> T in try body() }) }
         }
@@ -24,7 +24,7 @@ enum BlockingWork {
 extension SpoolError {
     /// SQLite found the database locked by another connection (`SQLITE_BUSY`, `SQLITE_LOCKED`,
     /// or one of their extended codes): worth trying again in a moment.
-    var isBusy: Bool {
+    package var isBusy: Bool {
         guard let code = sqliteCode else { return false }
         return code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED
     }

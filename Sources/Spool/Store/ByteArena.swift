@@ -1,7 +1,7 @@
 /// A growable byte buffer that is emptied, not freed, between uses. Addresses it hands out stay
 /// valid until the next `clear`, so `clear(reserving:)` must reserve all the bytes the copies
 /// before the next `clear` will take.
-struct ByteArena: ~Copyable {
+package struct ByteArena: ~Copyable {
     private var base: UnsafeMutableRawPointer?
     private var capacity = 0
     private var used = 0

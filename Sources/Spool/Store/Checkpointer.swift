@@ -23,7 +23,7 @@ import Synchronization
 ///   commit. Such a reader pins the WAL (SQLite's rule: frames a reader may still need are not
 ///   overwritten), so the WAL grows while it reads; past ``warningPages`` this is reported once
 ///   (and again at each doubling) as `spool.store.wal_growing`, naming the cause.
-final class Checkpointer: Sendable {
+package final class Checkpointer: Sendable {
     private let path: String
     /// fsync mode: its checkpoints flush the drive's cache on Apple platforms too.
     private let durability: SpoolStore.Durability

@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// Every such change goes through here, so the power-cut simulator sees each when it happens
 /// (``TestFileSystem``).
-enum DirectoryChanges {
+package enum DirectoryChanges {
     /// Creates `path` if it does not exist (mode `mode`).
     /// - Returns: 0, or the `errno` of the failure (never `EEXIST`).
     static func createIfMissing(_ path: String, mode: mode_t) -> Int32 {

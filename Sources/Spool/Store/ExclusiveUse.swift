@@ -15,7 +15,7 @@ import Synchronization
 /// closing any descriptor of a file drops all of this process's locks on it, SQLite's included.
 /// So this process's own use is told by ``OpenSpools`` (every open ``SpoolStore``), and the locks
 /// are taken only while this process has no SQLite connection to the file.
-final class ExclusiveUse {
+package final class ExclusiveUse {
     private var descriptors: [Int32] = []
 
     /// SQLite's lock bytes in the database file: PENDING, RESERVED and the 510 SHARED bytes.
@@ -84,7 +84,7 @@ final class ExclusiveUse {
 /// The spool files this process has open through a ``SpoolStore``, by device and inode, so
 /// that setting a file aside or repairing it can refuse while this process uses it (POSIX
 /// locks cannot tell: ``ExclusiveUse``).
-enum OpenSpools {
+package enum OpenSpools {
     struct FileKey: Hashable, Sendable {
         var device: UInt64
         var inode: UInt64

@@ -17,7 +17,7 @@ import Synchronization
 // an append past the high-water mark) leads the next round.
 
 /// What callers share: the waiting rows, the tickets, the parked callers.
-struct Lane: Sendable {
+package struct Lane: Sendable {
     var pending: [PreparedRow] = []
     /// Rows a leader took from `pending` for the round under way (buffered mode's bound counts
     /// them: a failed round puts its returned appends' rows back).
@@ -58,7 +58,7 @@ private enum SubmitRole {
 /// busy-looping, keeps the leader running when it shares a core with its waiters, and gives way
 /// to any other runnable thread: what spinning takes is otherwise idle time. The same holds in
 /// fsync mode, where a round waits a few hundred microseconds for the disk.
-final class Waiter: @unchecked Sendable {
+package final class Waiter: @unchecked Sendable {
     let ticket: UInt64
     /// Made only by a waiter that parks, before it says so (most never do).
     private var semaphore: DispatchSemaphore?
@@ -93,7 +93,7 @@ final class Waiter: @unchecked Sendable {
 /// A leader's wait for its company (see `SpoolStore.lead`): while fewer callers than
 /// `expected` are in the round, it yields and looks for new arrivals, at most 64 times and at
 /// most 4 times in a row without one.
-struct Gathering {
+package struct Gathering {
     /// Tickets settled before this round: the round's callers are the tickets after it.
     let settled: UInt64
     let expected: UInt64
@@ -281,7 +281,7 @@ extension SpoolStore {
 /// The commit closure holds the store only while it runs, so the store's last reference can
 /// go away on this thread; its `deinit` then stops the committer from the committer's own
 /// thread, which must not wait for itself.
-final class BackgroundCommitter: Sendable {
+package final class BackgroundCommitter: Sendable {
     private let wake = DispatchSemaphore(value: 0)
     private let requested = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)

@@ -60,7 +60,7 @@ public enum LeaseOwner {
 }
 
 /// What the kernel says about a process id.
-enum ProcessProbe {
+package enum ProcessProbe {
     enum State: Equatable {
         /// No such process, or a zombie (killed, not yet reaped).
         case gone

@@ -3,7 +3,7 @@ import Foundation
 
 /// The schema's history: `migrations/NNNN_name.sql`, embedded at build time by the
 /// `EmbedMigrations` plugin. Swift code never spells the schema itself.
-enum Migrations {
+package enum Migrations {
     struct Migration: Sendable {
         let version: Int
         let name: String

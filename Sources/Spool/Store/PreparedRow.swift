@@ -1,6 +1,6 @@
 /// An entry ready to be inserted: limits applied, context encoded. Built on the caller's thread,
 /// before any lock is taken, so the writer's critical section only binds and steps.
-struct PreparedRow: Sendable {
+package struct PreparedRow: Sendable {
     var timestamp: Int64
     var level: LogLevel
     var topic: String
@@ -45,7 +45,7 @@ struct PreparedRow: Sendable {
 
     /// `text` cut to at most `limit` UTF-8 bytes (on a scalar boundary) plus a marker that
     /// says how long it was. Text within the limit is returned unchanged.
-    static func truncated(_ text: String, to limit: Int) -> String {
+    package static func truncated(_ text: String, to limit: Int) -> String {
         let count = text.utf8.count
         guard count > limit else { return text }
         let marker = "…[truncated: \(count) bytes]"

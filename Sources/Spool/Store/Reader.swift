@@ -1,5 +1,5 @@
 /// The read connection: claims and stats. WAL lets it read while the writer commits.
-final class Reader {
+package final class Reader {
     let connection: Connection
     private let batch: Statement
 

@@ -10,7 +10,7 @@ import CSQLite
 /// Each damaged region costs about a hundred cheap seeks, whatever the table's size.
 ///
 /// Both connections belong to the salvage for its run; it does not cross threads.
-final class Salvage {
+package final class Salvage {
     let source: Connection
     let target: Connection
     private let progress: (String, Int) -> Void

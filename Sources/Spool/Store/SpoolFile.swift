@@ -3,7 +3,7 @@ import Foundation
 
 /// Opening a spool file: path checks, creation with mode 0600, recognising a spool, a foreign
 /// database or a damaged file, setting a damaged one aside, and migrating.
-enum SpoolFile {
+package enum SpoolFile {
     /// What ``inspect(_:)`` found in a file.
     enum Kind {
         case empty

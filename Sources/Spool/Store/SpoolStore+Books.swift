@@ -61,7 +61,7 @@ public struct LatencySummary: Sendable, Codable, Hashable {
 }
 
 /// The persisted latency histogram's buckets.
-enum LatencyBuckets {
+package enum LatencyBuckets {
     /// Upper bounds in nanoseconds; the last bucket is +Inf (`Int64.max`).
     static let bounds: [Int64] = [
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400,

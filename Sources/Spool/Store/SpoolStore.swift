@@ -223,7 +223,7 @@ public final class SpoolStore: Sendable {
     public var uncommittedCount: Int { lane.withLock { $0.pending.count + $0.inFlight } }
 }
 
-struct LeaseRecord: Sendable {
+package struct LeaseRecord: Sendable {
     var owner: String
     var expires: Int64
 }

@@ -90,7 +90,7 @@ extension Writer {
         return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
 
-    static func fileSize(_ path: String) -> Int64 {
+    package static func fileSize(_ path: String) -> Int64 {
         var info = stat()
         return stat(path, &info) == 0 ? Int64(info.st_size) : 0
     }

@@ -3,7 +3,7 @@ import Foundation
 
 /// The spool's one writing connection in this process, with its hot statements prepared once.
 /// It lives inside a `Mutex` in ``SpoolStore``: whoever holds the lock owns it.
-final class Writer {
+package final class Writer {
     let connection: Connection
     private let begin: Statement
     private let commit: Statement

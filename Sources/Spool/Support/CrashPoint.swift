@@ -9,7 +9,7 @@ import Synchronization
 /// `SPOOL_CRASH_AT=<name>:<n>` in the environment makes the process send SIGKILL to itself the
 /// n-th time it reaches `<name>` (counting from 1). Only debug builds have the mechanism: in a
 /// release build ``reached(_:)`` is an empty inlined function.
-enum CrashPoint {
+package enum CrashPoint {
     /// The point named by `SPOOL_CRASH_AT`, read once.
     private static let armed: (name: String, count: Int)? = {
         guard let value = ProcessInfo.processInfo.environment["SPOOL_CRASH_AT"],
@@ -20,14 +20,14 @@ enum CrashPoint {
     private static let hits = Atomic<Int>(0)
 
     /// Kills this process with SIGKILL if `name` is armed and this is its n-th visit.
-    static func reached(_ name: StaticString) {
+    package static func reached(_ name: StaticString) {
         guard let armed, armed.name == name.description else { return }
         if hits.add(1, ordering: .relaxed).newValue == armed.count { kill(getpid(), SIGKILL) }
     }
 }
 #else
 /// Named crash places exist only in debug builds (see the debug definition); this is free.
-enum CrashPoint {
+package enum CrashPoint {
     @inline(__always) static func reached(_ name: StaticString) {}
 }
 #endif

@@ -8,7 +8,7 @@ import Foundation
 /// 270,000/s with one thread, 50,000/s with eight). A plain mutex lets a running thread take a
 /// just-released lock; the lane's critical sections are a few hundred nanoseconds, so that is
 /// the right trade here. Everywhere else Spool uses `Mutex`.
-final class FastLock<Value>: @unchecked Sendable {
+package final class FastLock<Value>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var value: Value
 

@@ -46,7 +46,7 @@ public struct SystemClock: WallClock {
 
 extension Duration {
     /// The duration in whole nanoseconds, saturating at the 64-bit limits.
-    var totalNanoseconds: Int64 {
+    package var totalNanoseconds: Int64 {
         let (seconds, attoseconds) = components
         let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }

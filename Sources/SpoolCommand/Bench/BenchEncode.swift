@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Spool
+import SpoolForwarding
 
 /// `spool bench encode`: the encoders alone, on the corpus, against Foundation's encoders
 /// writing the same documents in the same run.

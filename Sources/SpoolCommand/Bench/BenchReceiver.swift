@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Spool
+import SpoolForwarding
 import Synchronization
 
 /// `spool bench receiver` (hidden): the parsing receiver as a process of its own, for

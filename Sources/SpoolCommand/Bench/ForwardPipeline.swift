@@ -1,5 +1,6 @@
 import Foundation
 import Spool
+import SpoolForwarding
 import Synchronization
 
 /// The path `spool bench forward` and `spool bench drain` measure: entries of the ``Corpus``

@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import Spool
+import SpoolForwarding
 import Synchronization
 
 /// `spool forward`: sends a spool's entries to Loki, an HTTP/NDJSON endpoint, an OTLP collector,

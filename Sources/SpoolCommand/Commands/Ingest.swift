@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Synchronization
 import Spool
+import SpoolForwarding
 
 /// `spool ingest`: standard input, one entry per line, committed to a spool.
 struct Ingest: ParsableCommand {

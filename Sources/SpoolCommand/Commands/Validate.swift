@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Spool
+import SpoolForwarding
 
 /// `spool validate`: checks a configuration file, and with `--connect` that its destinations
 /// answer, without opening the spool or sending an entry.

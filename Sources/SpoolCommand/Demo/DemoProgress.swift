@@ -1,5 +1,6 @@
 import Foundation
 import Spool
+import SpoolForwarding
 import Synchronization
 
 /// What the demo shows while it runs: story lines on stdout, and the forwarder's state on

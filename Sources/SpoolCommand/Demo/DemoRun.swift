@@ -1,5 +1,6 @@
 import Foundation
 import Spool
+import SpoolForwarding
 import Synchronization
 
 /// One run of `spool demo`: the receiver, the spool, the sample app, the forwarder, the outage.

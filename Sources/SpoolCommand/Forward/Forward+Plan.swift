@@ -1,5 +1,6 @@
 import Foundation
 import Spool
+import SpoolForwarding
 
 // What `spool forward` runs: the store, the destinations and the transport settings, from the
 // command-line options or from `--config FILE`.

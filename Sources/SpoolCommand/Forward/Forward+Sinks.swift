@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ServiceLifecycle
 import Spool
+import SpoolForwarding
 
 /// One destination of `spool forward`: its sink, name and credentials, and any service that
 /// must run beside the forwarder.

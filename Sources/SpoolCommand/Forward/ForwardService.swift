@@ -1,6 +1,7 @@
 import Foundation
 import ServiceLifecycle
 import Spool
+import SpoolForwarding
 import Synchronization
 
 /// What `spool forward` runs under its `ServiceGroup`: the forwarder, the optional ingestion of

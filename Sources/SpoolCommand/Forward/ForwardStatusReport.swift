@@ -1,5 +1,6 @@
 import Foundation
 import Spool
+import SpoolForwarding
 import Synchronization
 
 /// One summary line per interval on stderr while `spool forward` runs and stderr is not a

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Spool
+import SpoolForwarding
 
 /// The destinations of `spool forward` beyond Loki and HTTP: OTLP, PagerDuty, the Pushgateway
 /// and the console. PagerDuty's routing key is a credential (``CredentialOptions``): giving it

@@ -1,6 +1,7 @@
 import Foundation
 import ServiceLifecycle
 import Spool
+import SpoolForwarding
 import Synchronization
 
 /// Ends a `spool forward --until-empty` run that cannot finish: when `--timeout` expires, or

@@ -1,4 +1,5 @@
 import Spool
+import SpoolForwarding
 
 /// The field names a structured line is read with, in the order they are tried: the configured
 /// ones (`ingest.fields` in the configuration, `--field` on the command line), then these.

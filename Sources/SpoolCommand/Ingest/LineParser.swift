@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Spool
+import SpoolForwarding
 
 /// Turns one input line of `spool ingest` (and `forward --stdin`) into an entry. The rules are in
 /// `Ingest`'s help and docs/cli.md.

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Spool
+import SpoolForwarding
 import Synchronization
 
 /// The HTTP/1.1 server of `spool forward --metrics-address`: `GET /metrics` (Prometheus text

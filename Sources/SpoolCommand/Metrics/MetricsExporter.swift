@@ -2,6 +2,7 @@ import Foundation
 import Metrics
 import Prometheus
 import Spool
+import SpoolForwarding
 import Synchronization
 
 /// What `GET /metrics` and `GET /health` of `spool forward --metrics-address` answer.

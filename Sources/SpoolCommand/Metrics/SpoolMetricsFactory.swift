@@ -1,5 +1,6 @@
 import Metrics
 import Prometheus
+import SpoolForwarding
 
 /// The swift-metrics backend of `spool forward --metrics-address`: swift-prometheus's registry,
 /// with a `# HELP` line and fitting buckets for every metric Spool reports.

@@ -1,5 +1,6 @@
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Entries and helpers shared by the sink tests. Golden payloads are JSON text written by
 /// hand in each test and compared after parsing, so key order does not matter.

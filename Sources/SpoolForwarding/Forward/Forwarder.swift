@@ -1,0 +1,95 @@
+import Foundation
+import ServiceLifecycle
+import Spool
+import Synchronization
+
+/// Runs one ``SinkScheduler`` per sink over a spool, as a swift-service-lifecycle `Service`.
+///
+/// On graceful shutdown (SIGTERM, SIGINT through a `ServiceGroup`, or task cancellation) it stops
+/// claiming, gives requests in flight up to `shutdownGracePeriod` to finish, then abandons them:
+/// everything acknowledged is already on disk, and what was not is sent again by the next run.
+///
+/// ```swift
+/// let forwarder = Forwarder(schedulers: [scheduler], transport: transport)
+/// let group = ServiceGroup(services: [forwarder], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+public final class Forwarder: Service, Sendable {
+    public let schedulers: [SinkScheduler]
+    public let transport: Transport
+    /// How long requests in flight may finish after shutdown was asked for. Default 5 s.
+    public let shutdownGracePeriod: Duration
+    private let clock: any WallClock
+    /// Test-only: awaited in each scheduler's task before the scheduler runs (one that starts late).
+    private let beforeSchedulerRuns: (@Sendable (String) async -> Void)?
+
+    public convenience init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration = .seconds(5), clock: any WallClock = SystemClock()) {
+        self.init(schedulers: schedulers, transport: transport, shutdownGracePeriod: shutdownGracePeriod, clock: clock, beforeSchedulerRuns: nil)
+    }
+
+    init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration, clock: any WallClock,
+         beforeSchedulerRuns: (@Sendable (String) async -> Void)?) {
+        self.schedulers = schedulers
+        self.transport = transport
+        self.shutdownGracePeriod = shutdownGracePeriod
+        self.clock = clock
+        self.beforeSchedulerRuns = beforeSchedulerRuns
+    }
+
+    /// Forwards until shutdown (or, with `.empty`, until no sink has anything pending).
+    public func run() async throws {
+        try await run(until: .cancelled)
+    }
+
+    /// Forwards until `stop`; on graceful shutdown, drains within the grace period.
+    ///
+    /// Every sink is registered before any scheduler runs: a sink registered only when its
+    /// scheduler starts could find entries gone that another new sink had already delivered
+    /// (entries leave once every *registered* sink has passed them).
+    /// - Throws: ``SpoolError`` when a sink cannot be registered (nothing was sent then), or
+    ///   what a scheduler threw.
+    public func run(until stop: SinkScheduler.Stop) async throws {
+        let schedulers = self.schedulers
+        let grace = shutdownGracePeriod
+        let clock = self.clock
+        let beforeSchedulerRuns = self.beforeSchedulerRuns
+        for scheduler in schedulers {
+            let name = scheduler.configuration.name
+            _ = try await scheduler.withStore("register") { store throws(SpoolError) in try store.registerSink(name) }
+        }
+        let shutdown = AsyncStream<Void>.makeStream()
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for scheduler in schedulers {
+                    group.addTask {
+                        await beforeSchedulerRuns?(scheduler.configuration.name)
+                        try await scheduler.run(until: stop)
+                        return true
+                    }
+                }
+                // The deadline: after a shutdown request, requests in flight get `grace`.
+                group.addTask {
+                    for await _ in shutdown.stream { break }
+                    try await clock.sleep(for: grace)
+                    return false
+                }
+                var running = schedulers.count
+                while running > 0, let result = await group.nextResult() {
+                    switch result {
+                    case .success(true): running -= 1
+                    case .success(false): group.cancelAll()  // the grace period is over
+                    case .failure(let error):
+                        if error is CancellationError { running -= 1; continue }
+                        group.cancelAll()
+                        throw error
+                    }
+                }
+                group.cancelAll()  // ends the deadline watcher
+            }
+        } onGracefulShutdown: {
+            // Stop claiming at once; batches in flight settle or are abandoned at the deadline.
+            for scheduler in schedulers { scheduler.requestStop() }
+            shutdown.continuation.yield()
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import ServiceLifecycle
+import Spool
+import Synchronization
+
+/// Pushes a ``PushgatewaySink``'s persisted counters to the Pushgateway: soon after counts change
+/// (at most once per ``PushgatewaySink/Configuration/minimumSpacing``), every
+/// ``PushgatewaySink/Configuration/interval`` when idle, and once more when it stops.
+///
+/// Each push is one `PUT` of the full counter set through the one ``Transport``. `PUT` replaces
+/// the group, so pushing the same state twice is harmless, and a failed push needs no retry of
+/// its own: the next push (after `interval`) carries the same state or a newer one. Failures are
+/// reported once per outage (`spool.pushgateway.failing`, or `spool.pushgateway.misconfigured`
+/// for a 4xx), and the recovery too.
+///
+/// In a `ServiceGroup`, list the pusher **before** the ``Forwarder``: services stop in reverse
+/// order, so the final push then carries the forwarder's last counts. Without a service group
+/// (`run(until: .empty)`), call ``push()`` after the forwarder returns.
+public final class PushgatewayPusher: Service, Sendable {
+    let sink: PushgatewaySink
+    let name: String
+    let transport: Transport
+    /// Credential headers for each push; never logged.
+    private let credentials: [SinkRequest.Header]
+    let clock: any WallClock
+    let report: @Sendable (LogEntry) -> Void
+    private let state = Mutex(State())
+    /// The latest push: the next one starts when it has finished.
+    private let pushes = Mutex<Task<Bool, Never>?>(nil)
+
+    private struct State {
+        var failing = false
+        var pushes = 0
+    }
+
+    /// - Parameters:
+    ///   - sink: The counting sink (it tells the pusher when counts change).
+    ///   - name: The sink's name in the spool: the scheduler's ``SinkScheduler/Configuration/name``.
+    ///   - transport: The one HTTP path.
+    ///   - credentials: Headers added to every push (``Credentials/headers``); never logged.
+    ///   - clock: For the interval and spacing. Default the system clock.
+    ///   - report: Where failures and recoveries go. Default a JSON line on stderr.
+    public init(sink: PushgatewaySink, name: String = "pushgateway", transport: Transport,
+                credentials: [SinkRequest.Header] = [],
+                clock: any WallClock = SystemClock(), report: @escaping @Sendable (LogEntry) -> Void = StandardError.writeJSONLine) {
+        self.sink = sink
+        self.name = name
+        self.transport = transport
+        self.credentials = credentials
+        self.clock = clock
+        self.report = report
+    }
+
+    /// Successful pushes so far.
+    public var pushCount: Int { state.withLock { $0.pushes } }
+
+    /// Pushes until graceful shutdown or cancellation, then pushes once more. A push under way
+    /// at shutdown finishes first (each is bounded by the transport's request timeout).
+    public func run() async throws {
+        let configuration = sink.configuration
+        let tick = max(.milliseconds(1), min(configuration.minimumSpacing, configuration.interval))
+        await cancelWhenGracefulShutdown { [self] in
+            var lastAttempt: UnixInstant?
+            while !Task.isCancelled {
+                let now = clock.now
+                let sinceLast = lastAttempt.map { $0.duration(to: now) }
+                let due = sinceLast.map { $0 >= configuration.interval } ?? true
+                let spaced = sinceLast.map { $0 >= configuration.minimumSpacing } ?? true
+                // While failing, only the interval pushes: no push per batch at a gateway that is down.
+                let failing = state.withLock { $0.failing }
+                if due || (spaced && !failing && sink.changes.take(name)) {
+                    lastAttempt = now
+                    await push()
+                }
+                do { try await clock.sleep(for: tick) } catch { return }
+            }
+        }
+        await push()
+    }
+
+    /// Pushes the current counters once, after any push already under way has finished.
+    ///
+    /// Pushes go one at a time, in call order, and a caller's cancellation never cuts one short:
+    /// a `PUT` replaces the whole group, so a push must not reach the gateway after a newer one.
+    /// A push abandoned mid-request could (its request may already be on the wire, and land after
+    /// the next push's), and the gateway would then keep stale counts.
+    /// - Returns: whether the Pushgateway accepted them.
+    @discardableResult
+    public func push() async -> Bool {
+        let push = pushes.withLock { last -> Task<Bool, Never> in
+            let previous = last
+            let next = Task { [self] in
+                _ = await previous?.value
+                return await pushNow()
+            }
+            last = next
+            return next
+        }
+        return await push.value
+    }
+
+    /// Reads the counters and pushes them: one `PUT`.
+    private func pushNow() async -> Bool {
+        let counters: [EntryCounter]
+        do {
+            let (store, name) = (sink.store, name)
+            counters = try await BlockingWork.run { () throws(SpoolError) in try store.counters(sink: name) }
+        } catch {
+            failed(.retry(after: nil, reason: "could not read the counters from the spool: \(error.message)"))
+            return false
+        }
+        let verdict: Verdict
+        switch await transport.send(sink.request(counters), credentials: credentials) {
+        case .success(let response): verdict = Verdict.standard(response, table: .pushgateway)
+        case .failure(let failure): verdict = .retry(after: nil, reason: failure.message)
+        }
+        guard case .delivered = verdict else {
+            // The counts stay in the spool; the next interval's push carries them.
+            failed(verdict)
+            return false
+        }
+        let recovered = state.withLock { state -> Bool in
+            state.pushes += 1
+            defer { state.failing = false }
+            return state.failing
+        }
+        if recovered {
+            report(event(.notice, "spool.pushgateway.recovered", "the Pushgateway accepts pushes again", [:]))
+        }
+        return true
+    }
+
+    private func failed(_ verdict: Verdict) {
+        let first = state.withLock { state -> Bool in
+            defer { state.failing = true }
+            return !state.failing
+        }
+        guard first else { return }
+        switch verdict {
+        case .misconfigured(let reason), .rejected(let reason), .tooLarge(let reason):
+            report(event(.critical, "spool.pushgateway.misconfigured",
+                         "the Pushgateway refuses the counters (\(reason)); they stay in the spool and are pushed again every \(sink.configuration.interval). Check the URL, the job and whether another group uses the metric name with another type.",
+                         ["reason": .string(reason)]))
+        case .retry(_, let reason), .partiallyDelivered(_, let reason):
+            report(event(.error, "spool.pushgateway.failing",
+                         "pushing counters to the Pushgateway failed (\(reason)); they stay in the spool and are pushed again every \(sink.configuration.interval)",
+                         ["reason": .string(reason)]))
+        case .delivered:
+            break
+        }
+    }
+
+    private func event(_ level: LogLevel, _ topic: String, _ message: String, _ context: [String: JSONValue]) -> LogEntry {
+        var context = context
+        context["sink"] = .string(name)
+        context["url"] = .string(sink.url)
+        return LogEntry(timestamp: clock.now.nanoseconds, level: level, topic: topic, message: message, context: context)
+    }
+}

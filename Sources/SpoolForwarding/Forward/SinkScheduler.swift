@@ -1,0 +1,452 @@
+import Foundation
+import Metrics
+import Spool
+import Synchronization
+
+/// Forwards one sink's entries: claims batches in id order under the sink's lease, sends them
+/// through the shared ``Transport``, and acknowledges them in order. Up to `maxInFlight` batches
+/// are out at once, but the sink's position only advances over a contiguous prefix of settled
+/// batches, so a crash never skips an entry.
+public final class SinkScheduler: Sendable {
+    /// Batching, pipelining and retry settings of one sink, with documented defaults.
+    public struct Configuration: Sendable {
+        /// The sink's name: its position in the spool. Default the sink's kind.
+        public var name: String
+        /// Most entries per request. Default 1000 (the sink may ask for fewer).
+        public var maxBatchEntries: Int = 1000
+        /// Most bytes of topic, message and context per request. Default 1 MiB.
+        public var maxBatchBytes: Int = 1 << 20
+        /// A partial batch leaves after waiting this long for more entries. Default 1 s.
+        public var maxBatchWait: Duration = .seconds(1)
+        /// Batches in flight at once (pipelining). 1 gives strict in-order delivery. Default 2.
+        public var maxInFlight: Int = 2
+        /// The lease on the sink, renewed while working. Default 30 s.
+        public var lease: Duration = .seconds(30)
+        /// How often an idle sink looks for new entries. Default 100 ms.
+        public var pollInterval: Duration = .milliseconds(100)
+        public var retry = RetryPolicy()
+        public var breaker = CircuitBreaker.Configuration()
+        /// Requests per second allowed, with a burst; nil for no limit. Default nil.
+        public var rateLimit: (perSecond: Double, burst: Double)?
+        /// Where metrics go; nil for the process's bootstrapped `MetricsSystem`. Default nil.
+        public var metricsFactory: (any MetricsFactory)?
+        /// Headers with credentials, added by the transport; never logged.
+        public var credentials: [SinkRequest.Header] = []
+        /// After this many entries in a row rejected for good (dead-lettered), the sink is most
+        /// likely misconfigured (a wrong schema, tenant or labels), not fed bad entries: it
+        /// pauses as misconfigured instead of dead-lettering the rest, and tries again after
+        /// `retry.misconfigurationPause`. 0: never. Default 100.
+        public var pauseAfterConsecutiveRejections: Int = 100
+
+        public init(name: String) { self.name = name }
+    }
+
+    /// What one batch came to.
+    struct Settlement: Sendable {
+        var delivered = 0
+        var deadLetters: [DeadLetter] = []
+        var rejectedByDestination = 0
+        /// What the destination said of the entries it dropped (the first such answer).
+        var rejectionReason: String?
+
+        mutating func add(_ other: Settlement) {
+            delivered += other.delivered
+            deadLetters += other.deadLetters
+            rejectedByDestination += other.rejectedByDestination
+            rejectionReason = rejectionReason ?? other.rejectionReason
+        }
+    }
+
+    let store: SpoolStore
+    let sink: any SinkProtocol
+    let transport: Transport
+    let configuration: Configuration
+    let owner: String
+    let clock: any WallClock
+    let report: @Sendable (LogEntry) -> Void
+    let breaker: CircuitBreaker
+    let bucket: TokenBucket?
+    let metrics: SinkMetrics
+    let deliveryLatency: DeliveryLatencyMetric
+    private let progress = Mutex(Progress())
+    private let stopping = Atomic<Bool>(false)
+    private let finishing = Atomic<Bool>(false)
+    private let leaseLost = Atomic<Bool>(false)
+    /// Set while store calls find the spool busy, so that is reported once per episode.
+    private let busyReported = Atomic<Bool>(false)
+    /// Entries dead-lettered since the last one delivered (``Configuration/pauseAfterConsecutiveRejections``).
+    let consecutiveRejections = Atomic<Int>(0)
+
+    /// Stops claiming: the scheduler settles what is in flight (no new retries) and returns. A
+    /// batch waiting for its retry (a backoff, a misconfiguration pause) stops waiting at once:
+    /// it stays in the spool for the next run, and shutdown does not wait out its grace period.
+    public func requestStop() {
+        stopping.store(true, ordering: .releasing)
+        for wait in waits.withLock({ Array($0.values) }) { wait.cancel() }
+    }
+
+    /// The waits between attempts in progress, so ``requestStop()`` can end them.
+    private let waits = Mutex<[Int: Task<Void, any Error>]>([:])
+    private let nextWait = Atomic<Int>(0)
+
+    /// Sleeps `duration` on the clock, or until ``requestStop()`` (then throws
+    /// `CancellationError`), or until the calling task is cancelled.
+    func waitBeforeRetry(_ duration: Duration) async throws {
+        let clock = self.clock
+        let sleep = Task { try await clock.sleep(for: duration) }
+        let key = nextWait.add(1, ordering: .relaxed).newValue
+        // Registered before the check: a stop after it cancels the wait, one before it is seen.
+        waits.withLock { $0[key] = sleep }
+        defer { _ = waits.withLock { $0.removeValue(forKey: key) } }
+        if isStopping { sleep.cancel() }
+        try await withTaskCancellationHandler {
+            try await sleep.value
+        } onCancel: {
+            sleep.cancel()
+        }
+    }
+
+    /// Makes a running scheduler return once nothing is pending, as if it had been started with
+    /// `run(until: .empty)`: for a producer that has just finished (`spool forward --stdin
+    /// --until-empty` once standard input ended). Until then partial batches wait as usual.
+    public func finishWhenEmpty() {
+        finishing.store(true, ordering: .releasing)
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    /// Counters of what this scheduler did, for progress displays and tests.
+    public struct Progress: Sendable, Hashable {
+        public var delivered = 0
+        public var deadLettered = 0
+        public var retries = 0
+        public var requests = 0
+        public var breaker: CircuitBreaker.State = .closed
+        public var paused = false
+        /// Why the sink is paused, while ``paused``.
+        public var pauseReason: PauseReason?
+        /// Requests that did not deliver their batch: retried, split, rejected or misconfigured.
+        public var failures = 0
+        /// When the current run of failed attempts began (a network error, a retryable status, a
+        /// misconfiguration); nil once an attempt reached the destination and was answered.
+        public var failingSince: UnixInstant?
+        /// Batches sent and not yet settled.
+        public var inFlight = 0
+    }
+
+    /// Why a sink stopped sending for a while (it tries again after `retry.misconfigurationPause`).
+    public enum PauseReason: String, Sendable, Hashable, CaseIterable {
+        /// 401, 403, 404 or a bad URL.
+        case misconfigured
+        /// ``Configuration/pauseAfterConsecutiveRejections`` entries in a row were rejected for good.
+        case rejections
+    }
+
+    public var currentProgress: Progress {
+        var current = progress.withLock { $0 }
+        current.breaker = breaker.state
+        return current
+    }
+
+    /// - Parameters:
+    ///   - owner: who holds the lease (shown to a second forwarder). ``LeaseOwner/thisProcess(_:)``
+    ///     lets a forwarder restarted on the same host after a crash take the lease at once.
+    ///   - report: where loud events go (misconfiguration, breaker changes, dead letters).
+    public init(store: SpoolStore, sink: any SinkProtocol, transport: Transport, configuration: Configuration,
+                owner: String, clock: any WallClock = SystemClock(), report: @escaping @Sendable (LogEntry) -> Void = StandardError.writeJSONLine) {
+        self.store = store
+        self.sink = sink
+        self.transport = transport
+        self.configuration = configuration
+        self.owner = owner
+        self.clock = clock
+        self.report = report
+        let name = configuration.name
+        let metrics = SinkMetrics(sink: name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
+        self.metrics = metrics
+        deliveryLatency = DeliveryLatencyMetric(sink: name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
+        breaker = CircuitBreaker(configuration: configuration.breaker, clock: clock) { from, to in
+            metrics.breakerState.record(to == .closed ? 0 : to == .halfOpen ? 1 : 2)
+            report(LogEntry(timestamp: clock.now.nanoseconds, level: to == .open ? .error : .notice,
+                            topic: "spool.forward.breaker", message: "sink '\(name)': circuit breaker \(from.rawValue) → \(to.rawValue)",
+                            context: ["sink": .string(name), "from": .string(from.rawValue), "to": .string(to.rawValue)]))
+        }
+        bucket = configuration.rateLimit.map { TokenBucket(rate: $0.perSecond, burst: $0.burst, clock: clock) }
+    }
+
+    /// How ``run(until:)`` ends.
+    public enum Stop: Sendable {
+        /// Run until cancelled.
+        case cancelled
+        /// Return once nothing is pending for this sink (and nothing is in flight).
+        case empty
+    }
+
+    /// Forwards until cancelled (or, with `.empty`, until nothing is pending). On cancellation it
+    /// stops claiming and abandons requests in flight; acknowledged progress is already on disk,
+    /// unacknowledged batches are sent again by the next run.
+    ///
+    /// The sink's lease is taken first and renewed every third of its duration for as long as
+    /// the scheduler runs, whatever it is waiting for (a response, a backoff, a pause).
+    /// - Throws: `.leaseHeld` when another forwarder holds the sink; `.notLeaseHolder` when the
+    ///   lease was taken over while this scheduler ran (it had lapsed, e.g. the process was
+    ///   stopped past its expiry): the scheduler then stops sending at once, acknowledges
+    ///   nothing more and reports `spool.forward.lease_lost`.
+    public func run(until stop: Stop = .cancelled) async throws {
+        let (name, owner, lease) = (configuration.name, owner, configuration.lease)
+        try await withStore("register") { store throws(SpoolError) in try store.registerSink(name) }
+        try await withStore("take the lease") { store throws(SpoolError) in try store.acquireLease(sink: name, owner: owner, duration: lease) }
+        defer { try? store.releaseLease(sink: name, owner: owner) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.keepLease() }
+            group.addTask { try await self.forward(until: stop) }
+            // The first to end decides: forwarding finished (or failed), or the lease was lost.
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    // MARK: - The store, from async code
+
+    /// Runs a store call off the cooperative pool (``BlockingWork``). A busy spool
+    /// (`SQLITE_BUSY`/`SQLITE_LOCKED`: another process's long write, a checkpoint) is transient:
+    /// the call is tried again with backoff on the injected clock (10 ms doubling to 1 s), and
+    /// reported once per episode as `spool.forward.busy`; it never ends the sink. Any other
+    /// error is thrown.
+    func withStore<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (SpoolStore) throws(SpoolError) -> T) async throws -> T {
+        var delay = Duration.milliseconds(10)
+        let store = self.store
+        while true {
+            let result: Result<T, SpoolError>
+            do { result = .success(try await BlockingWork.run { () throws(SpoolError) -> T in try body(store) }) } catch { result = .failure(error) }
+            switch result {
+            case .success(let value):
+                busyReported.store(false, ordering: .relaxed)
+                return value
+            case .failure(let error) where error.isBusy:
+                if !busyReported.exchange(true, ordering: .relaxed) {
+                    report(event(.warning, "spool.forward.busy",
+                                 "sink '\(configuration.name)': the spool is locked by another connection (\(operation)); trying again with backoff",
+                                 ["operation": .string(operation), "error": .string(error.message)]))
+                }
+            case .failure(let error):
+                throw error
+            }
+            try await clock.sleep(for: delay)
+            delay = min(delay * 2, .seconds(1))
+        }
+    }
+
+    // MARK: - Lease
+
+    /// Renews the lease every third of its duration until cancelled, so no wait of the
+    /// forwarding (a request, a backoff, a pause) can let it lapse.
+    private func keepLease() async throws {
+        while true {
+            try await clock.sleep(for: configuration.lease / 3)
+            try await holdLease()
+        }
+    }
+
+    /// Renews the lease if it needs it; a lease taken by someone else ends the scheduler: it is
+    /// reported once, and every later call throws too, so nothing more is sent.
+    func holdLease() async throws {
+        let (name, owner, lease) = (configuration.name, owner, configuration.lease)
+        do {
+            try await withStore("renew the lease") { store throws(SpoolError) in try store.renewLease(sink: name, owner: owner, duration: lease) }
+        } catch let error as SpoolError {
+            throw lost(error)
+        }
+    }
+
+    /// Reports, once, that the lease is gone when `error` says so; returns `error`.
+    private func lost(_ error: SpoolError) -> SpoolError {
+        if error.code == .notLeaseHolder && !leaseLost.exchange(true, ordering: .acquiringAndReleasing) {
+            report(event(.critical, "spool.forward.lease_lost",
+                         "sink '\(configuration.name)': \(owner) lost its lease to another forwarder (it lapsed, e.g. this process was stopped past its expiry). It stops sending at once and acknowledges nothing more; the holder sends the unacknowledged batches again.",
+                         ["owner": .string(owner), "error": .string(error.message)]))
+        }
+        return error
+    }
+
+    // MARK: - Forwarding
+
+    private func forward(until stop: Stop) async throws {
+        let (name, owner, lease) = (configuration.name, owner, configuration.lease)
+        var cursor = try await withStore("read the position") { store throws(SpoolError) in try store.position(of: name) }
+        var inFlight: [(lastID: Int64, task: Task<Settlement, any Error>)] = []
+        var partialSince: UnixInstant?
+        defer {
+            for flight in inFlight { flight.task.cancel() }
+            countInFlight(0)
+        }
+        let batchEntries = max(1, min(configuration.maxBatchEntries, sink.maximumEntriesPerRequest ?? .max))
+        var gaugesUpdated: UnixInstant?
+        while !Task.isCancelled {
+            let untilEmpty = stop == .empty || finishing.load(ordering: .acquiring)
+            if gaugesUpdated.map({ $0.duration(to: clock.now) >= .seconds(1) }) ?? true {
+                gaugesUpdated = clock.now
+                await recordBacklog()
+            }
+            // Keep the pipe full.
+            while inFlight.count < max(1, configuration.maxInFlight) && !isStopping {
+                try await holdLease()
+                let (after, maxBytes) = (cursor, configuration.maxBatchBytes)
+                let batch = try await withStore("claim") { store throws(SpoolError) in
+                    try store.claim(sink: name, owner: owner, lease: lease, after: after, maxCount: batchEntries, maxBytes: maxBytes)
+                }
+                guard !batch.entries.isEmpty else { partialSince = nil; break }
+                let bytes = batch.entries.reduce(0) { $0 + $1.topic.utf8.count + $1.message.utf8.count + ($1.contextJSON?.utf8.count ?? 0) }
+                let full = batch.entries.count >= batchEntries || bytes * 10 >= configuration.maxBatchBytes * 9
+                if !full && !untilEmpty {
+                    let since = partialSince ?? clock.now
+                    partialSince = since
+                    if since.duration(to: clock.now) < configuration.maxBatchWait { break }
+                }
+                partialSince = nil
+                cursor = batch.lastID
+                metrics.batchSize.record(batch.entries.count)
+                let entries = batch.entries[...]
+                inFlight.append((batch.lastID, Task { try await self.deliver(entries, attempts: 0) }))
+                countInFlight(inFlight.count)
+            }
+            guard let oldest = inFlight.first else {
+                if untilEmpty || isStopping { return }
+                let wait = partialSince.map { max(.milliseconds(1), configuration.maxBatchWait - $0.duration(to: clock.now)) }
+                try await clock.sleep(for: min(wait ?? configuration.pollInterval, configuration.pollInterval))
+                continue
+            }
+            // Settle in order: the oldest batch first, whatever finished meanwhile. The deliveries
+            // are unstructured tasks, which a cancelled caller does not cancel by itself: pass it
+            // on, or a batch in backoff (or a paused sink) would hold shutdown for its whole wait.
+            let pending = inFlight.map(\.task)
+            let settlement = try await withTaskCancellationHandler {
+                try await oldest.task.value
+            } onCancel: {
+                for task in pending { task.cancel() }
+            }
+            inFlight.removeFirst()
+            countInFlight(inFlight.count)
+            do {
+                let through = oldest.lastID
+                let (dropped, reason) = (settlement.rejectedByDestination, settlement.rejectionReason)
+                let acknowledgement = try await withStore("acknowledge") { store throws(SpoolError) in
+                    try store.acknowledge(sink: name, owner: owner, through: through,
+                                          delivered: settlement.delivered, deadLetters: settlement.deadLetters,
+                                          droppedByDestination: dropped, dropReason: reason)
+                }
+                deliveryLatency.record(acknowledgement)
+            } catch let error as SpoolError {
+                throw lost(error)
+            }
+            progress.withLock {
+                $0.delivered += settlement.delivered
+                $0.deadLettered += settlement.deadLetters.count
+            }
+            metrics.delivered.increment(by: settlement.delivered)
+            if !settlement.deadLetters.isEmpty { metrics.deadLettered.increment(by: settlement.deadLetters.count) }
+            if settlement.rejectedByDestination > 0 { metrics.dropped.increment(by: settlement.rejectedByDestination) }
+        }
+        throw CancellationError()
+    }
+
+    /// Spool depth, oldest pending age and the WAL's size, as gauges.
+    private func recordBacklog() async {
+        let name = configuration.name
+        let path = store.path
+        guard let (backlog, walBytes) = try? await BlockingWork.run({ () throws(SpoolError) in
+            (try self.store.backlog(of: name), Writer.fileSize(path + "-wal"))
+        }) else { return }
+        metrics.depth.record(backlog.entries)
+        let age = backlog.oldestTimestamp.map { UnixTime.seconds(nanoseconds: clock.now.nanoseconds &- $0) } ?? 0
+        metrics.oldestPendingAge.record(max(0, age))
+        metrics.walBytes.record(walBytes)
+    }
+
+    func nextRandomDelay(afterAttempt attempt: Int, retryAfter: Duration?) -> Duration {
+        // The system generator has no state to share: one per call needs no lock.
+        var generator = SystemRandomNumberGenerator()
+        return configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &generator)
+    }
+
+    /// Marks the sink paused without counting another request.
+    func markPaused(_ reason: PauseReason) {
+        progress.withLock {
+            $0.paused = true
+            $0.pauseReason = reason
+        }
+        metrics.recordPause(reason)
+    }
+
+    /// Counts one attempt. `failing` (no answer, a retryable or a misconfigured one) starts or
+    /// continues a run of failures (``Progress/failingSince``); any other answer ends it.
+    func count(request: Void = (), retry: Bool = false, failed: Bool = false, failing: Bool = false, paused: Bool? = nil) {
+        let now = clock.now
+        let resumed = progress.withLock { progress -> Bool in
+            progress.requests += 1
+            if retry { progress.retries += 1 }
+            if failed { progress.failures += 1 }
+            progress.failingSince = failing ? progress.failingSince ?? now : nil
+            let wasPaused = progress.paused
+            if let paused {
+                progress.paused = paused
+                if !paused { progress.pauseReason = nil }
+            }
+            return wasPaused && !progress.paused
+        }
+        if resumed { metrics.recordPause(nil) }
+    }
+
+    func countInFlight(_ batches: Int) {
+        progress.withLock { $0.inFlight = batches }
+        metrics.inFlight.record(batches)
+    }
+}
+
+/// The sink's metrics, through swift-metrics: whatever backend the app bootstrapped gets them.
+/// Names follow Prometheus' conventions (docs/operations.md, "Reading the metrics").
+struct SinkMetrics: Sendable {
+    let delivered: Counter
+    let failed: Counter
+    let retried: Counter
+    let deadLettered: Counter
+    let dropped: Counter
+    let latency: Metrics.Timer
+    let batchSize: Recorder
+    let breakerState: Gauge
+    let inFlight: Gauge
+    /// One series per reason, 1 for the reason the sink is paused for, 0 otherwise.
+    let paused: [(reason: SinkScheduler.PauseReason, gauge: Gauge)]
+    let depth: Gauge
+    let oldestPendingAge: Gauge
+    let walBytes: Gauge
+
+    init(sink: String, factory: any MetricsFactory) {
+        let dimensions = [("sink", sink)]
+        delivered = Counter(label: "spool_entries_delivered_total", dimensions: dimensions, factory: factory)
+        failed = Counter(label: "spool_requests_failed_total", dimensions: dimensions, factory: factory)
+        retried = Counter(label: "spool_requests_retried_total", dimensions: dimensions, factory: factory)
+        deadLettered = Counter(label: "spool_entries_dead_lettered_total", dimensions: dimensions, factory: factory)
+        dropped = Counter(label: "spool_entries_dropped_by_destination_total", dimensions: dimensions, factory: factory)
+        latency = Metrics.Timer(label: "spool_request_duration_seconds", dimensions: dimensions, factory: factory)
+        batchSize = Recorder(label: "spool_batch_entries", dimensions: dimensions, factory: factory)
+        breakerState = Gauge(label: "spool_breaker_state", dimensions: dimensions, factory: factory)
+        inFlight = Gauge(label: "spool_batches_in_flight", dimensions: dimensions, factory: factory)
+        paused = SinkScheduler.PauseReason.allCases.map { reason in
+            (reason, Gauge(label: "spool_sink_paused", dimensions: dimensions + [("reason", reason.rawValue)], factory: factory))
+        }
+        depth = Gauge(label: "spool_pending_entries", dimensions: dimensions, factory: factory)
+        oldestPendingAge = Gauge(label: "spool_oldest_pending_age_seconds", dimensions: dimensions, factory: factory)
+        // The spool's, not the sink's: a reader holding an old snapshot makes it grow.
+        walBytes = Gauge(label: "spool_wal_bytes", dimensions: [], factory: factory)
+        // Every series exists from the start, so a scrape (and an alert on it) sees 0, not nothing.
+        breakerState.record(0)
+        inFlight.record(0)
+        recordPause(nil)
+    }
+
+    /// Sets `spool_sink_paused`: 1 for `reason`, 0 for every other (all 0 when running).
+    func recordPause(_ reason: SinkScheduler.PauseReason?) {
+        for series in paused { series.gauge.record(series.reason == reason ? 1 : 0) }
+    }
+}

@@ -1,0 +1,207 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Spool
+
+/// The one HTTP path of every sink: one attempt of one request, through AsyncHTTPClient, with
+/// timeouts, gzip above a threshold, a User-Agent, credentials from configuration and the shared
+/// FIFO concurrency limit. Retrying is the scheduler's job; the transport never retries.
+///
+/// TLS certificates are verified (AsyncHTTPClient's default); redirects are not followed (a
+/// redirect from a log backend is a configuration problem, and following one could send
+/// credentials elsewhere).
+public final class Transport: Sendable {
+    /// Timeouts, compression and limits, with documented defaults.
+    public struct Configuration: Sendable, Hashable {
+        /// Default 5 s.
+        public var connectTimeout: Duration = .seconds(5)
+        /// The whole request, response body included. Default 10 s.
+        public var requestTimeout: Duration = .seconds(10)
+        /// Bodies at least this large are sent gzip-compressed when the sink allows it. Default 1 KiB.
+        public var gzipThreshold: Int = 1024
+        /// The gzip level for request bodies, 1 (fastest) to 9 (smaller). Default 1: on log lines
+        /// it took a third of the CPU of level 6 (zlib's default) for a body about 30 % larger,
+        /// and compression is the largest cost of forwarding once encoding is cheap
+        /// (BENCHMARKS.md, "Forwarding real lines").
+        public var gzipLevel: Int = 1
+        /// Requests in flight at once, over every sink. Default 5.
+        public var maximumConcurrentRequests: Int = 5
+        /// Default `spool/<version>`.
+        public var userAgent: String = "spool/0.1"
+        public init() {}
+    }
+
+    /// Why an attempt got no response. The message never holds a credential.
+    public struct Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        public enum Kind: String, Sendable, Hashable {
+            case connectionRefused, timeout, connectionReset, invalidURL, other
+        }
+        public var kind: Kind
+        public var message: String
+        public var description: String { "\(kind): \(message)" }
+    }
+
+    public let configuration: Configuration
+    public let limiter: ConcurrencyLimiter
+    private let client: HTTPClient
+
+    /// A transport with its own HTTP client; call ``shutdown()`` when done.
+    private let clock: any WallClock
+
+    public init(configuration: Configuration = Configuration(), clock: any WallClock = SystemClock()) {
+        self.configuration = configuration
+        self.clock = clock
+        limiter = ConcurrencyLimiter(limit: configuration.maximumConcurrentRequests)
+        var clientConfiguration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .nanoseconds(configuration.connectTimeout.totalNanoseconds)),
+            decompression: .disabled)
+        clientConfiguration.httpVersion = .automatic
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+    }
+
+    /// Closes the connections.
+    public func shutdown() async throws {
+        try await client.shutdown()
+    }
+
+    /// Sends `request` once, adding `credentials` to its headers.
+    /// - Returns: the response (status, headers, at most `SinkResponse.maximumBodyBytes` of body),
+    ///   or why there was none.
+    public func send(_ request: SinkRequest, credentials: [SinkRequest.Header] = []) async -> Result<SinkResponse, Failure> {
+        var outgoing = HTTPClientRequest(url: request.url)
+        outgoing.method = HTTPMethod(rawValue: request.method)
+        outgoing.headers.add(name: "User-Agent", value: configuration.userAgent)
+        for header in request.headers { outgoing.headers.add(name: header.name, value: header.value) }
+        for header in credentials { outgoing.headers.replaceOrAdd(name: header.name, value: header.value) }
+        if request.allowsGzip && request.body.count >= configuration.gzipThreshold,
+           let compressed = try? Gzip.compress(request.body, level: configuration.gzipLevel)
+        {
+            outgoing.body = .bytes(compressed)
+            outgoing.headers.replaceOrAdd(name: "Content-Encoding", value: "gzip")
+        } else {
+            outgoing.body = .bytes(ByteBuffer(bytes: request.body))
+        }
+        let timeout = TimeAmount.nanoseconds(configuration.requestTimeout.totalNanoseconds)
+        let client = self.client
+        let clock = self.clock
+        do {
+            return try await limiter.withPermit {
+                let response = try await client.execute(outgoing, timeout: timeout)
+                var collected: [UInt8] = []
+                for try await chunk in response.body {
+                    let room = SinkResponse.maximumBodyBytes - collected.count
+                    collected.append(contentsOf: chunk.readableBytesView.prefix(room))
+                    if collected.count >= SinkResponse.maximumBodyBytes { break }  // the rest is dropped
+                }
+                // A server may echo the request's headers in its answer (an error page, a debug
+                // body): no credential value may reach a dead letter's reason or stderr from there.
+                let secrets = Self.secretValues(credentials)
+                let headers = response.headers.map { SinkRequest.Header($0.name, Self.scrub($0.value, secrets)) }
+                return .success(SinkResponse(status: Int(response.status.code), headers: headers,
+                                             body: Self.scrub(collected, secrets), receivedAt: clock.now))
+            }
+        } catch {
+            return .failure(Self.describe(error, url: request.url))
+        }
+    }
+
+    // MARK: - Credentials out of answers
+
+    /// What is put in place of a credential found in an answer.
+    static let scrubbedMarker = Array("[REDACTED]".utf8)
+
+    /// The byte strings no answer may repeat: each credential header's value, its token after a
+    /// scheme (`Bearer …`, `Basic …`), and a basic password decoded. Values shorter than 4 bytes
+    /// are left out: they would mangle ordinary text and protect nothing.
+    static func secretValues(_ credentials: [SinkRequest.Header]) -> [[UInt8]] {
+        var values: [String] = []
+        for header in credentials {
+            values.append(header.value)
+            if let space = header.value.firstIndex(of: " ") {
+                let scheme = header.value[..<space].lowercased()
+                let token = String(header.value[header.value.index(after: space)...])
+                values.append(token)
+                if scheme == "basic", let decoded = Data(base64Encoded: token).map({ String(decoding: $0, as: UTF8.self) }),
+                   let colon = decoded.firstIndex(of: ":") {
+                    values.append(String(decoded[decoded.index(after: colon)...]))
+                }
+            }
+        }
+        // Longest first, so a whole header value is replaced before its token alone.
+        return values.map { Array($0.utf8) }.filter { $0.count >= 4 }.sorted { $0.count > $1.count }
+    }
+
+    /// `bytes` with every occurrence of every secret replaced by ``scrubbedMarker``.
+    static func scrub(_ bytes: [UInt8], _ secrets: [[UInt8]]) -> [UInt8] {
+        var output = bytes
+        for secret in secrets where output.count >= secret.count {
+            var result: [UInt8] = []
+            var index = 0
+            var replaced = false
+            while index < output.count {
+                if output[index] == secret[0], index + secret.count <= output.count,
+                   output[index..<(index + secret.count)].elementsEqual(secret) {
+                    result.append(contentsOf: scrubbedMarker)
+                    index += secret.count
+                    replaced = true
+                } else {
+                    result.append(output[index])
+                    index += 1
+                }
+            }
+            if replaced { output = result }
+        }
+        return output
+    }
+
+    static func scrub(_ text: String, _ secrets: [[UInt8]]) -> String {
+        secrets.isEmpty ? text : String(decoding: scrub(Array(text.utf8), secrets), as: UTF8.self)
+    }
+
+    // MARK: - Failures in words
+
+    /// A failure in one readable line that names the host but never a credential: what happened
+    /// and what it likely means, not the HTTP client's internal description.
+    static func describe(_ error: any Error, url: String) -> Failure {
+        let parsed = URL(string: url)
+        let host = parsed.map { "\($0.host ?? "?")\($0.port.map { ":\($0)" } ?? "")" } ?? "?"
+        let text = String(describing: error)
+        let lowered = text.lowercased()
+        if error is HTTPParserError {
+            let tls = parsed?.scheme == "http" ? " (an HTTPS port spoken to with http://?)" : ""
+            return Failure(kind: .other, message: "\(host) answered with something that is not HTTP\(tls); is this the right host and port?")
+        }
+        if let error = error as? HTTPClientError {
+            if [.connectTimeout].contains(error) {
+                return Failure(kind: .timeout, message: "no connection to \(host) within the connect timeout (is the host reachable?)")
+            }
+            if [.deadlineExceeded, .readTimeout, .writeTimeout].contains(error) {
+                return Failure(kind: .timeout, message: "\(host) did not answer within the request timeout")
+            }
+            if error == .remoteConnectionClosed {
+                return Failure(kind: .connectionReset, message: "\(host) closed the connection before answering")
+            }
+            if [.invalidURL, .emptyHost, .emptyScheme].contains(error) || text.contains("unsupportedScheme") {
+                return Failure(kind: .invalidURL, message: "the URL for \(host) is not one Spool can send to (\(text.prefix(120)))")
+            }
+        }
+        if lowered.contains("refused") || text.contains("ECONNREFUSED") {
+            return Failure(kind: .connectionRefused, message: "\(host) refused the connection (is the destination running, and on that port?)")
+        }
+        if lowered.contains("timeout") || lowered.contains("timed out") {
+            return Failure(kind: .timeout, message: "\(host) did not answer in time")
+        }
+        if lowered.contains("handshake") || lowered.contains("ssl") || lowered.contains("tls") || lowered.contains("certificate") {
+            return Failure(kind: .other, message: "TLS with \(host) failed: \(text.prefix(200)) (an http:// server spoken to with https://, or a certificate that does not verify?)")
+        }
+        if lowered.contains("reset") || text.contains("ECONNRESET") || lowered.contains("closed") {
+            return Failure(kind: .connectionReset, message: "\(host) closed or reset the connection before answering")
+        }
+        if lowered.contains("resolve") || lowered.contains("dns") || lowered.contains("lookup") {
+            return Failure(kind: .other, message: "the name \(parsed?.host ?? host) could not be resolved")
+        }
+        return Failure(kind: .other, message: "talking to \(host) failed: \(text.prefix(300))")
+    }
+}
