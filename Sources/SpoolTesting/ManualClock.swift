@@ -3,7 +3,7 @@ import Synchronization
 
 /// A clock that moves only when a test says so. Sleepers wake when ``advance(by:)`` passes
 /// their deadline, so time-dependent code is tested without sleeping.
-public final class ManualClock: WallClock, Sendable {
+package final class ManualClock: WallClock, Sendable {
     private struct State {
         var now: UnixInstant
         var sleepers: [(deadline: UnixInstant, id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
@@ -13,17 +13,17 @@ public final class ManualClock: WallClock, Sendable {
     private let state: Mutex<State>
 
     /// A clock at `start` (default 2024-11-29T09:40:00Z).
-    public init(start: UnixInstant = UnixInstant(nanoseconds: 1_732_873_200_000_000_000)) {
+    package init(start: UnixInstant = UnixInstant(nanoseconds: 1_732_873_200_000_000_000)) {
         state = Mutex(State(now: start))
     }
 
-    public var now: UnixInstant { state.withLock { $0.now } }
-    public var minimumResolution: Duration { .nanoseconds(1) }
+    package var now: UnixInstant { state.withLock { $0.now } }
+    package var minimumResolution: Duration { .nanoseconds(1) }
 
     /// How many tasks are sleeping on this clock: lets a test wait until work is parked.
-    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+    package var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
-    public func sleep(until deadline: UnixInstant, tolerance: Duration?) async throws {
+    package func sleep(until deadline: UnixInstant, tolerance: Duration?) async throws {
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
@@ -58,7 +58,7 @@ public final class ManualClock: WallClock, Sendable {
     }
 
     /// Moves time forward and wakes every sleeper whose deadline has come.
-    public func advance(by duration: Duration) {
+    package func advance(by duration: Duration) {
         let woken = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
             state.now = state.now.advanced(by: duration)
             let now = state.now

@@ -255,7 +255,7 @@ enum ConfigurationFixtures {
               out: {type: http, url: "http://127.0.0.1:9/in", batch_size: 7}
             """)
         let store = try configuration.openStore()
-        let forwarder = try configuration.makeForwarder(store: store, owner: "test", environment: [:])
+        let forwarder = try configuration.makeForwarder(store: store, name: "test", environment: [:])
         #expect(forwarder.schedulers.count == 1)
         #expect(forwarder.transport.configuration == configuration.transport)
         try await forwarder.transport.shutdown()

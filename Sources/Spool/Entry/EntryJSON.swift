@@ -1,8 +1,8 @@
 /// The one JSON shape of an entry, shared by the NDJSON sink, `spool export`, `--json` output and
 /// stderr reports: `{"schema":…,"ts":"…","ts_ns":…,"level":…,"topic":…,"message":…,"context":{…}}`.
-public enum EntryJSON {
+package enum EntryJSON {
     /// One entry as a JSON object on one line (no trailing newline).
-    public static func line(_ entry: LogEntry) -> String {
+    package static func line(_ entry: LogEntry) -> String {
         var writer = JSONWriter(capacity: entry.message.utf8.count + 160)
         write(timestamp: entry.timestamp, level: entry.level, topic: entry.topic, message: entry.message,
               contextJSON: entry.context.map(JSON.string), schema: entry.schema, id: nil, to: &writer)
@@ -11,7 +11,7 @@ public enum EntryJSON {
 
     /// A stored entry as a JSON object on one line, with its spool id; the stored context text is
     /// copied as it is.
-    public static func line(_ stored: StoredEntry) -> String {
+    package static func line(_ stored: StoredEntry) -> String {
         var writer = JSONWriter(capacity: stored.message.utf8.count + 160)
         write(stored, to: &writer)
         return String(decoding: writer.bytes, as: UTF8.self)

@@ -80,7 +80,7 @@ extension JSONValue: CustomStringConvertible {
     /// Parses JSON text. Numbers without a fraction or exponent that fit in 64 bits become
     /// ``int(_:)``; others ``double(_:)``. Invalid escapes and lone surrogates become U+FFFD.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/invalidInput`` and the byte offset.
-    public init(parsing text: String) throws(SpoolError) {
+    package init(parsing text: String) throws(SpoolError) {
         var text = text
         var result: Result<JSONValue, SpoolError> = .success(.null)
         text.withUTF8 { bytes in
@@ -91,7 +91,7 @@ extension JSONValue: CustomStringConvertible {
     }
 
     /// Parses JSON from UTF-8 bytes (invalid UTF-8 inside strings is replaced by U+FFFD).
-    public init(parsing bytes: UnsafeBufferPointer<UInt8>) throws(SpoolError) {
+    package init(parsing bytes: UnsafeBufferPointer<UInt8>) throws(SpoolError) {
         var parser = JSONParser(bytes: bytes)
         self = try parser.parseDocument()
     }

@@ -7,27 +7,40 @@
 /// ```
 public struct LogEntry: Sendable, Hashable, Codable {
     /// The payload schema every stored entry and every sink payload carries.
-    public static let currentSchema = "spool/log/v1"
+    package static let currentSchema = "spool/log/v1"
 
     /// Event time in Unix nanoseconds.
     public var timestamp: Int64
+    /// The entry's severity.
     public var level: LogLevel
     /// Dot-separated topic, e.g. `dsp.pipeline.filter.init`.
     public var topic: String
+    /// The human-readable message.
     public var message: String
     /// Structured context: a JSON object, or nil.
     public var context: [String: JSONValue]?
     /// The payload schema version, ``currentSchema`` for entries made by this version.
-    public var schema: String
+    package var schema: String
 
     /// Creates an entry.
-    public init(
+    /// - Parameters:
+    ///   - timestamp: Event time in Unix nanoseconds.
+    ///   - level: The entry's severity.
+    ///   - topic: Dot-separated topic, e.g. `billing.payment`.
+    ///   - message: The human-readable message.
+    ///   - context: Structured context, or nil.
+    public init(timestamp: Int64, level: LogLevel, topic: String, message: String, context: [String: JSONValue]? = nil) {
+        self.init(timestamp: timestamp, level: level, topic: topic, message: message, context: context, schema: Self.currentSchema)
+    }
+
+    /// Creates an entry with an explicit payload schema (entries read back from a spool).
+    package init(
         timestamp: Int64,
         level: LogLevel,
         topic: String,
         message: String,
-        context: [String: JSONValue]? = nil,
-        schema: String = LogEntry.currentSchema
+        context: [String: JSONValue]?,
+        schema: String
     ) {
         self.timestamp = timestamp
         self.level = level
@@ -40,18 +53,18 @@ public struct LogEntry: Sendable, Hashable, Codable {
 
 /// An entry read back from the spool. The context stays the JSON text stored on disk, so a
 /// sink can copy it into its payload without decoding it; ``entry`` decodes it when needed.
-public struct StoredEntry: Sendable, Hashable {
+package struct StoredEntry: Sendable, Hashable {
     /// The entry's id in the spool: strictly increasing in append order, never reused.
-    public var id: Int64
-    public var timestamp: Int64
-    public var level: LogLevel
-    public var topic: String
-    public var message: String
+    package var id: Int64
+    package var timestamp: Int64
+    package var level: LogLevel
+    package var topic: String
+    package var message: String
     /// The stored context, a JSON object as text, or nil.
-    public var contextJSON: String?
-    public var schema: String
+    package var contextJSON: String?
+    package var schema: String
 
-    public init(id: Int64, timestamp: Int64, level: LogLevel, topic: String, message: String, contextJSON: String?, schema: String) {
+    package init(id: Int64, timestamp: Int64, level: LogLevel, topic: String, message: String, contextJSON: String?, schema: String) {
         self.id = id
         self.timestamp = timestamp
         self.level = level
@@ -63,7 +76,7 @@ public struct StoredEntry: Sendable, Hashable {
 
     /// The entry with its context decoded. A stored context that is not a JSON object (only
     /// possible when someone edited the file by hand) is kept under the key `_value`.
-    public var entry: LogEntry {
+    package var entry: LogEntry {
         var context: [String: JSONValue]?
         if let contextJSON {
             switch try? JSONValue(parsing: contextJSON) {

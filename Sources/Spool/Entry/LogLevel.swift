@@ -4,7 +4,7 @@ public enum LogLevel: String, Sendable, Hashable, Codable, CaseIterable, Compara
 
     /// Parses a level name, case-insensitively, accepting `warn` for ``warning`` and `fatal`
     /// for ``critical`` as other tools spell them.
-    public init?(parsing text: some StringProtocol) {
+    package init?(parsing text: some StringProtocol) {
         switch text.lowercased() {
         case "trace": self = .trace
         case "debug": self = .debug
@@ -19,7 +19,7 @@ public enum LogLevel: String, Sendable, Hashable, Codable, CaseIterable, Compara
 
     /// Position in severity order, 0 (trace) to 6 (critical).
     @inlinable
-    public var severity: Int {
+    package var severity: Int {
         switch self {
         case .trace: 0
         case .debug: 1

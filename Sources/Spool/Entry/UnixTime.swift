@@ -17,13 +17,13 @@ import Foundation
 /// values, NaN, infinities, fractions that round to zero nanoseconds and values past
 /// 2262-04-11T23:47:16Z are refused with a clear error, never turned into a wrong date.
 /// Fractions are kept to the nanosecond (rounded).
-public enum UnixTime {
+package enum UnixTime {
     /// The latest representable instant: Int64.max nanoseconds, 2262-04-11T23:47:16.854775807Z.
-    public static let maximumNanoseconds = Int64.max
+    package static let maximumNanoseconds = Int64.max
 
     /// Turns an integer epoch value in s, ms, µs or ns into nanoseconds.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/invalidTimestamp``.
-    public static func nanoseconds(fromEpoch value: Int64) throws(SpoolError) -> Int64 {
+    package static func nanoseconds(fromEpoch value: Int64) throws(SpoolError) -> Int64 {
         guard value > 0 else { throw invalid("\(value)", value == 0 ? "zero is not an event time" : "negative timestamps are not accepted") }
         let multiplier: Int64 = value < 100_000_000_000 ? 1_000_000_000 : value < 100_000_000_000_000 ? 1_000_000 : value < 100_000_000_000_000_000 ? 1_000 : 1
         let (result, overflow) = value.multipliedReportingOverflow(by: multiplier)
@@ -33,7 +33,7 @@ public enum UnixTime {
 
     /// Turns a fractional epoch value in s, ms, µs or ns into nanoseconds, rounded to the nearest.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/invalidTimestamp``.
-    public static func nanoseconds(fromEpoch value: Double) throws(SpoolError) -> Int64 {
+    package static func nanoseconds(fromEpoch value: Double) throws(SpoolError) -> Int64 {
         guard value.isFinite else { throw invalid("\(value)", "not a finite number") }
         guard value > 0 else { throw invalid("\(value)", value == 0 ? "zero is not an event time" : "negative timestamps are not accepted") }
         guard value < 9_223_372_036_854_775_808.0 else { throw invalid("\(value)", "after 2262-04-11, the latest time that fits in 64-bit nanoseconds") }
@@ -63,18 +63,18 @@ public enum UnixTime {
     // MARK: - Conversions for destinations
 
     /// Loki: nanoseconds as a decimal string.
-    public static func decimalString(nanoseconds: Int64) -> String { String(nanoseconds) }
+    package static func decimalString(nanoseconds: Int64) -> String { String(nanoseconds) }
 
     /// Pushgateway, CloudWatch: milliseconds, rounded down.
-    public static func milliseconds(nanoseconds: Int64) -> Int64 { nanoseconds.floorDivided(by: 1_000_000) }
+    package static func milliseconds(nanoseconds: Int64) -> Int64 { nanoseconds.floorDivided(by: 1_000_000) }
 
     /// Seconds, with the fraction.
-    public static func seconds(nanoseconds: Int64) -> Double {
+    package static func seconds(nanoseconds: Int64) -> Double {
         Double(nanoseconds.floorDivided(by: 1_000_000_000)) + Double(nanoseconds.floorModulo(1_000_000_000)) / 1e9
     }
 
     /// ISO 8601 in UTC with milliseconds, e.g. `2024-11-29T09:40:00.123Z`.
-    public static func iso8601(nanoseconds: Int64) -> String {
+    package static func iso8601(nanoseconds: Int64) -> String {
         var writer = JSONWriter(capacity: 24)
         writeISO8601(nanoseconds: nanoseconds, to: &writer)
         return String(decoding: writer.bytes, as: UTF8.self)
@@ -127,7 +127,7 @@ extension Int64 {
 
 extension UnixTime {
     /// Days in `month` (1–12) of `year`, Gregorian.
-    public static func daysIn(month: Int64, year: Int64) -> Int64 {
+    package static func daysIn(month: Int64, year: Int64) -> Int64 {
         switch month {
         case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
         case 4, 6, 9, 11: 30
@@ -136,7 +136,7 @@ extension UnixTime {
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    public static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+    package static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = y.floorDivided(by: 400)
         let yearOfEra = y - era * 400

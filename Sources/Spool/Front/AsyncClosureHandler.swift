@@ -24,7 +24,7 @@ public final class AsyncClosureHandler: LogEntryHandler, FailureReportingHandler
     public static let defaultCapacity = 1024
 
     /// The queue's capacity, in entries.
-    public let capacity: Int
+    package let capacity: Int
     private let continuation: AsyncStream<Item>.Continuation
     private let progress: Progress
 

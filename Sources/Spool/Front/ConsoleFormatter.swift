@@ -3,7 +3,7 @@ import Foundation
 /// The console's line formats and its writer, shared by ``ConsoleHandler`` (entries as they are
 /// logged) and ``ConsoleSink`` (entries replayed from the spool), so a line looks the same
 /// whichever way it reached the terminal (and `spool tail` prints the same lines).
-public struct ConsoleFormatter: Sendable, Hashable {
+package struct ConsoleFormatter: Sendable, Hashable {
     /// The file descriptor written to.
     let fileDescriptor: Int32
     /// The format, resolved: never ``ConsoleHandler/Format/automatic``.
@@ -15,7 +15,7 @@ public struct ConsoleFormatter: Sendable, Hashable {
     /// - Parameters:
     ///   - format: The format; `.automatic` is resolved against `fileDescriptor`.
     ///   - fileDescriptor: Where ``write(_:)`` writes.
-    public init(format: ConsoleHandler.Format, fileDescriptor: Int32) {
+    package init(format: ConsoleHandler.Format, fileDescriptor: Int32) {
         self.fileDescriptor = fileDescriptor
         if case .automatic = format {
             if isatty(fileDescriptor) == 1 {
@@ -39,7 +39,7 @@ public struct ConsoleFormatter: Sendable, Hashable {
     }
 
     /// One line for a stored entry, without the final newline. JSON lines carry the spool id.
-    public func line(_ stored: StoredEntry) -> String {
+    package func line(_ stored: StoredEntry) -> String {
         switch format {
         case .human(let colour): Self.humanLine(stored.entry, colour: colour)
         case .json, .automatic: EntryJSON.line(stored)

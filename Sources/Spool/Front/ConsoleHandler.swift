@@ -25,9 +25,9 @@ public struct ConsoleHandler: LogEntryHandler {
     }
 
     /// The file descriptor written to.
-    public var fileDescriptor: Int32 { formatter.fileDescriptor }
+    package var fileDescriptor: Int32 { formatter.fileDescriptor }
     /// The format, resolved: never ``Format/automatic``.
-    public var format: Format { formatter.format }
+    package var format: Format { formatter.format }
     /// The one implementation of the console formats, shared with ``ConsoleSink``.
     let formatter: ConsoleFormatter
 

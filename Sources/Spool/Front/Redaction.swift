@@ -20,11 +20,11 @@ public struct Redaction: Sendable, Hashable {
     public static let disabled = Redaction(keys: [])
 
     /// Keys whose values are hidden, compared ignoring case. Default ``defaultKeys``.
-    public var keys: [String] {
+    package var keys: [String] {
         didSet { lowered = keys.map { $0.lowercased() } }
     }
     /// What a hidden value becomes. Default `"[REDACTED]"`.
-    public var marker: JSONValue
+    package var marker: JSONValue
 
     private var lowered: [String]
 
@@ -41,7 +41,7 @@ public struct Redaction: Sendable, Hashable {
     /// The context with every matching key's value replaced by ``marker``. A context without a
     /// match is returned as it is, without being copied.
     /// - Parameter context: An entry's context.
-    public func redacting(_ context: [String: JSONValue]) -> [String: JSONValue] {
+    package func redacting(_ context: [String: JSONValue]) -> [String: JSONValue] {
         var context = context
         redact(&context)
         return context
@@ -57,7 +57,7 @@ public struct Redaction: Sendable, Hashable {
     }
 
     /// Whether `key` is one of ``keys``, ignoring case; ASCII keys are compared without allocating.
-    public func matches(_ key: String) -> Bool {
+    package func matches(_ key: String) -> Bool {
         let length = key.utf8.count
         for candidate in lowered where candidate.utf8.count == length {
             if Self.asciiCaseInsensitiveEqual(key, candidate) ?? (key.lowercased() == candidate) { return true }

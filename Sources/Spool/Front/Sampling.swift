@@ -15,11 +15,11 @@ import Synchronization
 /// ```
 public struct Sampling: Sendable, Hashable {
     /// Share of `trace` entries kept, 0…1. Default 1 (all).
-    public var trace: Double
+    package var trace: Double
     /// Share of `debug` entries kept, 0…1. Default 1 (all).
-    public var debug: Double
+    package var debug: Double
     /// Share of `info` entries kept, 0…1. Default 1 (all).
-    public var info: Double
+    package var info: Double
 
     /// Keeps everything.
     public static let keepAll = Sampling()
@@ -36,7 +36,7 @@ public struct Sampling: Sendable, Hashable {
     }
 
     /// The rate for `level`: 1 for `notice` and above.
-    public func rate(for level: LogLevel) -> Double {
+    package func rate(for level: LogLevel) -> Double {
         switch level {
         case .trace: trace
         case .debug: debug

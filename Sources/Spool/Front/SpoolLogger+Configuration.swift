@@ -19,14 +19,14 @@ extension SpoolLogger {
         /// Default: one JSON line on stderr.
         public var fallback: any LogEntryHandler = ClosureHandler(StandardError.writeJSONLine)
         /// Where timestamps come from. Default the system clock; tests pass a manual clock.
-        public var clock: any WallClock = SystemClock()
+        package var clock: any WallClock = SystemClock()
         /// Whether failure reports carry the stack where the failure was caught. Default true.
-        public var captureStack: Bool = true
+        package var captureStack: Bool = true
         /// At most one failure report per handler in this interval: a handler that fails on
         /// every entry (a full disk, a closed pipe) must not flood the fallback. Failures in
         /// between are counted in ``SpoolLogger/Statistics/handlerFailures`` and the next report
         /// says how many were held back (`suppressed`). Default 1 s; zero reports every failure.
-        public var failureReportInterval: Duration = .seconds(1)
+        package var failureReportInterval: Duration = .seconds(1)
 
         /// The defaults.
         public init() {}

@@ -71,7 +71,7 @@ public struct SpoolLogger: Sendable {
     ///   - topic: Appended to this logger's topic after a dot; nil logs under ``topic`` itself.
     ///   - context: Structured context, evaluated only if the entry is kept; redacted before any
     ///     handler sees it.
-    public func log(
+    package func log(
         _ level: LogLevel,
         _ message: @autoclosure () -> String,
         topic: String? = nil,
@@ -131,15 +131,15 @@ public struct SpoolLogger: Sendable {
 
     /// What the logger dropped or failed to deliver so far, over this logger and every value
     /// sharing its pipeline.
-    public var statistics: Statistics {
+    package var statistics: Statistics {
         Statistics(handlerFailures: core.failures.load(ordering: .relaxed), sampledOut: core.sampler.dropped)
     }
 
     /// Counters of what did not go through. A `Sendable` value.
-    public struct Statistics: Sendable, Hashable {
+    package struct Statistics: Sendable, Hashable {
         /// Handler calls (handle or flush) that threw and were reported to the fallback.
-        public var handlerFailures: Int
+        package var handlerFailures: Int
         /// Entries dropped by sampling, per sampled level.
-        public var sampledOut: [LogLevel: Int]
+        package var sampledOut: [LogLevel: Int]
     }
 }

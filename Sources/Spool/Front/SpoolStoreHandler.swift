@@ -12,7 +12,7 @@
 /// ```
 public struct SpoolStoreHandler: LogEntryHandler {
     /// The spool entries are appended to.
-    public let store: SpoolStore
+    package let store: SpoolStore
 
     /// Creates a handler appending to `store`.
     /// - Parameter store: The spool; several handlers and loggers may share it.

@@ -129,7 +129,7 @@ package struct Gathering {
 
 extension SpoolStore {
     /// Average rows per commit so far: how much concurrent appenders share commits.
-    public var rowsPerCommit: Double {
+    package var rowsPerCommit: Double {
         lane.withLock { $0.rounds == 0 ? 0 : Double($0.roundRows) / Double($0.rounds) }
     }
 

@@ -14,10 +14,10 @@ import Foundation
 /// let owner = LeaseOwner.thisProcess("billing forwarder")
 /// // "billing forwarder pid 4242 on web-1 started 81234567"
 /// ```
-public enum LeaseOwner {
+package enum LeaseOwner {
     /// An owner string for this process: `label` followed by its pid, host and start time.
     /// - Parameter label: What the holder is, for people (`spool forward`).
-    public static func thisProcess(_ label: String) -> String {
+    package static func thisProcess(_ label: String) -> String {
         let pid = getpid()
         return "\(label) pid \(pid) on \(hostName()) started \(ProcessProbe.startTime(of: pid) ?? 0)"
     }

@@ -16,9 +16,9 @@ import Foundation
 /// ```
 ///
 /// One owner: an inspector holds a SQLite connection, which must not cross threads.
-public final class SpoolInspector {
+package final class SpoolInspector {
     /// The spool file's path.
-    public let path: String
+    package let path: String
     private let connection: Connection
     /// Whether the file has `entries.only_sink` (schema 4): older spools have no addressed rows.
     private let hasAddressedEntries: Bool
@@ -27,7 +27,7 @@ public final class SpoolInspector {
     /// - Parameter path: The spool file; it is not created when missing.
     /// - Throws: ``SpoolError``: `.io` for a missing file or a directory, `.notASpool`,
     ///   `.corrupt`, `.newerSchema`.
-    public init(path: String) throws(SpoolError) {
+    package init(path: String) throws(SpoolError) {
         self.path = path
         connection = try SpoolStore.openExisting(path, readOnly: true)
         SpoolFile.applyBusyTimeout(connection, .seconds(5))
@@ -40,7 +40,7 @@ public final class SpoolInspector {
     // MARK: - Entries
 
     /// The last `count` entries matching `filter`, oldest first.
-    public func lastEntries(_ count: Int, matching filter: EntryFilter) throws(SpoolError) -> [StoredEntry] {
+    package func lastEntries(_ count: Int, matching filter: EntryFilter) throws(SpoolError) -> [StoredEntry] {
         let (clause, bind) = try conditions(filter)
         let statement = try connection.prepare("""
             SELECT * FROM (SELECT id, ts_ns, level, topic, message, context, schema FROM entries
@@ -65,7 +65,7 @@ public final class SpoolInspector {
     ///   call began if no later entry matched (`id` when there was nothing after it).
     /// - Throws: ``SpoolError`` from SQLite, or what `body` threw (which stops the walk).
     @discardableResult
-    public func forEachEntry(after id: Int64 = 0, matching filter: EntryFilter, _ body: (StoredEntry) throws -> Void) throws -> Int64 {
+    package func forEachEntry(after id: Int64 = 0, matching filter: EntryFilter, _ body: (StoredEntry) throws -> Void) throws -> Int64 {
         let (clause, bind) = try conditions(filter)
         guard let newest = try connection.scalarInt("SELECT max(id) FROM entries"), newest > id else { return id }
         let statement = try connection.prepare("""
@@ -113,7 +113,7 @@ public final class SpoolInspector {
     /// newest id when the call began, or the last entry returned if that is newer (an entry
     /// appended between the two reads). Following after it never returns an entry twice.
     /// - Parameter betweenReads: runs between reading the newest id and the entries (tests).
-    public func lastEntriesToFollow(_ count: Int, matching filter: EntryFilter,
+    package func lastEntriesToFollow(_ count: Int, matching filter: EntryFilter,
                                     betweenReads: () throws -> Void = {}) throws -> (entries: [StoredEntry], followAfter: Int64) {
         let newest = try newestID()
         try betweenReads()
@@ -122,13 +122,13 @@ public final class SpoolInspector {
     }
 
     /// The highest entry id in the spool, or the highest ever deleted when it is empty.
-    public func newestID() throws(SpoolError) -> Int64 {
+    package func newestID() throws(SpoolError) -> Int64 {
         try connection.scalarInt("SELECT max(COALESCE((SELECT max(id) FROM entries), 0), (SELECT value FROM meta WHERE key = 'id_floor'))") ?? 0
     }
 
     /// The sink's delivery position.
     /// - Throws: `.unknownSink` when no sink of that name is registered.
-    public func position(of sink: String) throws(SpoolError) -> Int64 {
+    package func position(of sink: String) throws(SpoolError) -> Int64 {
         let statement = try connection.prepare("SELECT position FROM sinks WHERE name = ?")
         statement.bind(1, sink)
         guard try statement.step() else {
@@ -143,7 +143,7 @@ public final class SpoolInspector {
     /// chunks of ``chunkRows`` rows (at most ``chunkBytes`` of text) with no snapshot held while
     /// `body` runs (see ``forEachEntry(after:matching:_:)``).
     /// - Throws: ``SpoolError`` from SQLite, or what `body` threw (which stops the walk).
-    public func forEachDeadLetter(matching filter: DeadLetterFilter, _ body: (DeadLetterRecord) throws -> Void) throws {
+    package func forEachDeadLetter(matching filter: DeadLetterFilter, _ body: (DeadLetterRecord) throws -> Void) throws {
         let (clause, bind) = filter.sql()
         // The chunk's start as a row value after the filter's own parameters (numbered apart).
         let statement = try connection.prepare("""
@@ -233,24 +233,24 @@ public final class SpoolInspector {
 extension SpoolInspector: Sendable {}
 
 /// Which entries an inspection looks at. Every condition left nil matches everything.
-public struct EntryFilter: Sendable, Hashable {
+package struct EntryFilter: Sendable, Hashable {
     /// Only entries still pending for this sink (after its position, and not addressed to
     /// another sink).
-    public var pendingFor: String?
+    package var pendingFor: String?
     /// Only entries this sink is to receive, pending or not (not addressed to another sink).
-    public var addressedTo: String?
+    package var addressedTo: String?
     /// Only this topic and the topics below it: `billing` matches `billing` and
     /// `billing.payment`, not `billingx`.
-    public var topicPrefix: String?
+    package var topicPrefix: String?
     /// Only entries at this level or a more severe one.
-    public var minimumLevel: LogLevel?
+    package var minimumLevel: LogLevel?
     /// Only entries whose event time is at or after this (Unix nanoseconds).
-    public var since: Int64?
+    package var since: Int64?
     /// Only entries whose event time is before this (Unix nanoseconds).
-    public var until: Int64?
+    package var until: Int64?
 
     /// Creates a filter; the defaults match every entry.
-    public init(pendingFor: String? = nil, addressedTo: String? = nil, topicPrefix: String? = nil, minimumLevel: LogLevel? = nil, since: Int64? = nil, until: Int64? = nil) {
+    package init(pendingFor: String? = nil, addressedTo: String? = nil, topicPrefix: String? = nil, minimumLevel: LogLevel? = nil, since: Int64? = nil, until: Int64? = nil) {
         self.pendingFor = pendingFor
         self.addressedTo = addressedTo
         self.topicPrefix = topicPrefix

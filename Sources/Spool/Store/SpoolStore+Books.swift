@@ -1,44 +1,44 @@
 /// What one acknowledgement recorded for its sink: the books' increments and the delivery
 /// latencies of the entries it passed.
-public struct Acknowledgement: Sendable, Hashable {
+package struct Acknowledgement: Sendable, Hashable {
     /// Entries passed and counted as delivered.
-    public var delivered: Int = 0
+    package var delivered: Int = 0
     /// Entries passed as dead letters.
-    public var deadLettered: Int = 0
+    package var deadLettered: Int = 0
     /// Entries the destination said it dropped (OTLP partial success).
-    public var dropped: Int = 0
+    package var dropped: Int = 0
     /// Delivery latencies of the entries passed, as (latency, how many entries had it), one per
     /// commit group. Entries committed before schema 7 have none.
-    public var latencies: [LatencySample] = []
+    package var latencies: [LatencySample] = []
 
     /// Entries sharing one commit time, and how long after that commit they were acknowledged.
-    public struct LatencySample: Sendable, Hashable {
-        public var nanoseconds: Int64
-        public var count: Int
+    package struct LatencySample: Sendable, Hashable {
+        package var nanoseconds: Int64
+        package var count: Int
     }
 }
 
 /// A sink's books: what it accepted and where each accepted entry is now. They balance,
 /// `accepted == delivered + deadLettered + dropped + pending`, at every committed state.
-public struct SinkBooks: Sendable, Codable, Hashable {
+package struct SinkBooks: Sendable, Codable, Hashable {
     /// Entries accepted while the sink was registered (every entry stored from the position it
     /// was registered at on, not addressed to another sink; a requeued dead letter is accepted
     /// again). For a sink that existed before schema 7, what it had delivered, dead-lettered and
     /// pending then, plus what came after.
-    public var accepted: Int64
-    public var delivered: Int64
-    public var deadLettered: Int64
+    package var accepted: Int64
+    package var delivered: Int64
+    package var deadLettered: Int64
     /// Removed before the sink passed them (the size bound, the disk's bound), or dropped by the
     /// destination after accepting a request (OTLP partial success).
-    public var dropped: Int64
-    public var pending: Int64
+    package var dropped: Int64
+    package var pending: Int64
 
-    public var balances: Bool { accepted == delivered + deadLettered + dropped + pending }
+    package var balances: Bool { accepted == delivered + deadLettered + dropped + pending }
 
     private enum Keys: String, CodingKey { case accepted, delivered, deadLettered, dropped, pending, balances }
 
     /// The fields and `balances`, so a reader of `spool stats --json` need not add them up.
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Keys.self)
         try container.encode(accepted, forKey: .accepted)
         try container.encode(delivered, forKey: .delivered)
@@ -52,12 +52,12 @@ public struct SinkBooks: Sendable, Codable, Hashable {
 /// A sink's delivery latency: commit to the acknowledgement that passed the entry, from the
 /// persisted histogram. Quantiles are the upper bound of the bucket that holds them (never
 /// more than the maximum).
-public struct LatencySummary: Sendable, Codable, Hashable {
+package struct LatencySummary: Sendable, Codable, Hashable {
     /// Entries with a latency sample.
-    public var count: Int64
-    public var p50Seconds: Double
-    public var p99Seconds: Double
-    public var maxSeconds: Double
+    package var count: Int64
+    package var p50Seconds: Double
+    package var p99Seconds: Double
+    package var maxSeconds: Double
 }
 
 /// The persisted latency histogram's buckets.

@@ -8,28 +8,28 @@ import Foundation
 /// checkpoints the WAL into the file, rebuilds the file with `VACUUM`, and truncates the WAL.
 extension SpoolStore {
     /// What ``compact(path:busyTimeout:force:clock:)`` did, in bytes on disk.
-    public struct CompactReport: Sendable, Codable, Hashable {
+    package struct CompactReport: Sendable, Codable, Hashable {
         /// The spool file.
-        public var path: String
+        package var path: String
         /// The database file's size before.
-        public var fileBytesBefore: Int64
+        package var fileBytesBefore: Int64
         /// The WAL file's size before (0 when there was none).
-        public var walBytesBefore: Int64
+        package var walBytesBefore: Int64
         /// The database file's size after.
-        public var fileBytesAfter: Int64
+        package var fileBytesAfter: Int64
         /// The WAL file's size after; 0 unless another connection was reading and kept it.
-        public var walBytesAfter: Int64
+        package var walBytesAfter: Int64
         /// Free pages in the file before `VACUUM` (`PRAGMA freelist_count`).
-        public var freePagesBefore: Int64
+        package var freePagesBefore: Int64
         /// The page size, in bytes.
-        public var pageSize: Int64
+        package var pageSize: Int64
         /// Whether the final checkpoint could truncate the WAL (false when a reader held it).
-        public var walTruncated: Bool
+        package var walTruncated: Bool
         /// How long it took, in seconds.
-        public var seconds: Double
+        package var seconds: Double
 
         /// Bytes given back: file and WAL before, less file and WAL after (never negative).
-        public var bytesFreed: Int64 {
+        package var bytesFreed: Int64 {
             max(0, fileBytesBefore + walBytesBefore - fileBytesAfter - walBytesAfter)
         }
     }
@@ -57,7 +57,7 @@ extension SpoolStore {
     /// - Throws: ``SpoolError``: `.io` for a missing file, `.notASpool`, `.corrupt`,
     ///   `.newerSchema`, `.leaseHeld` naming the forwarder, `.sqlite` (busy) when another
     ///   connection held the write lock past `busyTimeout`.
-    public static func compact(path: String, busyTimeout: Duration = .seconds(5), force: Bool = false,
+    package static func compact(path: String, busyTimeout: Duration = .seconds(5), force: Bool = false,
                                clock: any WallClock = SystemClock()) throws(SpoolError) -> CompactReport {
         let started = ContinuousClock.now
         let walPath = path + "-wal"

@@ -23,7 +23,7 @@ extension SpoolStore {
         }
 
         /// Parses `committed`, `fsync` or `buffered` (with a default delay of 200 ms).
-        public init?(parsing text: String, bufferedDelay: Duration = .milliseconds(200)) {
+        package init?(parsing text: String, bufferedDelay: Duration = .milliseconds(200)) {
             switch text.lowercased() {
             case "committed": self = .committed
             case "fsync": self = .fsync
@@ -59,20 +59,20 @@ extension SpoolStore {
         /// contexts whose JSON is longer. Default 256 KiB.
         public var maximumMessageBytes: Int = 256 * 1024
         /// How long a write waits for another process's lock before failing. Default 5 s.
-        public var busyTimeout: Duration = .seconds(5)
+        package var busyTimeout: Duration = .seconds(5)
         /// Run `PRAGMA quick_check` at open. Default true.
-        public var verifyOnOpen: Bool = true
+        package var verifyOnOpen: Bool = true
         /// Move a damaged file aside (`<name>.corrupt-<UTC time>`) and start a fresh spool,
         /// reporting it loudly. When false, opening a damaged file throws. Default true.
         public var recoverCorruptFile: Bool = true
         /// Apply pending migrations at open. When false, an old spool fails to open. Default true.
-        public var migrate: Bool = true
+        package var migrate: Bool = true
         /// New WAL pages since the last checkpoint that wake the background checkpointer.
         /// Default 1000 (about 4 MiB). The store keeps room on the file system for 17 times this
         /// much WAL (see "The disk is a bound too" in docs/architecture.md), so on a small file
         /// system, or with a small ``maximumBytes``, it uses less: at most an eighth of the file
         /// system and a quarter of the bound (``effectiveCheckpointPages(fileSystemBytes:)``).
-        public var checkpointPages: Int = 1000
+        package var checkpointPages: Int = 1000
         /// In ``Durability/buffered(maxDelay:)`` mode, the bound on entries waiting in memory
         /// (including a commit under way): a quarter of it wakes the background committer at once
         /// (rather than at `maxDelay`), and past it `append` waits for a commit, as in
@@ -80,9 +80,9 @@ extension SpoolStore {
         /// entries is stored: they leave the queue with the error (the entries of appends that
         /// had already returned stay queued for the next round). So the queue stays bounded
         /// while every commit fails. Default 16384.
-        public var bufferedHighWater: Int = 16384
+        package var bufferedHighWater: Int = 16384
         /// The clock for timestamps, leases and the buffered writer. Default the system clock.
-        public var clock: any WallClock = SystemClock()
+        package var clock: any WallClock = SystemClock()
         /// Where the store reports what must not go unnoticed: a damaged file set aside, entries
         /// dropped at the bound, a background commit that failed. Default: one JSON line on stderr.
         public var report: @Sendable (LogEntry) -> Void = StandardError.writeJSONLine
@@ -97,7 +97,7 @@ extension SpoolStore {
         public init() {}
 
         /// The defaults with another durability mode.
-        public init(durability: Durability) {
+        package init(durability: Durability) {
             self.durability = durability
         }
     }
@@ -107,7 +107,7 @@ extension SpoolStore.Configuration {
     /// The smallest ``maximumBytes``, 256 KiB: an empty spool's tables and indexes take 56 KiB
     /// (a page each), so a bound near that would drop every entry (64 KiB, the former minimum,
     /// did).
-    public static let minimumMaximumBytes: Int64 = 256 << 10
+    package static let minimumMaximumBytes: Int64 = 256 << 10
     /// The fewest checkpoint pages a small file system or bound brings the threshold down to.
     static let minimumCheckpointPages = 16
 

@@ -1,14 +1,14 @@
 /// One persisted counter: how many entries of one level and topic a sink has counted.
-public struct EntryCounter: Sendable, Hashable {
+package struct EntryCounter: Sendable, Hashable {
     /// The entries' level.
-    public var level: LogLevel
+    package var level: LogLevel
     /// The entries' topic, as stored.
-    public var topic: String
+    package var topic: String
     /// How many, since the spool was created (a restart does not reset it).
-    public var value: Int64
+    package var value: Int64
 
     /// Creates a counter value (the store makes them; tests and encoders take them).
-    public init(level: LogLevel, topic: String, value: Int64) {
+    package init(level: LogLevel, topic: String, value: Int64) {
         self.level = level
         self.topic = topic
         self.value = value
@@ -36,7 +36,7 @@ extension SpoolStore {
     /// - Returns: how many entries were added now (0 when all were counted before).
     /// - Throws: ``SpoolError``: `.unknownSink`, or a SQLite failure (nothing changed then).
     @discardableResult
-    public func count(sink: String, through: Int64) throws(SpoolError) -> Int {
+    package func count(sink: String, through: Int64) throws(SpoolError) -> Int {
         try writer.withLock { writer throws(SpoolError) -> Int in
             try writer.transaction { () throws(SpoolError) -> Int in
                 let connection = writer.connection
@@ -80,7 +80,7 @@ extension SpoolStore {
     }
 
     /// The sink's persisted counters, ordered by level (trace first) then topic.
-    public func counters(sink: String) throws(SpoolError) -> [EntryCounter] {
+    package func counters(sink: String) throws(SpoolError) -> [EntryCounter] {
         let counters = try reader.withLock { reader throws(SpoolError) -> [EntryCounter] in
             let statement = try reader.connection.prepare("SELECT level, topic, value FROM counters WHERE sink = ? ORDER BY topic")
             statement.bind(1, sink)
@@ -96,7 +96,7 @@ extension SpoolStore {
     }
 
     /// The highest entry id counted for `sink`, or nil before its first count.
-    public func countedThrough(sink: String) throws(SpoolError) -> Int64? {
+    package func countedThrough(sink: String) throws(SpoolError) -> Int64? {
         try reader.withLock { reader throws(SpoolError) -> Int64? in
             let statement = try reader.connection.prepare("SELECT counted_through FROM counter_marks WHERE sink = ?")
             statement.bind(1, sink)

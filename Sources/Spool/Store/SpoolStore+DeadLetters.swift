@@ -1,31 +1,31 @@
 /// A row of `dead_letters`: an entry a destination rejected for good, with what it said.
-public struct DeadLetterRecord: Sendable, Hashable, Codable {
+package struct DeadLetterRecord: Sendable, Hashable, Codable {
     /// The dead letter's own id (`dead_letters.id`), what `spool dlq --id` selects.
-    public var id: Int64
+    package var id: Int64
     /// The sink whose destination rejected the entry.
-    public var sink: String
+    package var sink: String
     /// The rejected entry as it was in the spool, with its original id.
-    public var entryID: Int64
+    package var entryID: Int64
     /// Event time of the entry, Unix nanoseconds.
-    public var timestamp: Int64
+    package var timestamp: Int64
     /// The entry's level.
-    public var level: LogLevel
+    package var level: LogLevel
     /// The entry's topic.
-    public var topic: String
+    package var topic: String
     /// The entry's message.
-    public var message: String
+    package var message: String
     /// The entry's context, a JSON object as text, or nil.
-    public var contextJSON: String?
+    package var contextJSON: String?
     /// The entry's payload schema.
-    public var schema: String
+    package var schema: String
     /// The HTTP status, or nil when the failure was not an HTTP response.
-    public var status: Int?
+    package var status: Int?
     /// Why: a bounded excerpt of the response.
-    public var reason: String
+    package var reason: String
     /// How many times it was sent.
-    public var attempts: Int
+    package var attempts: Int
     /// When it was dead-lettered, Unix nanoseconds.
-    public var failedNanoseconds: Int64
+    package var failedNanoseconds: Int64
 
     init(_ row: Statement) {
         id = row.int64(0)
@@ -44,13 +44,13 @@ public struct DeadLetterRecord: Sendable, Hashable, Codable {
     }
 
     /// The original entry, with its original spool id.
-    public var entry: StoredEntry {
+    package var entry: StoredEntry {
         StoredEntry(id: entryID, timestamp: timestamp, level: level, topic: topic, message: message, contextJSON: contextJSON, schema: schema)
     }
 
     /// One JSON line: the entry in the one entry shape (``EntryJSON``, `id` is the original
     /// entry id) plus `"dead_letter":{"id","sink","status","reason","attempts","failed","failed_ns"}`.
-    public var jsonLine: String {
+    package var jsonLine: String {
         var line = EntryJSON.line(entry)
         line.removeLast()  // the closing brace
         line += ",\"dead_letter\":{\"id\":\(id),\"sink\":"
@@ -64,20 +64,20 @@ public struct DeadLetterRecord: Sendable, Hashable, Codable {
 
 /// Which dead letters `list`, `requeue`, `purge` and `export --dead-letters` act on. Every
 /// condition left empty matches everything.
-public struct DeadLetterFilter: Sendable, Hashable {
+package struct DeadLetterFilter: Sendable, Hashable {
     /// Only the dead letters of this sink.
-    public var sink: String?
+    package var sink: String?
     /// Only these dead letter ids (`dead_letters.id`).
-    public var ids: [Int64]
+    package var ids: [Int64]
     /// Only those with this HTTP status.
-    public var status: Int?
+    package var status: Int?
     /// Only those whose entry's event time is at or after this (Unix nanoseconds).
-    public var since: Int64?
+    package var since: Int64?
     /// Only those whose entry's event time is before this (Unix nanoseconds).
-    public var until: Int64?
+    package var until: Int64?
 
     /// Creates a filter; the defaults match every dead letter.
-    public init(sink: String? = nil, ids: [Int64] = [], status: Int? = nil, since: Int64? = nil, until: Int64? = nil) {
+    package init(sink: String? = nil, ids: [Int64] = [], status: Int? = nil, since: Int64? = nil, until: Int64? = nil) {
         self.sink = sink
         self.ids = ids
         self.status = status
@@ -138,7 +138,7 @@ extension SpoolStore {
     /// - Throws: ``SpoolError``: `.unknownSink` when a selected dead letter belongs to a sink
     ///   that is no longer registered (nothing changes then: register the sink or purge them).
     @discardableResult
-    public func requeueDeadLetters(matching filter: DeadLetterFilter) throws(SpoolError) -> [Int64] {
+    package func requeueDeadLetters(matching filter: DeadLetterFilter) throws(SpoolError) -> [Int64] {
         try writer.withLock { writer throws(SpoolError) -> [Int64] in
             try writer.transaction { () throws(SpoolError) -> [Int64] in
                 let (clause, bind) = filter.sql()
@@ -201,7 +201,7 @@ extension SpoolStore {
     /// - Parameter filter: Which dead letters.
     /// - Returns: How many were deleted.
     @discardableResult
-    public func purgeDeadLetters(matching filter: DeadLetterFilter) throws(SpoolError) -> Int {
+    package func purgeDeadLetters(matching filter: DeadLetterFilter) throws(SpoolError) -> Int {
         try writer.withLock { writer throws(SpoolError) -> Int in
             try writer.transaction { () throws(SpoolError) -> Int in
                 let (clause, bind) = filter.sql()

@@ -7,12 +7,12 @@ import Foundation
 /// read-only, and `migrate` changes nothing but the schema.
 extension SpoolStore {
     /// The schema version this build of Spool writes (the highest numbered migration).
-    public static var latestSchemaVersion: Int { Migrations.latestVersion }
+    package static var latestSchemaVersion: Int { Migrations.latestVersion }
 
     /// What ``check(path:)`` found in a spool file.
-    public struct CheckReport: Sendable, Codable, Hashable {
+    package struct CheckReport: Sendable, Codable, Hashable {
         /// The verdict. Everything but ``ok`` is a problem.
-        public enum Status: String, Sendable, Codable, Hashable, CaseIterable {
+        package enum Status: String, Sendable, Codable, Hashable, CaseIterable {
             /// A spool at this binary's schema version that passed `PRAGMA integrity_check`.
             case ok
             /// A sound spool at an older schema version: `spool migrate` upgrades it (any
@@ -30,21 +30,21 @@ extension SpoolStore {
         }
 
         /// The file checked.
-        public var path: String
+        package var path: String
         /// The verdict.
-        public var status: Status
+        package var status: Status
         /// The file's schema version (`PRAGMA user_version`), nil when it could not be read.
-        public var schemaVersion: Int?
+        package var schemaVersion: Int?
         /// The schema version this binary writes.
-        public var supportedSchemaVersion: Int
+        package var supportedSchemaVersion: Int
         /// `ok`, the problems `PRAGMA integrity_check` listed, or nil when it did not run (the
         /// file was not recognised).
-        public var integrity: String?
+        package var integrity: String?
         /// One line for a person: what was found and what to do about it.
-        public var message: String
+        package var message: String
 
         /// Whether nothing needs doing.
-        public var isHealthy: Bool { status == .ok }
+        package var isHealthy: Bool { status == .ok }
     }
 
     /// Checks a spool file's integrity and schema version without changing it.
@@ -61,7 +61,7 @@ extension SpoolStore {
     /// - Parameter path: The spool file.
     /// - Throws: ``SpoolError`` with code `.io` when the file does not exist, is a directory or
     ///   cannot be opened.
-    public static func check(path: String) throws(SpoolError) -> CheckReport {
+    package static func check(path: String) throws(SpoolError) -> CheckReport {
         // Recognising a damaged file opens it again: only once this check's connection is closed
         // (closing another descriptor of the file would drop that connection's POSIX locks).
         unrecognisedAsNotASpool(try checkOpened(path))
@@ -145,7 +145,7 @@ extension SpoolStore {
     /// - Returns: The schema version before and after; equal when nothing was pending.
     /// - Throws: ``SpoolError``: `.io` for a missing file, `.newerSchema` for a spool from a
     ///   newer Spool, `.notASpool`, `.corrupt`, `.migrationFailed`. The file is unchanged then.
-    public static func migrate(path: String, busyTimeout: Duration = .seconds(5)) throws(SpoolError) -> (from: Int, to: Int) {
+    package static func migrate(path: String, busyTimeout: Duration = .seconds(5)) throws(SpoolError) -> (from: Int, to: Int) {
         let (connection, kind) = try SpoolFile.openExistingForMaintenance(path, doing: "migrated", busyTimeout: busyTimeout)
         guard case .spool(let version) = kind else {
             throw SpoolError(.notASpool, "\(path) holds no spool yet (an empty file or database): there is nothing to migrate")
@@ -166,7 +166,7 @@ extension SpoolStore {
     ///   - clock: The clock that pending ages are measured against.
     /// - Throws: ``SpoolError``: `.io` for a missing file, `.notASpool`, `.corrupt`,
     ///   `.newerSchema`.
-    public static func stats(path: String, clock: any WallClock = SystemClock()) throws(SpoolError) -> SpoolStats {
+    package static func stats(path: String, clock: any WallClock = SystemClock()) throws(SpoolError) -> SpoolStats {
         let connection = try openExisting(path, readOnly: true)
         SpoolFile.applyBusyTimeout(connection, .seconds(5))
         guard case .spool = try SpoolFile.inspectForReading(connection) else {

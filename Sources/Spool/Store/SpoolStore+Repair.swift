@@ -4,38 +4,38 @@ import Foundation
 /// `spool check --repair`: salvaging what a damaged spool still holds.
 extension SpoolStore {
     /// What ``repair(path:clock:progress:)`` saved and lost.
-    public struct RepairReport: Sendable, Codable, Hashable {
+    package struct RepairReport: Sendable, Codable, Hashable {
         /// A range of rowids (for `entries`, entry ids) that could not be read. Some ids in it
         /// may never have existed; `last` is nil when everything from `first` on was lost.
-        public struct IDRange: Sendable, Codable, Hashable {
+        package struct IDRange: Sendable, Codable, Hashable {
             /// The first rowid in doubt.
-            public var first: Int64
+            package var first: Int64
             /// The last rowid in doubt, or nil for "to the end of the table".
-            public var last: Int64?
+            package var last: Int64?
         }
 
         /// One table's salvage.
-        public struct Table: Sendable, Codable, Hashable {
+        package struct Table: Sendable, Codable, Hashable {
             /// The table's name.
-            public var name: String
+            package var name: String
             /// Rows copied into the new spool.
-            public var saved = 0
+            package var saved = 0
             /// Rows read but refused by the schema (nonsense a damaged page left).
-            public var rejected = 0
+            package var rejected = 0
             /// Rowid ranges that could not be read.
-            public var lostRanges: [IDRange] = []
+            package var lostRanges: [IDRange] = []
             /// Damaged regions met while reading.
-            public var errors = 0
+            package var errors = 0
             /// False when nothing of the table could be read.
-            public var readable = true
+            package var readable = true
             /// What else to know, for a person.
-            public var note: String?
+            package var note: String?
 
             init(name: String) { self.name = name }
 
             /// The most rows that can have been lost: the lost ranges' sizes plus the rejected
             /// rows; nil when a range is open-ended or the table was unreadable.
-            public var lostAtMost: Int64? {
+            package var lostAtMost: Int64? {
                 guard readable else { return nil }
                 if note?.hasPrefix("a damaged page") == true { return nil }
                 var total = Int64(rejected)
@@ -48,22 +48,22 @@ extension SpoolStore {
         }
 
         /// The repaired spool: a fresh file at the damaged one's path.
-        public var path: String
+        package var path: String
         /// Where the damaged file (with its -wal and -shm) was kept.
-        public var damagedMovedTo: String
+        package var damagedMovedTo: String
         /// Per table, in the order they were copied.
-        public var tables: [Table]
+        package var tables: [Table]
         /// `meta.id_floor` in the new spool: at least every id seen, so no id is ever reused.
-        public var idFloor: Int64
+        package var idFloor: Int64
         /// Whether the new file passed `PRAGMA integrity_check`.
-        public var integrityOK: Bool
+        package var integrityOK: Bool
         /// How long it took, in seconds.
-        public var seconds: Double
+        package var seconds: Double
 
         /// The `entries` table's part of the report.
-        public var entries: Table? { tables.first { $0.name == "entries" } }
+        package var entries: Table? { tables.first { $0.name == "entries" } }
         /// Whether every row was read and kept.
-        public var lostNothing: Bool { tables.allSatisfy { $0.readable && $0.lostRanges.isEmpty && $0.rejected == 0 && $0.errors == 0 } }
+        package var lostNothing: Bool { tables.allSatisfy { $0.readable && $0.lostRanges.isEmpty && $0.rejected == 0 && $0.errors == 0 } }
     }
 
     /// The tables of a spool in copy order: `meta` first (its id floor bounds the lost ranges
@@ -102,7 +102,7 @@ extension SpoolStore {
     ///   `.notASpool` for a file that is not recognisably a spool, `.newerSchema` for a spool of
     ///   a newer Spool (neither is touched), `.inUse` or `.leaseHeld` naming who uses it,
     ///   `.corrupt` if the salvaged file does not pass its check.
-    public static func repair(path: String, clock: any WallClock = SystemClock(),
+    package static func repair(path: String, clock: any WallClock = SystemClock(),
                               progress: (String, Int) -> Void = { _, _ in }) throws(SpoolError) -> RepairReport {
         let started = ContinuousClock.now
         let found = try check(path: path)

@@ -1,29 +1,29 @@
 /// A batch claimed for one sink: entries in id order after the sink's position (or after the
 /// caller's in-memory cursor when several batches are in flight).
-public struct ClaimedBatch: Sendable {
+package struct ClaimedBatch: Sendable {
     /// The sink the batch was claimed for.
-    public var sink: String
+    package var sink: String
     /// The entries, in id order; empty when nothing is pending.
-    public var entries: [StoredEntry]
+    package var entries: [StoredEntry]
     /// The highest id in the batch, or the position it was claimed after when empty.
-    public var lastID: Int64
+    package var lastID: Int64
 }
 
 /// An entry a destination rejected for good, with what it said.
-public struct DeadLetter: Sendable, Hashable {
+package struct DeadLetter: Sendable, Hashable {
     /// The spool id of the rejected entry.
-    public var entryID: Int64
+    package var entryID: Int64
     /// The HTTP status, or nil when the failure was not an HTTP response.
-    public var status: Int?
+    package var status: Int?
     /// Why: a bounded excerpt of the response.
-    public var reason: String
+    package var reason: String
     /// How many times it was sent.
-    public var attempts: Int
+    package var attempts: Int
 
     /// Reasons are excerpts; longer ones are cut to this many bytes.
-    public static let maximumReasonBytes = 2048
+    package static let maximumReasonBytes = 2048
 
-    public init(entryID: Int64, status: Int?, reason: String, attempts: Int) {
+    package init(entryID: Int64, status: Int?, reason: String, attempts: Int) {
         self.entryID = entryID
         self.status = status
         self.reason = PreparedRow.truncated(reason, to: Self.maximumReasonBytes)
@@ -36,7 +36,7 @@ extension SpoolStore {
 
     /// Registers a sink, if it is not registered yet. A new sink starts from the oldest entry
     /// still in the spool (or after the newest ever deleted, when the spool is empty).
-    public func registerSink(_ name: String) throws(SpoolError) {
+    package func registerSink(_ name: String) throws(SpoolError) {
         guard !name.isEmpty, name.utf8.count <= 200 else {
             throw SpoolError(.invalidArgument, "a sink name is 1 to 200 bytes long")
         }
@@ -63,7 +63,7 @@ extension SpoolStore {
     /// are deleted; with no sink left, entries stay until a sink is registered.
     /// - Returns: whether a sink of that name existed.
     @discardableResult
-    public func removeSink(_ name: String) throws(SpoolError) -> Bool {
+    package func removeSink(_ name: String) throws(SpoolError) -> Bool {
         let removed = try writer.withLock { writer throws(SpoolError) -> Bool in
             try writer.transaction { () throws(SpoolError) -> Bool in
                 let statement = try writer.connection.prepare("DELETE FROM sinks WHERE name = ?")
@@ -82,7 +82,7 @@ extension SpoolStore {
     }
 
     /// The names of the registered sinks, sorted.
-    public func sinkNames() throws(SpoolError) -> [String] {
+    package func sinkNames() throws(SpoolError) -> [String] {
         try reader.withLock { reader throws(SpoolError) -> [String] in
             let statement = try reader.connection.prepare("SELECT name FROM sinks ORDER BY name")
             var names: [String] = []
@@ -101,7 +101,7 @@ extension SpoolStore {
     /// `spool.forward.lease_taken_over`.
     /// - Throws: `.leaseHeld` naming the holder and its expiry when another owner holds an
     ///   unexpired lease; `.unknownSink`.
-    public func acquireLease(sink: String, owner: String, duration: Duration) throws(SpoolError) {
+    package func acquireLease(sink: String, owner: String, duration: Duration) throws(SpoolError) {
         try extendLease(sink: sink, owner: owner, duration: duration, takingOver: true)
     }
 
@@ -110,7 +110,7 @@ extension SpoolStore {
     /// lapsed is renewed as long as nobody took it meanwhile: nobody else sent anything.
     /// - Throws: `.notLeaseHolder` naming the holder when the lease was taken by another owner
     ///   (or released) since `owner` had it; `.unknownSink`.
-    public func renewLease(sink: String, owner: String, duration: Duration) throws(SpoolError) {
+    package func renewLease(sink: String, owner: String, duration: Duration) throws(SpoolError) {
         try extendLease(sink: sink, owner: owner, duration: duration, takingOver: false)
     }
 
@@ -163,7 +163,7 @@ extension SpoolStore {
     }
 
     /// Gives the lease up, so another forwarder can take the sink at once.
-    public func releaseLease(sink: String, owner: String) throws(SpoolError) {
+    package func releaseLease(sink: String, owner: String) throws(SpoolError) {
         _ = leases.withLock { $0.removeValue(forKey: sink) }
         try writer.withLock { writer throws(SpoolError) in
             let statement = try writer.connection.prepare(
@@ -178,7 +178,7 @@ extension SpoolStore {
 
     /// The sink's delivery position: every entry with an id at or below it was delivered or
     /// dead-lettered for this sink.
-    public func position(of sink: String) throws(SpoolError) -> Int64 {
+    package func position(of sink: String) throws(SpoolError) -> Int64 {
         try reader.withLock { reader throws(SpoolError) -> Int64 in
             let statement = try reader.connection.prepare("SELECT position FROM sinks WHERE name = ?")
             statement.bind(1, sink)
@@ -191,7 +191,7 @@ extension SpoolStore {
     /// entries after `cursor` (default: the sink's position), in id order, bounded by count and
     /// bytes (at least one entry when any is pending). In committed and buffered modes the WAL
     /// is synced first, so nothing handed out can vanish with a power cut.
-    public func claim(
+    package func claim(
         sink: String, owner: String, lease: Duration = .seconds(30),
         after cursor: Int64? = nil, maxCount: Int = 1000, maxBytes: Int = 1 << 20
     ) throws(SpoolError) -> ClaimedBatch {
@@ -229,7 +229,7 @@ extension SpoolStore {
     /// - Returns: what the books recorded, with the latency samples.
     /// - Throws: `.notLeaseHolder` if `owner` no longer holds the lease (then nothing changes).
     @discardableResult
-    public func acknowledge(
+    package func acknowledge(
         sink: String, owner: String, through: Int64, delivered: Int, deadLetters: [DeadLetter] = [],
         droppedByDestination: Int = 0, dropReason: String? = nil
     ) throws(SpoolError) -> Acknowledgement {
@@ -287,7 +287,7 @@ extension SpoolStore {
     /// What is left for `sink`, cheaply: entries after its position (counted from ids, so an
     /// upper bound when drops left gaps) and the event time of the oldest of them. Two index
     /// lookups, whatever the backlog's size: fit for a metrics gauge updated every second.
-    public func backlog(of sink: String) throws(SpoolError) -> (entries: Int64, oldestTimestamp: Int64?) {
+    package func backlog(of sink: String) throws(SpoolError) -> (entries: Int64, oldestTimestamp: Int64?) {
         let position = try position(of: sink)
         return try reader.withLock { reader throws(SpoolError) -> (Int64, Int64?) in
             let newest = try reader.connection.scalarInt("SELECT max(id) FROM entries") ?? position

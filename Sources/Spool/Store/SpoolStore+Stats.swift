@@ -1,51 +1,51 @@
 import Foundation
 
 /// A snapshot of a spool: what it holds, what each sink still has to send, what was lost.
-public struct SpoolStats: Sendable, Codable, Hashable {
+package struct SpoolStats: Sendable, Codable, Hashable {
     /// Per-sink delivery state.
-    public struct Sink: Sendable, Codable, Hashable {
-        public var name: String
+    package struct Sink: Sendable, Codable, Hashable {
+        package var name: String
         /// Every entry with an id at or below this was delivered or dead-lettered.
-        public var position: Int64
+        package var position: Int64
         /// Entries still to deliver.
-        public var pending: Int64
+        package var pending: Int64
         /// Age in seconds of the oldest pending entry's event time, nil when nothing is pending.
-        public var oldestPendingAgeSeconds: Double?
-        public var delivered: Int64
-        public var deadLettered: Int64
-        public var leaseOwner: String?
+        package var oldestPendingAgeSeconds: Double?
+        package var delivered: Int64
+        package var deadLettered: Int64
+        package var leaseOwner: String?
         /// Unix nanoseconds at which the lease expires.
-        public var leaseExpiresNanoseconds: Int64?
+        package var leaseExpiresNanoseconds: Int64?
         /// The sink's books (schema 7 and later; nil on an older spool read without migrating).
-        public var books: SinkBooks?
+        package var books: SinkBooks?
         /// Delivery latency, commit to acknowledgement (nil before the first sample).
-        public var latency: LatencySummary?
+        package var latency: LatencySummary?
     }
 
     /// The schema version of the file.
-    public var schemaVersion: Int
+    package var schemaVersion: Int
     /// Entries stored.
-    public var entries: Int64
+    package var entries: Int64
     /// Bytes of topic, message and context stored.
-    public var entryBytes: Int64
-    public var oldestID: Int64?
-    public var newestID: Int64?
-    public var sinks: [Sink]
+    package var entryBytes: Int64
+    package var oldestID: Int64?
+    package var newestID: Int64?
+    package var sinks: [Sink]
     /// Rows in `dead_letters`.
-    public var deadLetters: Int64
+    package var deadLetters: Int64
     /// Entries dropped at the size bound, in total, and the number of drop events.
-    public var droppedEntries: Int64
-    public var dropEvents: Int64
+    package var droppedEntries: Int64
+    package var dropEvents: Int64
     /// Size of the database file and of its WAL, in bytes.
-    public var fileBytes: Int64
-    public var walBytes: Int64
+    package var fileBytes: Int64
+    package var walBytes: Int64
     /// Bytes the data occupies (used pages), which the size bound applies to.
-    public var usedBytes: Int64
+    package var usedBytes: Int64
 }
 
 extension SpoolStore {
     /// Counts what the spool holds. It scans the entries table once (for the byte total).
-    public func stats() throws(SpoolError) -> SpoolStats {
+    package func stats() throws(SpoolError) -> SpoolStats {
         let now = self.now
         return try reader.withLock { reader throws(SpoolError) -> SpoolStats in
             try SpoolStats.read(from: reader.connection, path: path, now: now)

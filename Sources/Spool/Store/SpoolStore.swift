@@ -21,9 +21,9 @@ public final class SpoolStore: Sendable {
     /// The spool file's path.
     public let path: String
     /// The configuration the spool was opened with.
-    public let configuration: Configuration
+    package let configuration: Configuration
     /// Set when a damaged file was found at open and moved aside to this path.
-    public let recoveredFrom: String?
+    package let recoveredFrom: String?
 
     /// The one writing connection. Whoever holds this lock owns it.
     let writer: Mutex<Writer>
@@ -168,7 +168,7 @@ public final class SpoolStore: Sendable {
     /// Entries this store dropped at the size bound or the disk's since it was opened, by reason
     /// (`overflow:dropOldest`, `disk_full:dropNewest`, …): what a command that appended reports
     /// in its summary. The spool's lifetime total is in ``SpoolStats/droppedEntries``.
-    public var droppedSinceOpen: [String: Int] { dropped.withLock { $0 } }
+    package var droppedSinceOpen: [String: Int] { dropped.withLock { $0 } }
 
     func reportDrops(_ drops: [Writer.Drop], now: Int64) {
         if !drops.isEmpty {
@@ -220,7 +220,7 @@ public final class SpoolStore: Sendable {
     }
 
     /// Entries accepted in buffered mode and not yet committed (including a round under way).
-    public var uncommittedCount: Int { lane.withLock { $0.pending.count + $0.inFlight } }
+    package var uncommittedCount: Int { lane.withLock { $0.pending.count + $0.inFlight } }
 }
 
 package struct LeaseRecord: Sendable {

@@ -32,15 +32,15 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
         /// Another owner holds the sink's lease.
         public static let leaseHeld = Code(.leaseHeld)
         /// An acknowledgement came from an owner that no longer holds the lease.
-        public static let notLeaseHolder = Code(.notLeaseHolder)
+        package static let notLeaseHolder = Code(.notLeaseHolder)
         /// No sink of that name is registered.
-        public static let unknownSink = Code(.unknownSink)
+        package static let unknownSink = Code(.unknownSink)
         /// An argument is out of its valid range.
-        public static let invalidArgument = Code(.invalidArgument)
+        package static let invalidArgument = Code(.invalidArgument)
         /// A timestamp could not be turned into Unix nanoseconds without guessing.
-        public static let invalidTimestamp = Code(.invalidTimestamp)
+        package static let invalidTimestamp = Code(.invalidTimestamp)
         /// Input that could not be parsed (a malformed line, a bad level).
-        public static let invalidInput = Code(.invalidInput)
+        package static let invalidInput = Code(.invalidInput)
         /// A file-system operation failed.
         public static let io = Code(.io)
         /// The spool was closed.
@@ -63,7 +63,7 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
     public var sqliteCode: Int32?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String, sqliteCode: Int32? = nil) {
+    package init(_ code: Code, _ message: String, sqliteCode: Int32? = nil) {
         self.code = code
         self.message = message
         self.sqliteCode = sqliteCode

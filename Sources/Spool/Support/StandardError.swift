@@ -2,10 +2,10 @@ import Foundation
 
 /// The last resort for reports: one JSON line on stderr, written with a single `write(2)` so
 /// lines from several threads do not interleave. It never throws and never recurses.
-public enum StandardError {
+package enum StandardError {
     /// Writes `entry` as one NDJSON line (the shape the NDJSON sink sends) on stderr.
     @Sendable
-    public static func writeJSONLine(_ entry: LogEntry) {
+    package static func writeJSONLine(_ entry: LogEntry) {
         var line = EntryJSON.line(entry)
         line += "\n"
         write(line)
@@ -13,7 +13,7 @@ public enum StandardError {
 
     /// Writes text to stderr, unbuffered.
     @Sendable
-    public static func write(_ text: String) {
+    package static func write(_ text: String) {
         var text = text
         _ = writeAll(&text, to: 2)
     }
@@ -21,7 +21,7 @@ public enum StandardError {
     /// Writes `text` whole to `descriptor`, retrying short writes and EINTR: the one write loop
     /// of stderr reports, the console and the CLI's output.
     /// - Returns: nil when everything was written, else the `errno` of the failed write.
-    public static func writeAll(_ text: inout String, to descriptor: Int32) -> Int32? {
+    package static func writeAll(_ text: inout String, to descriptor: Int32) -> Int32? {
         text.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {

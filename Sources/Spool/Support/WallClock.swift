@@ -4,40 +4,40 @@ import Foundation
 ///
 /// Spool's clocks measure wall time because what they time is shared with other processes and
 /// with people: entry timestamps, lease expiries in the spool file, ages in `stats`.
-public struct UnixInstant: InstantProtocol, Sendable, Hashable, Codable {
+package struct UnixInstant: InstantProtocol, Sendable, Hashable, Codable {
     /// Nanoseconds since 1970-01-01T00:00:00Z.
-    public var nanoseconds: Int64
+    package var nanoseconds: Int64
 
-    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+    package init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
 
-    public func advanced(by duration: Duration) -> UnixInstant {
+    package func advanced(by duration: Duration) -> UnixInstant {
         UnixInstant(nanoseconds: nanoseconds &+ duration.totalNanoseconds)
     }
 
-    public func duration(to other: UnixInstant) -> Duration {
+    package func duration(to other: UnixInstant) -> Duration {
         .nanoseconds(other.nanoseconds &- nanoseconds)
     }
 
-    public static func < (lhs: UnixInstant, rhs: UnixInstant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
+    package static func < (lhs: UnixInstant, rhs: UnixInstant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 }
 
 /// A clock whose instants are Unix times. Every part of Spool that reads the time or waits takes
 /// one, so that tests drive time with a manual clock instead of sleeping (see `SpoolTesting`).
-public protocol WallClock: Clock where Instant == UnixInstant, Duration == Swift.Duration {}
+package protocol WallClock: Clock where Instant == UnixInstant, Duration == Swift.Duration {}
 
 /// The system's real-time clock (`CLOCK_REALTIME`); waits use the monotonic clock underneath.
-public struct SystemClock: WallClock {
-    public init() {}
+package struct SystemClock: WallClock {
+    package init() {}
 
-    public var now: UnixInstant {
+    package var now: UnixInstant {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return UnixInstant(nanoseconds: Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec))
     }
 
-    public var minimumResolution: Duration { .nanoseconds(1) }
+    package var minimumResolution: Duration { .nanoseconds(1) }
 
-    public func sleep(until deadline: UnixInstant, tolerance: Duration?) async throws {
+    package func sleep(until deadline: UnixInstant, tolerance: Duration?) async throws {
         let delay = now.duration(to: deadline)
         if delay > .zero { try await Task.sleep(for: delay, tolerance: tolerance) }
         try Task.checkCancellation()

@@ -4,7 +4,7 @@ extension JSONValue {
     /// A swift-log metadata value as context: strings stay strings, string-convertible values
     /// become their description, dictionaries objects and arrays arrays.
     /// - Parameter value: The metadata value.
-    public init(_ value: Logger.MetadataValue) {
+    package init(_ value: Logger.MetadataValue) {
         switch value {
         case .string(let text): self = .string(text)
         case .stringConvertible(let convertible): self = .string(convertible.description)

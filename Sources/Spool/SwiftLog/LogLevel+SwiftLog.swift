@@ -3,7 +3,7 @@ import Logging
 extension LogLevel {
     /// The level of the same name: the seven levels are swift-log's.
     /// - Parameter level: A swift-log level.
-    public init(_ level: Logger.Level) {
+    package init(_ level: Logger.Level) {
         switch level {
         case .trace: self = .trace
         case .debug: self = .debug
@@ -19,7 +19,7 @@ extension LogLevel {
 extension Logger.Level {
     /// The swift-log level of the same name.
     /// - Parameter level: A Spool level.
-    public init(_ level: LogLevel) {
+    package init(_ level: LogLevel) {
         switch level {
         case .trace: self = .trace
         case .debug: self = .debug

@@ -20,7 +20,7 @@ import Logging
 /// ```
 public struct SpoolLogHandler: LogHandler {
     /// The context key holding `{"module", "file", "function", "line"}` of the call.
-    public static let originKey = "origin"
+    package static let originKey = "origin"
 
     /// The handler's own metadata, added to every entry.
     public var metadata: Logger.Metadata = [:]
@@ -32,7 +32,7 @@ public struct SpoolLogHandler: LogHandler {
     private var logger: SpoolLogger
 
     /// The topic entries are logged under: the label, or what ``child(_:)`` made of it.
-    public var topic: String { logger.topic }
+    package var topic: String { logger.topic }
 
     /// Creates a handler for the swift-log `Logger` labelled `label`.
     /// - Parameters:
@@ -74,7 +74,7 @@ public struct SpoolLogHandler: LogHandler {
 
     /// A handler like this one whose topic is extended by `name` (`billing` → `billing.refunds`).
     /// - Parameter name: One or more dot-separated topic segments.
-    public func child(_ name: String) -> SpoolLogHandler {
+    package func child(_ name: String) -> SpoolLogHandler {
         var handler = self
         handler.logger = logger.child(name)
         return handler

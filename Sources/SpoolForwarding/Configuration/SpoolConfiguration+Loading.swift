@@ -5,7 +5,7 @@ import Yams
 extension SpoolConfiguration {
     /// The largest configuration file accepted: far above any real one, small enough that a
     /// hostile file cannot make the loader use much memory or time.
-    public static let maximumFileBytes = 1 << 20
+    package static let maximumFileBytes = 1 << 20
 
     /// Loads a YAML configuration file.
     ///
@@ -40,14 +40,14 @@ extension SpoolConfiguration {
     /// Loads a configuration from the bytes of a YAML file, which must be UTF-8. Any input,
     /// however malformed, gives a configuration or an error: never a crash or a hang.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``.
-    public init(yaml bytes: [UInt8]) throws(SpoolError) {
+    package init(yaml bytes: [UInt8]) throws(SpoolError) {
         self = try Self.decode(bytes, scanningForAliases: true, environment: ProcessInfo.processInfo.environment)
     }
 
     /// Loads a configuration from YAML text, with `${VAR}` looked up in `environment` instead of
     /// the process's; see ``init(contentsOfFile:)``.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``.
-    public init(yaml: String, environment: [String: String]) throws(SpoolError) {
+    package init(yaml: String, environment: [String: String]) throws(SpoolError) {
         self = try Self.decode(Array(yaml.utf8), scanningForAliases: true, environment: environment)
     }
 

@@ -11,33 +11,33 @@ extension SpoolConfiguration {
     /// var configuration = SpoolConfiguration(spoolPath: "/var/lib/app/app.spool")
     /// configuration.metrics.address = try MetricsAddress(parsing: ":9464")   // 127.0.0.1:9464
     /// ```
-    public struct Metrics: Sendable, Hashable {
+    package struct Metrics: Sendable, Hashable {
         /// Where `/metrics` and `/health` are served. Default nil: not served.
-        public var address: MetricsAddress?
+        package var address: MetricsAddress?
         /// A sink whose attempts have failed without a break for longer than this makes
         /// `/health` answer 503. Default 60 s.
-        public var unhealthyAfter: Duration = .seconds(60)
+        package var unhealthyAfter: Duration = .seconds(60)
         /// How often a summary line goes to stderr when it is not a terminal; nil: never.
         /// Default 60 s.
-        public var statusInterval: Duration? = .seconds(60)
+        package var statusInterval: Duration? = .seconds(60)
 
         /// Not served, the default threshold and status interval.
-        public init() {}
+        package init() {}
     }
 }
 
 /// A host and port to listen on, written `HOST:PORT`, `[IPv6]:PORT`, `:PORT` or `PORT`; the
 /// last two mean the loopback interface (127.0.0.1). Port 0 lets the system choose one.
-public struct MetricsAddress: Sendable, Hashable, CustomStringConvertible {
+package struct MetricsAddress: Sendable, Hashable, CustomStringConvertible {
     /// A name or an IP address; `127.0.0.1` unless given.
-    public var host: String
+    package var host: String
     /// 0 to 65535; 0 lets the system choose.
-    public var port: Int
+    package var port: Int
 
     /// Reads `HOST:PORT`, `[IPv6]:PORT`, `:PORT` or `PORT`.
     /// - Parameter text: The address as written on a command line or in a configuration file.
     /// - Throws: ``SpoolError`` (`invalidArgument`) saying what is wrong with `text`.
-    public init(parsing text: String) throws(SpoolError) {
+    package init(parsing text: String) throws(SpoolError) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let refuse = { (why: String) in
             SpoolError(.invalidArgument, "metrics address '\(text)': \(why); expected HOST:PORT, :PORT or PORT (e.g. 127.0.0.1:9464)")
@@ -66,5 +66,5 @@ public struct MetricsAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `host:port`, with an IPv6 address in brackets.
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

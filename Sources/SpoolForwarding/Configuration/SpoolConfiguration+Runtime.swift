@@ -5,18 +5,18 @@ import Spool
 extension SpoolConfiguration {
     /// One sink ready to forward: the protocol value and its scheduler configuration, with the
     /// credential headers read from their sources.
-    public struct ResolvedSink: Sendable {
+    package struct ResolvedSink: Sendable {
         /// The destination's protocol (wrapped in a level filter when ``Sink/minimumLevel`` is
         /// above `trace`).
-        public var sink: any SinkProtocol
+        package var sink: any SinkProtocol
         /// The scheduling of ``Sink/scheduling``, with ``SinkScheduler/Configuration/credentials``
         /// set from ``Sink/credentials``.
-        public var scheduling: SinkScheduler.Configuration
+        package var scheduling: SinkScheduler.Configuration
         /// A service that must run beside the forwarder, given the forwarder's transport: a
         /// Pushgateway sink's ``PushgatewayPusher`` (the sink only counts; the pusher pushes).
         /// Nil for every other type. In a `ServiceGroup`, list it before the ``Forwarder``, so it
         /// stops after the forwarder's last batch and its final push carries the last counts.
-        public var companion: (@Sendable (Transport) -> any Service)?
+        package var companion: (@Sendable (Transport) -> any Service)?
     }
 
     /// Opens the spool the configuration names, with its store settings.
@@ -46,7 +46,7 @@ extension SpoolConfiguration {
     ///   - environment: Where `*_env` secrets are looked up. Default: the process's environment.
     ///   - readFile: How `*_file` secrets are read. Default: at most 64 KiB from the file system.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``.
-    public func makeSinks(
+    package func makeSinks(
         environment: [String: String] = ProcessInfo.processInfo.environment,
         readFile: (String) throws(SpoolError) -> [UInt8] = SpoolConfiguration.readSecretFile
     ) throws(SpoolError) -> [ResolvedSink] {
@@ -60,7 +60,7 @@ extension SpoolConfiguration {
     ///   - environment: Where `*_env` secrets are looked up. Default: the process's environment.
     ///   - readFile: How `*_file` secrets are read. Default: at most 64 KiB from the file system.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``.
-    public func makeSinks(
+    package func makeSinks(
         store: SpoolStore,
         environment: [String: String] = ProcessInfo.processInfo.environment,
         readFile: (String) throws(SpoolError) -> [UInt8] = SpoolConfiguration.readSecretFile
@@ -71,7 +71,7 @@ extension SpoolConfiguration {
     /// Every check of ``makeSinks(store:environment:readFile:)``, secrets read included, without
     /// a spool: what `spool forward --config` runs before it opens the spool.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``.
-    public func checkSinks(
+    package func checkSinks(
         environment: [String: String] = ProcessInfo.processInfo.environment,
         readFile: (String) throws(SpoolError) -> [UInt8] = SpoolConfiguration.readSecretFile
     ) throws(SpoolError) {
@@ -114,30 +114,40 @@ extension SpoolConfiguration {
         return resolved
     }
 
-    /// The forwarder for every sink, over one transport: what `spool forward --config FILE` runs.
+    /// The forwarder for every sink of this configuration, over one transport: what
+    /// `spool forward --config FILE` runs.
     ///
-    /// A `pushgateway` sink's pusher is not part of the forwarder: to push, build the sinks with
-    /// ``makeSinks(store:environment:readFile:)`` and run each ``ResolvedSink/companion`` beside
-    /// a forwarder made from them (as `spool forward --config` does).
+    /// Run it as a swift-service-lifecycle `Service`, or call `run()` in a task: it forwards until
+    /// the task is cancelled or a graceful shutdown is asked for, then gives requests in flight
+    /// a few seconds to finish. A `pushgateway` sink is pushed by `spool forward --config`, not by
+    /// this forwarder.
     ///
     /// ```swift
-    /// let configuration = try SpoolConfiguration(contentsOfFile: path)
+    /// let configuration = try SpoolConfiguration(contentsOfFile: "/etc/billing/spool.yaml")
     /// let store = try configuration.openStore()
-    /// let forwarder = try configuration.makeForwarder(store: store, owner: LeaseOwner.thisProcess("billing"))
-    /// try await forwarder.run(until: .empty)
-    /// try await forwarder.transport.shutdown()
+    /// let forwarder = try configuration.makeForwarder(store: store, name: "billing")
     /// ```
     /// - Parameters:
     ///   - store: The open spool (``openStore()``).
-    ///   - owner: Who holds the sinks' leases, shown to a second forwarder.
-    ///   - clock: The clock of the transport, schedulers and forwarder. Default the system clock.
-    ///   - report: Where schedulers report loud events. Default: one JSON line on stderr.
+    ///   - name: What this forwarder is, for people. Each sink's lease names it, with this
+    ///     process's pid, host and start time: a second forwarder says who holds the sinks, and
+    ///     one started after this process died takes them over at once.
     ///   - environment: Where `*_env` secrets are looked up. Default: the process's environment.
-    /// - Throws: ``SpoolError`` from ``makeSinks(environment:readFile:)``.
+    /// - Throws: ``SpoolError`` naming the sink, when a sink's settings or secrets are not usable.
     public func makeForwarder(
-        store: SpoolStore, owner: String, clock: any WallClock = SystemClock(),
-        report: @escaping @Sendable (LogEntry) -> Void = StandardError.writeJSONLine,
+        store: SpoolStore, name: String,
         environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(SpoolError) -> Forwarder {
+        try makeForwarder(store: store, owner: LeaseOwner.thisProcess(name), clock: SystemClock(),
+                          report: StandardError.writeJSONLine, environment: environment)
+    }
+
+    /// ``makeForwarder(store:name:environment:)`` with the lease owner, clock and report channel
+    /// given (the CLI and tests).
+    package func makeForwarder(
+        store: SpoolStore, owner: String, clock: any WallClock,
+        report: @escaping @Sendable (LogEntry) -> Void,
+        environment: [String: String]
     ) throws(SpoolError) -> Forwarder {
         let resolved = try makeSinks(store: store, environment: environment)
         let transport = Transport(configuration: transport, clock: clock)
@@ -197,7 +207,7 @@ extension SpoolConfiguration {
 
     /// At most 64 KiB of the file: what the default `readFile` of ``makeSinks(environment:readFile:)`` does.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/io`` naming the file.
-    public static func readSecretFile(_ path: String) throws(SpoolError) -> [UInt8] {
+    package static func readSecretFile(_ path: String) throws(SpoolError) -> [UInt8] {
         try readFile(path, limit: 64 * 1024, what: "the secret file")
     }
 }
@@ -213,7 +223,7 @@ extension SpoolConfiguration.Secret {
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration`` naming the variable
     ///   or file (never the value) when it is unset, unreadable, empty, not UTF-8, or holds a
     ///   control character (which would break the header it goes in).
-    public func resolve(for what: String, environment: [String: String],
+    package func resolve(for what: String, environment: [String: String],
                         readFile: (String) throws(SpoolError) -> [UInt8]) throws(SpoolError) -> String {
         func refuse(_ message: String) -> SpoolError { SpoolError(.configuration, "\(what): \(message)") }
         let value: String
@@ -254,7 +264,7 @@ extension SpoolConfiguration.Credentials {
     ///   - environment: Where environment variables are looked up.
     ///   - readFile: How files are read.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``, never holding a value.
-    public func headers(at what: String, environment: [String: String],
+    package func headers(at what: String, environment: [String: String],
                         readFile: (String) throws(SpoolError) -> [UInt8]) throws(SpoolError) -> [SinkRequest.Header] {
         var headers: [SinkRequest.Header] = []
         let authorizationHeaders = (basic == nil ? 0 : 1) + (bearer == nil ? 0 : 1)

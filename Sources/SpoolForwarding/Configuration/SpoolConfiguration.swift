@@ -26,21 +26,21 @@ public struct SpoolConfiguration: Sendable {
     /// ``SpoolStore/Configuration/init()``.
     public var store: SpoolStore.Configuration
     /// Which context keys a logger hides. Default ``Redaction/defaultKeys``, marker `"[REDACTED]"`.
-    public var redaction: Redaction
+    package var redaction: Redaction
     /// Timeouts, gzip and the concurrency limit of the one transport shared by every sink.
     /// Default ``Transport/Configuration/init()``.
-    public var transport: Transport.Configuration
+    package var transport: Transport.Configuration
     /// The sinks, in the order they were written. Default: none.
-    public var sinks: [Sink]
+    package var sinks: [Sink]
     /// How `spool ingest` and `spool forward --stdin` read lines. Default ``Ingest/init(format:topic:level:fields:)``.
-    public var ingest: Ingest
+    package var ingest: Ingest
     /// How `spool forward` is watched: `/metrics` and `/health`, the status line. Default
     /// ``Metrics/init()`` (no endpoint, a status line a minute when stderr is not a terminal).
-    public var metrics: Metrics
+    package var metrics: Metrics
 
     /// A configuration with every default and no sink.
     /// - Parameter spoolPath: The spool file.
-    public init(spoolPath: String) {
+    package init(spoolPath: String) {
         self.spoolPath = spoolPath
         store = SpoolStore.Configuration()
         redaction = Redaction()
@@ -51,7 +51,7 @@ public struct SpoolConfiguration: Sendable {
     }
 
     /// The logger configuration this file describes: the defaults with ``redaction``.
-    public var loggerConfiguration: SpoolLogger.Configuration {
+    package var loggerConfiguration: SpoolLogger.Configuration {
         var configuration = SpoolLogger.Configuration()
         configuration.redaction = redaction
         return configuration
@@ -63,9 +63,9 @@ public struct SpoolConfiguration: Sendable {
 extension SpoolConfiguration {
     /// One named destination: what it speaks, which entries it takes, how they are batched and
     /// sent, and where its credentials come from.
-    public struct Sink: Sendable {
+    package struct Sink: Sendable {
         /// The protocol and its options.
-        public enum Destination: Sendable, Hashable {
+        package enum Destination: Sendable, Hashable {
             /// Grafana Loki's push API (file type `loki`).
             case loki(LokiSink.Configuration)
             /// Newline-delimited JSON to any URL (file type `http`).
@@ -85,7 +85,7 @@ extension SpoolConfiguration {
 
             /// The file's name for this type: `loki`, `http`, `otlp`, `pagerduty`, `pushgateway`
             /// or `console`.
-            public var typeName: String {
+            package var typeName: String {
                 switch self {
                 case .loki: "loki"
                 case .http: "http"
@@ -100,18 +100,18 @@ extension SpoolConfiguration {
         /// Batching, pipelining, lease, retry, breaker and rate limit. Its `name` is the sink's
         /// name (its position in the spool); its `credentials` are replaced by the resolved
         /// ``credentials`` when the sink is built. Default ``SinkScheduler/Configuration/init(name:)``.
-        public var scheduling: SinkScheduler.Configuration
+        package var scheduling: SinkScheduler.Configuration
         /// What the sink speaks. No default.
-        public var destination: Destination
+        package var destination: Destination
         /// Entries below this level are acknowledged without being sent. Default
         /// ``LogLevel/trace`` (everything); for PagerDuty the sink's own `minimumLevel`
         /// (default ``LogLevel/error``) applies as well.
-        public var minimumLevel: LogLevel
+        package var minimumLevel: LogLevel
         /// Headers with secrets, read when the sink is built. Default: none.
-        public var credentials: Credentials
+        package var credentials: Credentials
 
         /// The sink's name: its position in the spool and its metrics label.
-        public var name: String {
+        package var name: String {
             get { scheduling.name }
             set { scheduling.name = newValue }
         }
@@ -121,7 +121,7 @@ extension SpoolConfiguration {
         /// - Parameters:
         ///   - name: The sink's name, unique in a configuration.
         ///   - destination: What the sink speaks.
-        public init(name: String, destination: Destination) {
+        package init(name: String, destination: Destination) {
             scheduling = SinkScheduler.Configuration(name: name)
             if case .pagerDuty = destination { scheduling.rateLimit = PagerDutySink.defaultRateLimit }
             self.destination = destination
@@ -132,7 +132,7 @@ extension SpoolConfiguration {
 
     /// Where a secret is read from. The configuration holds the source, never the value, so no
     /// configuration value and no error message can show it.
-    public enum Secret: Sendable, Hashable, CustomStringConvertible {
+    package enum Secret: Sendable, Hashable, CustomStringConvertible {
         /// An environment variable, by name (file form: `password_env: VAR`).
         case environment(String)
         /// A file whose contents, without trailing line breaks, are the secret (file form:
@@ -143,7 +143,7 @@ extension SpoolConfiguration {
         case value(String)
 
         /// `env LOKI_TOKEN`, `file /run/secrets/x` or `<value>`: never the secret itself.
-        public var description: String {
+        package var description: String {
             switch self {
             case .environment(let name): "env \(name)"
             case .file(let path): "file \(path)"
@@ -155,38 +155,38 @@ extension SpoolConfiguration {
     /// The credential headers of one sink, each from a ``Secret``. Basic and bearer both set
     /// `Authorization`, so at most one of them is given, and then `headers` has no
     /// `Authorization`.
-    public struct Credentials: Sendable, Hashable {
+    package struct Credentials: Sendable, Hashable {
         /// HTTP basic authentication: a user name written in the file and a secret password.
-        public struct Basic: Sendable, Hashable {
+        package struct Basic: Sendable, Hashable {
             /// The user name (not a secret; Loki's tenant id on Grafana Cloud).
-            public var username: String
+            package var username: String
             /// The password.
-            public var password: Secret
+            package var password: Secret
 
             /// - Parameters:
             ///   - username: The user name.
             ///   - password: Where the password is read from.
-            public init(username: String, password: Secret) {
+            package init(username: String, password: Secret) {
                 self.username = username
                 self.password = password
             }
         }
 
         /// `Authorization: Basic …`. Default: none.
-        public var basic: Basic?
+        package var basic: Basic?
         /// `Authorization: Bearer <token>`. Default: none.
-        public var bearer: Secret?
+        package var bearer: Secret?
         /// Other headers whose values are secrets (`X-API-Key`…), by header name. Default: none.
-        public var headers: [String: Secret]
+        package var headers: [String: Secret]
 
         /// No credentials.
-        public init(basic: Basic? = nil, bearer: Secret? = nil, headers: [String: Secret] = [:]) {
+        package init(basic: Basic? = nil, bearer: Secret? = nil, headers: [String: Secret] = [:]) {
             self.basic = basic
             self.bearer = bearer
             self.headers = headers
         }
 
         /// Whether any credential is configured.
-        public var isEmpty: Bool { basic == nil && bearer == nil && headers.isEmpty }
+        package var isEmpty: Bool { basic == nil && bearer == nil && headers.isEmpty }
     }
 }

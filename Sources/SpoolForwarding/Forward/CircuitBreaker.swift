@@ -4,19 +4,19 @@ import Synchronization
 /// A circuit breaker for one sink: after `failureThreshold` consecutive failures it opens (no
 /// requests); after `coolDown` it lets one probe through (half-open); a success closes it, a
 /// failure opens it again. Every change of state is reported through `onChange`.
-public final class CircuitBreaker: Sendable {
+package final class CircuitBreaker: Sendable {
     /// Where the breaker stands.
-    public enum State: String, Sendable, Hashable {
+    package enum State: String, Sendable, Hashable {
         case closed, open, halfOpen = "half-open"
     }
 
     /// Thresholds, with documented defaults.
-    public struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// Consecutive failed requests that open the breaker. Default 5.
-        public var failureThreshold: Int = 5
+        package var failureThreshold: Int = 5
         /// How long it stays open before a probe. Default 30 s.
-        public var coolDown: Duration = .seconds(30)
-        public init() {}
+        package var coolDown: Duration = .seconds(30)
+        package init() {}
     }
 
     private struct Inner {
@@ -30,18 +30,18 @@ public final class CircuitBreaker: Sendable {
     private let clock: any WallClock
     private let onChange: @Sendable (State, State) -> Void
 
-    public init(configuration: Configuration = Configuration(), clock: any WallClock,
+    package init(configuration: Configuration = Configuration(), clock: any WallClock,
                 onChange: @escaping @Sendable (_ from: State, _ to: State) -> Void = { _, _ in }) {
         self.configuration = configuration
         self.clock = clock
         self.onChange = onChange
     }
 
-    public var state: State { inner.withLock { $0.state } }
+    package var state: State { inner.withLock { $0.state } }
 
     /// Waits until a request may go: at once when closed; after the cool-down when open (then as
     /// the one probe); while another probe is out, until it settles.
-    public func permit() async throws {
+    package func permit() async throws {
         while true {
             enum Decision { case go, sleep(Duration), retrySoon }
             var transition: (State, State)?
@@ -72,7 +72,7 @@ public final class CircuitBreaker: Sendable {
     }
 
     /// Records the outcome of a request that `permit()` let through.
-    public func record(success: Bool) {
+    package func record(success: Bool) {
         let transition = inner.withLock { inner -> (State, State)? in
             let before = inner.state
             inner.probeInFlight = false

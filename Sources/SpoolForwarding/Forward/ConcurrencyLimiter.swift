@@ -3,7 +3,7 @@ import Synchronization
 
 /// At most `limit` requests in flight across every sink, admitted in arrival order (FIFO), so a
 /// busy sink cannot starve a quiet one.
-public final class ConcurrencyLimiter: Sendable {
+package final class ConcurrencyLimiter: Sendable {
     private struct Waiter {
         var id: UInt64
         var continuation: CheckedContinuation<Void, any Error>
@@ -16,22 +16,22 @@ public final class ConcurrencyLimiter: Sendable {
     }
     private let state = Mutex(State())
     /// The most requests allowed at once.
-    public let limit: Int
+    package let limit: Int
 
     /// A limiter for `limit` concurrent requests (at least 1). Default 5.
-    public init(limit: Int = 5) {
+    package init(limit: Int = 5) {
         self.limit = max(1, limit)
     }
 
     /// Requests in flight now, and the most seen at once.
-    public var inFlight: Int { state.withLock { $0.inFlight } }
-    public var peak: Int { state.withLock { $0.peak } }
+    package var inFlight: Int { state.withLock { $0.inFlight } }
+    package var peak: Int { state.withLock { $0.peak } }
     /// Callers waiting for a permit.
-    public var waiting: Int { state.withLock { $0.waiters.count } }
+    package var waiting: Int { state.withLock { $0.waiters.count } }
 
     /// Runs `body` holding a permit, waiting in line for one when all are taken.
     /// - Throws: `CancellationError` if the task is cancelled while waiting; what `body` throws.
-    public func withPermit<R: Sendable>(_ body: () async throws -> R) async throws -> R {
+    package func withPermit<R: Sendable>(_ body: () async throws -> R) async throws -> R {
         try await acquire()
         defer { release() }
         return try await body()

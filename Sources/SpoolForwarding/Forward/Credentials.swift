@@ -14,16 +14,16 @@ import Spool
 /// configuration.credentials = credentials.headers
 /// print(credentials)  // bearer token from $LOKI_TOKEN (Authorization: <redacted>)
 /// ```
-public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+package struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// Where a secret is read from.
-    public enum Source: Sendable, Hashable, CustomStringConvertible {
+    package enum Source: Sendable, Hashable, CustomStringConvertible {
         /// An environment variable, by name.
         case environment(String)
         /// A file, by path; one trailing newline (and CR) is removed.
         case file(String)
 
         /// `$NAME` or `file PATH`: where, never what.
-        public var description: String {
+        package var description: String {
             switch self {
             case .environment(let name): "$\(name)"
             case .file(let path): "file \(path)"
@@ -32,12 +32,12 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
     }
 
     /// The headers to send, secrets included. Give them to the transport only.
-    public let headers: [SinkRequest.Header]
+    package let headers: [SinkRequest.Header]
     /// Where the secret came from, for messages.
     private let origin: String
 
     /// No credentials: no header.
-    public static let none = Credentials(headers: [], origin: "no credentials")
+    package static let none = Credentials(headers: [], origin: "no credentials")
 
     private init(headers: [SinkRequest.Header], origin: String) {
         self.headers = headers
@@ -52,7 +52,7 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
     /// - Throws: ``SpoolError`` `.invalidArgument` for a missing or empty variable, a user with
     ///   a `:`, or a control character in a value; `.io` for a file that cannot be read. The
     ///   message names the variable or file, never a value.
-    public static func basic(user: String, password: Source,
+    package static func basic(user: String, password: Source,
                              environment: [String: String] = ProcessInfo.processInfo.environment) throws(SpoolError) -> Credentials {
         guard !user.isEmpty, !user.contains(":") else {
             throw SpoolError(.invalidArgument, "a basic-auth user name must be non-empty and must not contain ':'")
@@ -69,7 +69,7 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
     ///   - token: Where the token is.
     ///   - environment: The variables to read from. Default: the process's environment.
     /// - Throws: ``SpoolError`` as ``basic(user:password:environment:)`` does.
-    public static func bearer(token: Source,
+    package static func bearer(token: Source,
                               environment: [String: String] = ProcessInfo.processInfo.environment) throws(SpoolError) -> Credentials {
         let secret = try read(token, what: "bearer token", environment: environment)
         return Credentials(headers: [SinkRequest.Header("Authorization", "Bearer \(secret)")],
@@ -77,14 +77,14 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
     }
 
     /// `basic auth for user 'u', password from $VAR (Authorization: <redacted>)`.
-    public var description: String {
+    package var description: String {
         headers.isEmpty ? origin : "\(origin) (\(headers.map { "\($0.name): <redacted>" }.joined(separator: ", ")))"
     }
 
-    public var debugDescription: String { "Credentials(\(description))" }
+    package var debugDescription: String { "Credentials(\(description))" }
 
     /// Reflection (`dump`, the debugger) shows the origin only.
-    public var customMirror: Mirror { Mirror(self, children: ["origin": origin], displayStyle: .struct) }
+    package var customMirror: Mirror { Mirror(self, children: ["origin": origin], displayStyle: .struct) }
 
     // MARK: - Reading secrets
 
@@ -97,7 +97,7 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
     /// - Throws: ``SpoolError`` `.invalidArgument` for a missing or empty variable or a control
     ///   character; `.io` for a file that cannot be read. The message names the variable or
     ///   file, never a value.
-    public static func secret(_ source: Source, what: String,
+    package static func secret(_ source: Source, what: String,
                               environment: [String: String] = ProcessInfo.processInfo.environment) throws(SpoolError) -> String {
         try read(source, what: what, environment: environment)
     }

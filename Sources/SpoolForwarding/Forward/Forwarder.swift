@@ -15,15 +15,15 @@ import Synchronization
 /// try await group.run()
 /// ```
 public final class Forwarder: Service, Sendable {
-    public let schedulers: [SinkScheduler]
-    public let transport: Transport
+    package let schedulers: [SinkScheduler]
+    package let transport: Transport
     /// How long requests in flight may finish after shutdown was asked for. Default 5 s.
-    public let shutdownGracePeriod: Duration
+    package let shutdownGracePeriod: Duration
     private let clock: any WallClock
     /// Test-only: awaited in each scheduler's task before the scheduler runs (one that starts late).
     private let beforeSchedulerRuns: (@Sendable (String) async -> Void)?
 
-    public convenience init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration = .seconds(5), clock: any WallClock = SystemClock()) {
+    package convenience init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration = .seconds(5), clock: any WallClock = SystemClock()) {
         self.init(schedulers: schedulers, transport: transport, shutdownGracePeriod: shutdownGracePeriod, clock: clock, beforeSchedulerRuns: nil)
     }
 
@@ -48,7 +48,7 @@ public final class Forwarder: Service, Sendable {
     /// (entries leave once every *registered* sink has passed them).
     /// - Throws: ``SpoolError`` when a sink cannot be registered (nothing was sent then), or
     ///   what a scheduler threw.
-    public func run(until stop: SinkScheduler.Stop) async throws {
+    package func run(until stop: SinkScheduler.Stop) async throws {
         let schedulers = self.schedulers
         let grace = shutdownGracePeriod
         let clock = self.clock

@@ -16,7 +16,7 @@ import Synchronization
 /// In a `ServiceGroup`, list the pusher **before** the ``Forwarder``: services stop in reverse
 /// order, so the final push then carries the forwarder's last counts. Without a service group
 /// (`run(until: .empty)`), call ``push()`` after the forwarder returns.
-public final class PushgatewayPusher: Service, Sendable {
+package final class PushgatewayPusher: Service, Sendable {
     let sink: PushgatewaySink
     let name: String
     let transport: Transport
@@ -40,7 +40,7 @@ public final class PushgatewayPusher: Service, Sendable {
     ///   - credentials: Headers added to every push (``Credentials/headers``); never logged.
     ///   - clock: For the interval and spacing. Default the system clock.
     ///   - report: Where failures and recoveries go. Default a JSON line on stderr.
-    public init(sink: PushgatewaySink, name: String = "pushgateway", transport: Transport,
+    package init(sink: PushgatewaySink, name: String = "pushgateway", transport: Transport,
                 credentials: [SinkRequest.Header] = [],
                 clock: any WallClock = SystemClock(), report: @escaping @Sendable (LogEntry) -> Void = StandardError.writeJSONLine) {
         self.sink = sink
@@ -52,11 +52,11 @@ public final class PushgatewayPusher: Service, Sendable {
     }
 
     /// Successful pushes so far.
-    public var pushCount: Int { state.withLock { $0.pushes } }
+    package var pushCount: Int { state.withLock { $0.pushes } }
 
     /// Pushes until graceful shutdown or cancellation, then pushes once more. A push under way
     /// at shutdown finishes first (each is bounded by the transport's request timeout).
-    public func run() async throws {
+    package func run() async throws {
         let configuration = sink.configuration
         let tick = max(.milliseconds(1), min(configuration.minimumSpacing, configuration.interval))
         await cancelWhenGracefulShutdown { [self] in
@@ -86,7 +86,7 @@ public final class PushgatewayPusher: Service, Sendable {
     /// the next push's), and the gateway would then keep stale counts.
     /// - Returns: whether the Pushgateway accepted them.
     @discardableResult
-    public func push() async -> Bool {
+    package func push() async -> Bool {
         let push = pushes.withLock { last -> Task<Bool, Never> in
             let previous = last
             let next = Task { [self] in

@@ -10,30 +10,30 @@ import Spool
 ///   `min(maximumBackoff, slowBase × 2^(k−1))` for the k-th slow retry.
 ///
 /// A `Retry-After` from the destination replaces the computed wait, capped at `maximumRetryAfter`.
-public struct RetryPolicy: Sendable, Hashable {
+package struct RetryPolicy: Sendable, Hashable {
     /// Attempts in the quick phase, the first included. Default 4.
-    public var quickAttempts: Int = 4
+    package var quickAttempts: Int = 4
     /// Default 100 ms.
-    public var quickBase: Duration = .milliseconds(100)
+    package var quickBase: Duration = .milliseconds(100)
     /// Default 50 ms.
-    public var quickJitter: Duration = .milliseconds(50)
+    package var quickJitter: Duration = .milliseconds(50)
     /// The first slow wait's ceiling; it doubles after each failure. Default 2 s.
-    public var slowBase: Duration = .seconds(2)
+    package var slowBase: Duration = .seconds(2)
     /// Default 100 ms: even full jitter waits at least this long.
-    public var minimumBackoff: Duration = .milliseconds(100)
+    package var minimumBackoff: Duration = .milliseconds(100)
     /// Cap of the slow backoff. Default 60 s.
-    public var maximumBackoff: Duration = .seconds(60)
+    package var maximumBackoff: Duration = .seconds(60)
     /// Cap of a destination's `Retry-After`. Default 5 minutes.
-    public var maximumRetryAfter: Duration = .seconds(300)
+    package var maximumRetryAfter: Duration = .seconds(300)
     /// How long a misconfigured sink (401, 403, 404) pauses before it tries again. Default 5 minutes.
-    public var misconfigurationPause: Duration = .seconds(300)
+    package var misconfigurationPause: Duration = .seconds(300)
 
-    public init() {}
+    package init() {}
 
     /// The same schedule compressed so that the first quick wait is `base` (jitter `base`, slow
     /// ceilings from 5× to 20× `base`, Retry-After capped at 50×, a misconfiguration pause of
     /// 20×): for tests and short-lived tools, never for production.
-    public static func compressed(base: Duration) -> RetryPolicy {
+    package static func compressed(base: Duration) -> RetryPolicy {
         var policy = RetryPolicy()
         policy.quickBase = base
         policy.quickJitter = base
@@ -46,7 +46,7 @@ public struct RetryPolicy: Sendable, Hashable {
     }
 
     /// The wait after failed attempt `attempt` (1-based), or the destination's `retryAfter`.
-    public func delay(afterAttempt attempt: Int, retryAfter: Duration? = nil, using random: inout some RandomNumberGenerator) -> Duration {
+    package func delay(afterAttempt attempt: Int, retryAfter: Duration? = nil, using random: inout some RandomNumberGenerator) -> Duration {
         if let retryAfter {
             return min(max(retryAfter, .zero), maximumRetryAfter)
         }

@@ -9,9 +9,9 @@ import Spool
 /// let health = scheduler.health(failingLongerThan: .seconds(60))
 /// if !health.isHealthy { print(health.problem ?? "") }
 /// ```
-public struct SinkHealth: Sendable, Hashable {
+package struct SinkHealth: Sendable, Hashable {
     /// Where the sink stands.
-    public enum Status: String, Sendable, Hashable {
+    package enum Status: String, Sendable, Hashable {
         /// Delivering, or nothing to deliver, or failing for less than the threshold.
         case ok
         /// Paused after a misconfiguration or a run of rejections; it tries again by itself.
@@ -21,21 +21,21 @@ public struct SinkHealth: Sendable, Hashable {
     }
 
     /// The sink's name.
-    public var sink: String
+    package var sink: String
     /// Where it stands.
-    public var status: Status
+    package var status: Status
     /// Why it is paused, with ``Status/paused``.
-    public var pauseReason: SinkScheduler.PauseReason?
+    package var pauseReason: SinkScheduler.PauseReason?
     /// How long its attempts have failed without a break (0 when they have not).
-    public var failingFor: Duration
+    package var failingFor: Duration
     /// The circuit breaker's state.
-    public var breaker: CircuitBreaker.State
+    package var breaker: CircuitBreaker.State
 
     /// Whether `/health` counts it as healthy (``Status/ok``).
-    public var isHealthy: Bool { status == .ok }
+    package var isHealthy: Bool { status == .ok }
 
     /// A sentence for people, or nil when healthy.
-    public var problem: String? {
+    package var problem: String? {
         switch status {
         case .ok: nil
         case .paused: "paused (\(pauseReason?.rawValue ?? "misconfigured")): it tries again by itself; its entries stay in the spool"
@@ -46,7 +46,7 @@ public struct SinkHealth: Sendable, Hashable {
     /// The health of a sink from its ``SinkScheduler/Progress`` at `now`.
     /// - Parameters:
     ///   - threshold: how long attempts may fail without a break before the sink is unhealthy.
-    public init(sink: String, progress: SinkScheduler.Progress, now: UnixInstant, failingLongerThan threshold: Duration) {
+    package init(sink: String, progress: SinkScheduler.Progress, now: UnixInstant, failingLongerThan threshold: Duration) {
         self.sink = sink
         breaker = progress.breaker
         failingFor = progress.failingSince.map { max(.zero, $0.duration(to: now)) } ?? .zero
@@ -64,7 +64,7 @@ public struct SinkHealth: Sendable, Hashable {
 extension SinkScheduler {
     /// The sink's health now, by the scheduler's clock (``SinkHealth``).
     /// - Parameter threshold: how long attempts may fail without a break before it is unhealthy.
-    public func health(failingLongerThan threshold: Duration) -> SinkHealth {
+    package func health(failingLongerThan threshold: Duration) -> SinkHealth {
         SinkHealth(sink: configuration.name, progress: currentProgress, now: clock.now, failingLongerThan: threshold)
     }
 }

@@ -7,38 +7,38 @@ import Synchronization
 /// through the shared ``Transport``, and acknowledges them in order. Up to `maxInFlight` batches
 /// are out at once, but the sink's position only advances over a contiguous prefix of settled
 /// batches, so a crash never skips an entry.
-public final class SinkScheduler: Sendable {
+package final class SinkScheduler: Sendable {
     /// Batching, pipelining and retry settings of one sink, with documented defaults.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// The sink's name: its position in the spool. Default the sink's kind.
-        public var name: String
+        package var name: String
         /// Most entries per request. Default 1000 (the sink may ask for fewer).
-        public var maxBatchEntries: Int = 1000
+        package var maxBatchEntries: Int = 1000
         /// Most bytes of topic, message and context per request. Default 1 MiB.
-        public var maxBatchBytes: Int = 1 << 20
+        package var maxBatchBytes: Int = 1 << 20
         /// A partial batch leaves after waiting this long for more entries. Default 1 s.
-        public var maxBatchWait: Duration = .seconds(1)
+        package var maxBatchWait: Duration = .seconds(1)
         /// Batches in flight at once (pipelining). 1 gives strict in-order delivery. Default 2.
-        public var maxInFlight: Int = 2
+        package var maxInFlight: Int = 2
         /// The lease on the sink, renewed while working. Default 30 s.
-        public var lease: Duration = .seconds(30)
+        package var lease: Duration = .seconds(30)
         /// How often an idle sink looks for new entries. Default 100 ms.
-        public var pollInterval: Duration = .milliseconds(100)
-        public var retry = RetryPolicy()
-        public var breaker = CircuitBreaker.Configuration()
+        package var pollInterval: Duration = .milliseconds(100)
+        package var retry = RetryPolicy()
+        package var breaker = CircuitBreaker.Configuration()
         /// Requests per second allowed, with a burst; nil for no limit. Default nil.
-        public var rateLimit: (perSecond: Double, burst: Double)?
+        package var rateLimit: (perSecond: Double, burst: Double)?
         /// Where metrics go; nil for the process's bootstrapped `MetricsSystem`. Default nil.
-        public var metricsFactory: (any MetricsFactory)?
+        package var metricsFactory: (any MetricsFactory)?
         /// Headers with credentials, added by the transport; never logged.
-        public var credentials: [SinkRequest.Header] = []
+        package var credentials: [SinkRequest.Header] = []
         /// After this many entries in a row rejected for good (dead-lettered), the sink is most
         /// likely misconfigured (a wrong schema, tenant or labels), not fed bad entries: it
         /// pauses as misconfigured instead of dead-lettering the rest, and tries again after
         /// `retry.misconfigurationPause`. 0: never. Default 100.
-        public var pauseAfterConsecutiveRejections: Int = 100
+        package var pauseAfterConsecutiveRejections: Int = 100
 
-        public init(name: String) { self.name = name }
+        package init(name: String) { self.name = name }
     }
 
     /// What one batch came to.
@@ -80,7 +80,7 @@ public final class SinkScheduler: Sendable {
     /// Stops claiming: the scheduler settles what is in flight (no new retries) and returns. A
     /// batch waiting for its retry (a backoff, a misconfiguration pause) stops waiting at once:
     /// it stays in the spool for the next run, and shutdown does not wait out its grace period.
-    public func requestStop() {
+    package func requestStop() {
         stopping.store(true, ordering: .releasing)
         for wait in waits.withLock({ Array($0.values) }) { wait.cancel() }
     }
@@ -109,40 +109,40 @@ public final class SinkScheduler: Sendable {
     /// Makes a running scheduler return once nothing is pending, as if it had been started with
     /// `run(until: .empty)`: for a producer that has just finished (`spool forward --stdin
     /// --until-empty` once standard input ended). Until then partial batches wait as usual.
-    public func finishWhenEmpty() {
+    package func finishWhenEmpty() {
         finishing.store(true, ordering: .releasing)
     }
 
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
 
     /// Counters of what this scheduler did, for progress displays and tests.
-    public struct Progress: Sendable, Hashable {
-        public var delivered = 0
-        public var deadLettered = 0
-        public var retries = 0
-        public var requests = 0
-        public var breaker: CircuitBreaker.State = .closed
-        public var paused = false
+    package struct Progress: Sendable, Hashable {
+        package var delivered = 0
+        package var deadLettered = 0
+        package var retries = 0
+        package var requests = 0
+        package var breaker: CircuitBreaker.State = .closed
+        package var paused = false
         /// Why the sink is paused, while ``paused``.
-        public var pauseReason: PauseReason?
+        package var pauseReason: PauseReason?
         /// Requests that did not deliver their batch: retried, split, rejected or misconfigured.
-        public var failures = 0
+        package var failures = 0
         /// When the current run of failed attempts began (a network error, a retryable status, a
         /// misconfiguration); nil once an attempt reached the destination and was answered.
-        public var failingSince: UnixInstant?
+        package var failingSince: UnixInstant?
         /// Batches sent and not yet settled.
-        public var inFlight = 0
+        package var inFlight = 0
     }
 
     /// Why a sink stopped sending for a while (it tries again after `retry.misconfigurationPause`).
-    public enum PauseReason: String, Sendable, Hashable, CaseIterable {
+    package enum PauseReason: String, Sendable, Hashable, CaseIterable {
         /// 401, 403, 404 or a bad URL.
         case misconfigured
         /// ``Configuration/pauseAfterConsecutiveRejections`` entries in a row were rejected for good.
         case rejections
     }
 
-    public var currentProgress: Progress {
+    package var currentProgress: Progress {
         var current = progress.withLock { $0 }
         current.breaker = breaker.state
         return current
@@ -152,7 +152,7 @@ public final class SinkScheduler: Sendable {
     ///   - owner: who holds the lease (shown to a second forwarder). ``LeaseOwner/thisProcess(_:)``
     ///     lets a forwarder restarted on the same host after a crash take the lease at once.
     ///   - report: where loud events go (misconfiguration, breaker changes, dead letters).
-    public init(store: SpoolStore, sink: any SinkProtocol, transport: Transport, configuration: Configuration,
+    package init(store: SpoolStore, sink: any SinkProtocol, transport: Transport, configuration: Configuration,
                 owner: String, clock: any WallClock = SystemClock(), report: @escaping @Sendable (LogEntry) -> Void = StandardError.writeJSONLine) {
         self.store = store
         self.sink = sink
@@ -175,7 +175,7 @@ public final class SinkScheduler: Sendable {
     }
 
     /// How ``run(until:)`` ends.
-    public enum Stop: Sendable {
+    package enum Stop: Sendable {
         /// Run until cancelled.
         case cancelled
         /// Return once nothing is pending for this sink (and nothing is in flight).
@@ -192,7 +192,7 @@ public final class SinkScheduler: Sendable {
     ///   lease was taken over while this scheduler ran (it had lapsed, e.g. the process was
     ///   stopped past its expiry): the scheduler then stops sending at once, acknowledges
     ///   nothing more and reports `spool.forward.lease_lost`.
-    public func run(until stop: Stop = .cancelled) async throws {
+    package func run(until stop: Stop = .cancelled) async throws {
         let (name, owner, lease) = (configuration.name, owner, configuration.lease)
         try await withStore("register") { store throws(SpoolError) in try store.registerSink(name) }
         try await withStore("take the lease") { store throws(SpoolError) in try store.acquireLease(sink: name, owner: owner, duration: lease) }

@@ -3,7 +3,7 @@ import Synchronization
 
 /// A token bucket: `rate` tokens per second, up to `burst` saved. A request that finds no token
 /// waits for one on the injected clock; nothing is ever dropped.
-public final class TokenBucket: Sendable {
+package final class TokenBucket: Sendable {
     private struct State {
         var tokens: Double
         var updated: UnixInstant
@@ -11,14 +11,14 @@ public final class TokenBucket: Sendable {
     private let state: Mutex<State>
     private let clock: any WallClock
     /// Tokens added per second.
-    public let rate: Double
+    package let rate: Double
     /// The most tokens saved up.
-    public let burst: Double
+    package let burst: Double
 
     /// - Parameters:
     ///   - rate: tokens per second (> 0).
     ///   - burst: bucket size, at least 1; it starts full.
-    public init(rate: Double, burst: Double, clock: any WallClock) {
+    package init(rate: Double, burst: Double, clock: any WallClock) {
         self.rate = max(rate, 1e-9)
         self.burst = max(burst, 1)
         self.clock = clock
@@ -26,7 +26,7 @@ public final class TokenBucket: Sendable {
     }
 
     /// Takes one token, waiting until there is one.
-    public func acquire() async throws {
+    package func acquire() async throws {
         while true {
             let wait = state.withLock { state -> Duration? in
                 let now = clock.now

@@ -11,45 +11,45 @@ import Spool
 /// TLS certificates are verified (AsyncHTTPClient's default); redirects are not followed (a
 /// redirect from a log backend is a configuration problem, and following one could send
 /// credentials elsewhere).
-public final class Transport: Sendable {
+package final class Transport: Sendable {
     /// Timeouts, compression and limits, with documented defaults.
-    public struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// Default 5 s.
-        public var connectTimeout: Duration = .seconds(5)
+        package var connectTimeout: Duration = .seconds(5)
         /// The whole request, response body included. Default 10 s.
-        public var requestTimeout: Duration = .seconds(10)
+        package var requestTimeout: Duration = .seconds(10)
         /// Bodies at least this large are sent gzip-compressed when the sink allows it. Default 1 KiB.
-        public var gzipThreshold: Int = 1024
+        package var gzipThreshold: Int = 1024
         /// The gzip level for request bodies, 1 (fastest) to 9 (smaller). Default 1: on log lines
         /// it took a third of the CPU of level 6 (zlib's default) for a body about 30 % larger,
         /// and compression is the largest cost of forwarding once encoding is cheap
         /// (BENCHMARKS.md, "Forwarding real lines").
-        public var gzipLevel: Int = 1
+        package var gzipLevel: Int = 1
         /// Requests in flight at once, over every sink. Default 5.
-        public var maximumConcurrentRequests: Int = 5
+        package var maximumConcurrentRequests: Int = 5
         /// Default `spool/<version>`.
-        public var userAgent: String = "spool/0.1"
-        public init() {}
+        package var userAgent: String = "spool/0.1"
+        package init() {}
     }
 
     /// Why an attempt got no response. The message never holds a credential.
-    public struct Failure: Error, Sendable, Hashable, CustomStringConvertible {
-        public enum Kind: String, Sendable, Hashable {
+    package struct Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        package enum Kind: String, Sendable, Hashable {
             case connectionRefused, timeout, connectionReset, invalidURL, other
         }
-        public var kind: Kind
-        public var message: String
-        public var description: String { "\(kind): \(message)" }
+        package var kind: Kind
+        package var message: String
+        package var description: String { "\(kind): \(message)" }
     }
 
-    public let configuration: Configuration
-    public let limiter: ConcurrencyLimiter
+    package let configuration: Configuration
+    package let limiter: ConcurrencyLimiter
     private let client: HTTPClient
 
     /// A transport with its own HTTP client; call ``shutdown()`` when done.
     private let clock: any WallClock
 
-    public init(configuration: Configuration = Configuration(), clock: any WallClock = SystemClock()) {
+    package init(configuration: Configuration = Configuration(), clock: any WallClock = SystemClock()) {
         self.configuration = configuration
         self.clock = clock
         limiter = ConcurrencyLimiter(limit: configuration.maximumConcurrentRequests)
@@ -62,14 +62,14 @@ public final class Transport: Sendable {
     }
 
     /// Closes the connections.
-    public func shutdown() async throws {
+    package func shutdown() async throws {
         try await client.shutdown()
     }
 
     /// Sends `request` once, adding `credentials` to its headers.
     /// - Returns: the response (status, headers, at most `SinkResponse.maximumBodyBytes` of body),
     ///   or why there was none.
-    public func send(_ request: SinkRequest, credentials: [SinkRequest.Header] = []) async -> Result<SinkResponse, Failure> {
+    package func send(_ request: SinkRequest, credentials: [SinkRequest.Header] = []) async -> Result<SinkResponse, Failure> {
         var outgoing = HTTPClientRequest(url: request.url)
         outgoing.method = HTTPMethod(rawValue: request.method)
         outgoing.headers.add(name: "User-Agent", value: configuration.userAgent)

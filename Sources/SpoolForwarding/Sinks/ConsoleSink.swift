@@ -14,9 +14,9 @@ import Spool
 ///                               configuration: .init(name: "console"), owner: "replay")
 /// try await scheduler.run(until: .empty)
 /// ```
-public struct ConsoleSink: LocalSink {
+package struct ConsoleSink: LocalSink {
     /// Where lines go.
-    public enum Stream: Sendable, Hashable {
+    package enum Stream: Sendable, Hashable {
         /// File descriptor 1.
         case standardOutput
         /// File descriptor 2.
@@ -34,15 +34,15 @@ public struct ConsoleSink: LocalSink {
     }
 
     /// The line format and the stream, with documented defaults.
-    public struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// The line format. Default ``ConsoleHandler/Format/automatic``: human with colour on a
         /// terminal (`NO_COLOR` honoured), one JSON line per entry (with its spool id) otherwise.
-        public var format: ConsoleHandler.Format
+        package var format: ConsoleHandler.Format
         /// Default ``Stream/standardOutput``: a replay is the program's output.
-        public var stream: Stream
+        package var stream: Stream
 
         /// Creates a configuration; see each property for its default.
-        public init(format: ConsoleHandler.Format = .automatic, stream: Stream = .standardOutput) {
+        package init(format: ConsoleHandler.Format = .automatic, stream: Stream = .standardOutput) {
             self.format = format
             self.stream = stream
         }
@@ -50,17 +50,17 @@ public struct ConsoleSink: LocalSink {
 
     /// The configuration the sink was created with (its format possibly ``ConsoleHandler/Format/automatic``;
     /// the resolved one is decided at init).
-    public let configuration: Configuration
+    package let configuration: Configuration
     let formatter: ConsoleFormatter
 
     /// Creates the sink; an automatic format is resolved here, once.
-    public init(configuration: Configuration = Configuration()) {
+    package init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         formatter = ConsoleFormatter(format: configuration.format, fileDescriptor: configuration.stream.descriptor)
     }
 
     /// `console`.
-    public var kind: String { "console" }
+    package var kind: String { "console" }
 
     /// The batch's lines, in id order, each ending in `\n`.
     func text(_ entries: ArraySlice<StoredEntry>) -> String {
@@ -74,7 +74,7 @@ public struct ConsoleSink: LocalSink {
 
     /// Writes the batch; a failed write is ``Verdict/misconfigured(reason:)``: retrying a closed
     /// pipe cannot succeed, and pausing keeps every entry in the spool.
-    public func deliver(_ entries: ArraySlice<StoredEntry>, sink: String) async -> Verdict {
+    package func deliver(_ entries: ArraySlice<StoredEntry>, sink: String) async -> Verdict {
         var text = text(entries)
         do {
             try formatter.write(&text)

@@ -15,7 +15,7 @@ import Spool
 ///     func deliver(_ entries: ArraySlice<StoredEntry>, sink: String) async -> Verdict { .delivered }
 /// }
 /// ```
-public protocol LocalSink: SinkProtocol {
+package protocol LocalSink: SinkProtocol {
     /// Takes a non-empty batch, in id order.
     ///
     /// - Parameters:
@@ -30,12 +30,12 @@ public protocol LocalSink: SinkProtocol {
 extension LocalSink {
     /// A local sink is not encoded: the scheduler calls ``deliver(_:sink:)``. Throws, so a
     /// local sink passed to code that only knows HTTP fails loudly instead of dropping entries.
-    public func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
+    package func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
         throw SpoolError(.invalidArgument, "the \(kind) sink is delivered locally, not over HTTP")
     }
 
     /// Never used: a local sink's ``deliver(_:sink:)`` returns its verdict.
-    public func classify(_ response: SinkResponse) -> Verdict {
+    package func classify(_ response: SinkResponse) -> Verdict {
         .misconfigured(reason: "the \(kind) sink is delivered locally, not over HTTP")
     }
 }

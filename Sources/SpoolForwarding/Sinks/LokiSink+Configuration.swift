@@ -13,9 +13,9 @@ extension LokiSink {
     /// For Loki 2.x, which has no structured metadata, set ``topic`` to
     /// ``TopicPlacement/line`` (or ``TopicPlacement/label``) and
     /// ``contextInStructuredMetadata`` to false, or use ``LineFormat/json`` lines.
-    public struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// Where the topic goes. A label per topic multiplies Loki's streams, so it is opt-in.
-        public enum TopicPlacement: String, Sendable, Hashable {
+        package enum TopicPlacement: String, Sendable, Hashable {
             /// A `topic` label: one stream per topic and level. Only for a few, stable topics.
             case label
             /// A `topic` key in the entry's structured metadata (Loki 3.x).
@@ -26,7 +26,7 @@ extension LokiSink {
         }
 
         /// What a line holds.
-        public enum LineFormat: String, Sendable, Hashable {
+        package enum LineFormat: String, Sendable, Hashable {
             /// The message alone, what people read in Grafana.
             case message
             /// `{"context":{…},"message":"…","schema":"…","topic":"…"}`, for LogQL's `| json`.
@@ -35,28 +35,28 @@ extension LokiSink {
 
         /// The base URL of Loki or its gateway, e.g. `http://127.0.0.1:3100`; the push path
         /// `/loki/api/v1/push` is appended unless the URL already ends with it. No default.
-        public var url: String
+        package var url: String
         /// Labels on every stream, besides `level`. Names are sanitized to Loki's rules
         /// (`[a-zA-Z_][a-zA-Z0-9_]*`); at most 13 (14 without a topic label), since Loki
         /// allows 15 per stream. Default: none.
-        public var labels: [String: String]
+        package var labels: [String: String]
         /// Where the topic goes. Default: ``TopicPlacement/structuredMetadata``.
-        public var topic: TopicPlacement
+        package var topic: TopicPlacement
         /// What a line holds. Default: ``LineFormat/message``.
-        public var line: LineFormat
+        package var line: LineFormat
         /// With ``LineFormat/message`` lines, whether the context's top-level keys go into
         /// structured metadata (values that are not strings as their JSON text), so that they
         /// are not lost. Default: true (Loki 3.x).
-        public var contextInStructuredMetadata: Bool
+        package var contextInStructuredMetadata: Bool
         /// The tenant, sent as `X-Scope-OrgID`; nil or empty sends no header. Default: nil.
-        public var tenant: String?
+        package var tenant: String?
         /// Lines longer than this many UTF-8 bytes are cut, with a marker saying how long they
         /// were (JSON lines stay valid JSON). Default: 256 KiB, Loki's `max_line_size`.
         /// At least 1024.
-        public var maximumLineBytes: Int
+        package var maximumLineBytes: Int
 
         /// Creates a configuration; see each property for its default.
-        public init(
+        package init(
             url: String,
             labels: [String: String] = [:],
             topic: TopicPlacement = .structuredMetadata,

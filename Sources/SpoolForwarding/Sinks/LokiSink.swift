@@ -14,9 +14,9 @@ import Spool
 ///
 /// Basic or bearer credentials are added by the transport from the forwarder's configuration,
 /// never by the sink: they are not part of any ``SinkRequest`` it makes.
-public struct LokiSink: SinkProtocol {
+package struct LokiSink: SinkProtocol {
     /// The configuration, as given.
-    public let configuration: Configuration
+    package let configuration: Configuration
     /// The push URL.
     let url: String
     /// The static labels, sanitized.
@@ -27,12 +27,12 @@ public struct LokiSink: SinkProtocol {
     ///   not http(s), too many labels, two labels that sanitize to one name, a label named
     ///   `level` (or `topic` when the topic is a label), an empty or over-long label value, a
     ///   line limit under 1024 bytes, or a control character in the tenant.
-    public init(configuration: Configuration) throws(SpoolError) {
+    package init(configuration: Configuration) throws(SpoolError) {
         self.configuration = configuration
         (url, labels) = try Self.validate(configuration)
     }
 
-    public var kind: String { "loki" }
+    package var kind: String { "loki" }
 
     /// One stream of the request being built.
     private struct StreamKey: Hashable {
@@ -42,7 +42,7 @@ public struct LokiSink: SinkProtocol {
 
     /// The batch as one push request, streams grouped by label set, written as bytes in one
     /// pass per stream: no `String` per entry.
-    public func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
+    package func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
         // Which stream each entry joins, streams in the order of their first entry.
         var order: [StreamKey] = []
         var members: [[Int]] = []
@@ -94,7 +94,7 @@ public struct LokiSink: SinkProtocol {
     /// The general rule: 2xx delivered; 429 and 5xx retried; 400 rejected (Loki has already
     /// stored the valid entries of that request, and de-duplicates identical ones when the
     /// scheduler resends them after splitting); 413 split; 401/403/404 pause.
-    public func classify(_ response: SinkResponse) -> Verdict {
+    package func classify(_ response: SinkResponse) -> Verdict {
         Verdict.standard(response)
     }
 

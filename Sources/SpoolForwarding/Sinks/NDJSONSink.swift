@@ -10,30 +10,30 @@ import Spool
 ///
 /// Credentials (basic or bearer) are added by the transport from the sink's configuration in
 /// the forwarder, never by the sink, so they never appear in a ``SinkRequest`` description.
-public struct NDJSONSink: SinkProtocol {
+package struct NDJSONSink: SinkProtocol {
     /// Where to send.
-    public struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// The full URL every batch is POSTed to. No default.
-        public var url: String
+        package var url: String
 
         /// Creates a configuration.
         /// - Parameter url: The full URL every batch is POSTed to.
-        public init(url: String) {
+        package init(url: String) {
             self.url = url
         }
     }
 
-    public var configuration: Configuration
+    package var configuration: Configuration
 
     /// Creates the sink.
-    public init(configuration: Configuration) {
+    package init(configuration: Configuration) {
         self.configuration = configuration
     }
 
-    public var kind: String { "http" }
+    package var kind: String { "http" }
 
     /// One line per entry, in id order, each ending in `\n`.
-    public func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
+    package func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
         var body = JSONWriter(capacity: entries.estimatedJSONBytes)
         for entry in entries {
             EntryJSON.write(entry, to: &body)
@@ -49,7 +49,7 @@ public struct NDJSONSink: SinkProtocol {
 
     /// The general rule: 2xx delivered, 408/429/5xx retry, 413 split, 401/403/404 pause,
     /// other 4xx rejected.
-    public func classify(_ response: SinkResponse) -> Verdict {
+    package func classify(_ response: SinkResponse) -> Verdict {
         Verdict.standard(response)
     }
 }

@@ -24,25 +24,25 @@ import Spool
 ///   `flags`; a bare `flags` key is too generic to claim and stays an attribute.
 /// - Two attributes of Spool's own: `spool.topic` and `spool.entry_id` (the spool id, for
 ///   de-duplicating the at-least-once resends). They win over context keys of the same name.
-public struct OTLPSink: SinkProtocol {
+package struct OTLPSink: SinkProtocol {
     /// The resource and scope every record is sent under, and where to.
-    public struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// The collector's base URL, e.g. `http://127.0.0.1:4318`; `/v1/logs` is appended
         /// unless the URL already ends with it (Loki's native OTLP path is
         /// `http://loki:3100/otlp/v1/logs`). No default.
-        public var url: String
+        package var url: String
         /// The resource's `service.name`. Default: `unknown_service`, the OTel fallback.
-        public var serviceName: String
+        package var serviceName: String
         /// More resource attributes (`host.name`, `deployment.environment`…); a
         /// `service.name` here is ignored in favour of ``serviceName``. Default: none.
-        public var resourceAttributes: [String: JSONValue]
+        package var resourceAttributes: [String: JSONValue]
         /// The instrumentation scope's name. Default: `spool`.
-        public var scopeName: String
+        package var scopeName: String
         /// The instrumentation scope's version. Default: this Spool's version.
-        public var scopeVersion: String
+        package var scopeVersion: String
 
         /// Creates a configuration; see each property for its default.
-        public init(
+        package init(
             url: String,
             serviceName: String = "unknown_service",
             resourceAttributes: [String: JSONValue] = [:],
@@ -58,17 +58,17 @@ public struct OTLPSink: SinkProtocol {
     }
 
     /// The version reported as the scope's version by default.
-    public static let spoolVersion = "0.1.0"
+    package static let spoolVersion = "0.1.0"
 
     /// The configuration, as given.
-    public let configuration: Configuration
+    package let configuration: Configuration
     /// `<base>/v1/logs`.
     let url: String
 
     /// Creates the sink.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/invalidArgument`` when the URL is
     ///   not http(s).
-    public init(configuration: Configuration) throws(SpoolError) {
+    package init(configuration: Configuration) throws(SpoolError) {
         guard configuration.url.hasPrefix("http://") || configuration.url.hasPrefix("https://") else {
             throw SpoolError(.invalidArgument, "OTLP sink: the URL must start with http:// or https://")
         }
@@ -81,10 +81,10 @@ public struct OTLPSink: SinkProtocol {
         self.url = url
     }
 
-    public var kind: String { "otlp" }
+    package var kind: String { "otlp" }
 
     /// The OTLP severity number of a swift-log level.
-    public static func severityNumber(_ level: LogLevel) -> Int {
+    package static func severityNumber(_ level: LogLevel) -> Int {
         switch level {
         case .trace: 1
         case .debug: 5
@@ -97,7 +97,7 @@ public struct OTLPSink: SinkProtocol {
     }
 
     /// The batch as one `ExportLogsServiceRequest` in OTLP's JSON encoding.
-    public func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
+    package func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
         var body = JSONWriter(capacity: entries.estimatedJSONBytes * 2)
         body.append("{\"resourceLogs\":[{\"resource\":{\"attributes\":[")
         var resource = configuration.resourceAttributes
@@ -124,7 +124,7 @@ public struct OTLPSink: SinkProtocol {
     /// OTLP's table (``ResponseTable/otlp``: only 429, 502, 503, 504 are retried), and a 2xx
     /// whose `partialSuccess.rejectedLogRecords` is above zero is
     /// ``Verdict/partiallyDelivered(rejected:reason:)``, never retried.
-    public func classify(_ response: SinkResponse) -> Verdict {
+    package func classify(_ response: SinkResponse) -> Verdict {
         let verdict = Verdict.standard(response, table: .otlp)
         guard case .delivered = verdict, !response.body.isEmpty,
               case .object(let root)? = response.body.withUnsafeBufferPointer({ try? JSONValue(parsing: $0) }),

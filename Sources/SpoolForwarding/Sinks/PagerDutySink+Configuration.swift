@@ -9,7 +9,7 @@ extension PagerDutySink {
     /// PagerDuty's per-routing-key limit: 100 events a minute, in bursts of at most 20. The
     /// default ``SinkScheduler/Configuration/rateLimit`` of a PagerDuty sink from
     /// `spool forward` options and from a configuration file.
-    public static let defaultRateLimit: (perSecond: Double, burst: Double) = (perSecond: 100.0 / 60, burst: 20)
+    package static let defaultRateLimit: (perSecond: Double, burst: Double) = (perSecond: 100.0 / 60, burst: 20)
 
     /// Which entries page, and how their events are labelled. The routing key is a secret:
     /// ``description``, ``debugDescription`` and the mirror (`dump`) never show it.
@@ -20,30 +20,30 @@ extension PagerDutySink {
     /// configuration.component = "billing"
     /// let sink = try PagerDutySink(configuration: configuration)
     /// ```
-    public struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// The Events v2 integration key, as the caller read it from an environment variable
         /// or a file (the sink never reads either). Never printed. No default.
-        public var routingKey: String
+        package var routingKey: String
         /// The Events v2 endpoint. Default: `https://events.pagerduty.com/v2/enqueue`;
         /// configurable for tests and proxies.
-        public var url: String
+        package var url: String
         /// Entries at or above this level trigger an event; the others are acknowledged
         /// without sending. Default: ``LogLevel/error``.
-        public var minimumLevel: LogLevel
+        package var minimumLevel: LogLevel
         /// `payload.source`, the affected host or resource. Default: this machine's host name.
-        public var source: String
+        package var source: String
         /// `payload.component`, the affected part. Default: none.
-        public var component: String?
+        package var component: String?
         /// `payload.group`, the cluster or service group. Default: none.
-        public var group: String?
+        package var group: String?
         /// `payload.class`, the type of event. Default: none.
-        public var eventClass: String?
+        package var eventClass: String?
 
         /// The default endpoint.
-        public static let defaultURL = "https://events.pagerduty.com/v2/enqueue"
+        package static let defaultURL = "https://events.pagerduty.com/v2/enqueue"
 
         /// Creates a configuration; see each property for its default.
-        public init(
+        package init(
             routingKey: String,
             url: String = Configuration.defaultURL,
             minimumLevel: LogLevel = .error,
@@ -74,7 +74,7 @@ extension PagerDutySink {
 
 extension PagerDutySink.Configuration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The configuration with the routing key shown as `<redacted>`.
-    public var description: String {
+    package var description: String {
         var text = "PagerDutySink.Configuration(url: \(url), routingKey: <redacted>, minimumLevel: \(minimumLevel.rawValue), source: \(source)"
         if let component { text += ", component: \(component)" }
         if let group { text += ", group: \(group)" }
@@ -83,10 +83,10 @@ extension PagerDutySink.Configuration: CustomStringConvertible, CustomDebugStrin
     }
 
     /// As ``description``: the routing key is redacted.
-    public var debugDescription: String { description }
+    package var debugDescription: String { description }
 
     /// A mirror without the routing key, so that `dump` and debuggers do not show it.
-    public var customMirror: Mirror {
+    package var customMirror: Mirror {
         Mirror(self, children: [
             "url": url, "routingKey": "<redacted>", "minimumLevel": minimumLevel, "source": source,
             "component": component as Any, "group": group as Any, "eventClass": eventClass as Any,
@@ -96,9 +96,9 @@ extension PagerDutySink.Configuration: CustomStringConvertible, CustomDebugStrin
 
 extension PagerDutySink: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The sink, with its routing key redacted.
-    public var description: String { "PagerDutySink(\(configuration))" }
+    package var description: String { "PagerDutySink(\(configuration))" }
     /// As ``description``.
-    public var debugDescription: String { description }
+    package var debugDescription: String { description }
     /// A mirror whose only child is the redacted configuration.
-    public var customMirror: Mirror { Mirror(self, children: ["configuration": configuration], displayStyle: .struct) }
+    package var customMirror: Mirror { Mirror(self, children: ["configuration": configuration], displayStyle: .struct) }
 }

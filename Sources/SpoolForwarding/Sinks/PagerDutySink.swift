@@ -21,9 +21,9 @@ import Spool
 /// ```swift
 /// let sink = try PagerDutySink(configuration: .init(routingKey: key, component: "billing"))
 /// ```
-public struct PagerDutySink: SinkProtocol {
+package struct PagerDutySink: SinkProtocol {
     /// The configuration, as given.
-    public let configuration: Configuration
+    package let configuration: Configuration
 
     /// PagerDuty's limits: the summary in characters, the whole request in bytes.
     static let maximumSummaryCharacters = 1024
@@ -32,7 +32,7 @@ public struct PagerDutySink: SinkProtocol {
     /// Creates the sink.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/invalidArgument`` when the routing
     ///   key is empty or the URL is not http(s). The key itself is never in the message.
-    public init(configuration: Configuration) throws(SpoolError) {
+    package init(configuration: Configuration) throws(SpoolError) {
         guard !configuration.routingKey.isEmpty else {
             throw SpoolError(.invalidArgument, "PagerDuty sink: the routing key is empty")
         }
@@ -42,15 +42,15 @@ public struct PagerDutySink: SinkProtocol {
         self.configuration = configuration
     }
 
-    public var kind: String { "pagerduty" }
+    package var kind: String { "pagerduty" }
 
     /// PagerDuty takes one event per request.
-    public var maximumEntriesPerRequest: Int? { 1 }
+    package var maximumEntriesPerRequest: Int? { 1 }
 
     /// The batch's one eligible entry as a `trigger` event, or nil when it has none.
     /// - Throws: ``SpoolError`` with code ``SpoolError/Code/invalidArgument`` when more than
     ///   one entry is eligible (the scheduler then splits the batch).
-    public func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
+    package func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
         let eligible = entries.filter { $0.level >= configuration.minimumLevel }
         guard let entry = eligible.first else { return nil }
         guard eligible.count == 1 else {
@@ -80,7 +80,7 @@ public struct PagerDutySink: SinkProtocol {
     /// The general rule (202 delivered, 429 and 5xx retried, 400 rejected), except that a 400
     /// blaming the routing key is ``Verdict/misconfigured(reason:)``: a wrong key would
     /// otherwise dead-letter every alert.
-    public func classify(_ response: SinkResponse) -> Verdict {
+    package func classify(_ response: SinkResponse) -> Verdict {
         let verdict = Verdict.standard(response)
         if case .rejected(let reason) = verdict, response.status == 400 {
             let text = response.excerpt(limit: 4096).lowercased()
@@ -118,7 +118,7 @@ public struct PagerDutySink: SinkProtocol {
     }
 
     /// PagerDuty's severity for a swift-log level.
-    public static func severity(_ level: LogLevel) -> String {
+    package static func severity(_ level: LogLevel) -> String {
         switch level {
         case .critical: "critical"
         case .error: "error"
@@ -128,7 +128,7 @@ public struct PagerDutySink: SinkProtocol {
     }
 
     /// `spool-` and the FNV-1a 64 hash of `topic`, NUL, `message`, as 16 hex digits.
-    public static func dedupKey(topic: String, message: String) -> String {
+    package static func dedupKey(topic: String, message: String) -> String {
         var hash = FNV1a64()
         hash.update(topic.utf8)
         hash.update(CollectionOfOne(0))

@@ -3,31 +3,31 @@ import Spool
 
 extension PushgatewaySink {
     /// Where to push, the grouping key and the metric's name, with documented defaults.
-    public struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// The Pushgateway's base URL, e.g. `http://127.0.0.1:9091`. No default.
-        public var url: String
+        package var url: String
         /// The `job` of the grouping key. Default `spool`.
-        public var job: String
+        package var job: String
         /// The `instance` of the grouping key. Default this host's name.
-        public var instance: String
+        package var instance: String
         /// More grouping-key labels (names sanitized; `job` and `instance` are taken).
         /// Default none.
-        public var groupingLabels: [String: String]
+        package var groupingLabels: [String: String]
         /// The counter's name, sanitized to `[a-zA-Z_][a-zA-Z0-9_]*`. Default
         /// `spool_log_entries_total`.
-        public var metricName: String
+        package var metricName: String
         /// The counter's `# HELP` text. Default `Log entries spooled, by level and topic.`
-        public var help: String
+        package var help: String
         /// Counts are pushed at least this often, changed or not (it keeps `push_time_seconds`
         /// fresh and refills a Pushgateway that restarted without persistence); a failed push
         /// is tried again after this long. Default 15 s.
-        public var interval: Duration
+        package var interval: Duration
         /// After a push, changed counts wait at least this long before the next one, so a busy
         /// spool does not push per batch. Default 1 s.
-        public var minimumSpacing: Duration
+        package var minimumSpacing: Duration
 
         /// Creates a configuration; see each property for its default.
-        public init(
+        package init(
             url: String,
             job: String = "spool",
             instance: String = ProcessInfo.processInfo.hostName,
@@ -54,7 +54,7 @@ extension ResponseTable {
     /// answer is about an entry. A 400 (a type clash with another group, an inconsistent store)
     /// and every other 4xx mean the setup needs a person: misconfigured. 408, 429 and 5xx are
     /// transient.
-    public static let pushgateway = ResponseTable(
+    package static let pushgateway = ResponseTable(
         statuses: [408: .retry, 429: .retry],
         clientError: .misconfigured
     )

@@ -27,9 +27,9 @@ import Synchronization
 /// // comes after the forwarder's last count.
 /// let group = ServiceGroup(services: [pusher, Forwarder(schedulers: [scheduler], transport: transport)], …)
 /// ```
-public struct PushgatewaySink: LocalSink {
+package struct PushgatewaySink: LocalSink {
     /// The configuration the sink was created with.
-    public let configuration: Configuration
+    package let configuration: Configuration
     let store: SpoolStore
     /// Sanitized metric name, and the grouping key path.
     let metricName: String
@@ -44,7 +44,7 @@ public struct PushgatewaySink: LocalSink {
     /// - Throws: ``SpoolError`` with code `.invalidArgument` for a URL that is not http(s), an
     ///   empty job, or a grouping label named `job` or `instance`, or two grouping labels that
     ///   sanitize to one name.
-    public init(configuration: Configuration, store: SpoolStore) throws(SpoolError) {
+    package init(configuration: Configuration, store: SpoolStore) throws(SpoolError) {
         self.configuration = configuration
         self.store = store
         metricName = PrometheusText.metricName(configuration.metricName)
@@ -72,11 +72,11 @@ public struct PushgatewaySink: LocalSink {
     }
 
     /// `pushgateway`.
-    public var kind: String { "pushgateway" }
+    package var kind: String { "pushgateway" }
 
     /// Counts the batch into the spool's counters. A spool failure is transient: the batch is
     /// delivered again later, and counting it again adds nothing.
-    public func deliver(_ entries: ArraySlice<StoredEntry>, sink: String) async -> Verdict {
+    package func deliver(_ entries: ArraySlice<StoredEntry>, sink: String) async -> Verdict {
         guard let last = entries.last?.id else { return .delivered }
         do {
             // A write transaction: off the cooperative pool (BlockingWork).
@@ -93,14 +93,14 @@ public struct PushgatewaySink: LocalSink {
     /// The body for `counters`: HELP, TYPE and one sample per level and topic, by the text
     /// format 0.0.4. No counters is an empty body (the Pushgateway then keeps only
     /// `push_time_seconds` for the group).
-    public func body(_ counters: [EntryCounter]) -> String {
+    package func body(_ counters: [EntryCounter]) -> String {
         PrometheusText.counter(
             name: metricName, help: configuration.help,
             samples: counters.map { (labels: [("level", $0.level.rawValue), ("topic", $0.topic)], value: $0.value) })
     }
 
     /// The `PUT` that replaces the group's metrics with `counters`.
-    public func request(_ counters: [EntryCounter]) -> SinkRequest {
+    package func request(_ counters: [EntryCounter]) -> SinkRequest {
         SinkRequest(
             method: "PUT", url: url,
             headers: [SinkRequest.Header("Content-Type", "text/plain; version=0.0.4")],

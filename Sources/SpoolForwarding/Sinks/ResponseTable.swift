@@ -17,29 +17,29 @@ import Spool
 ///     Verdict.standard(response, table: .otlp)
 /// }
 /// ```
-public struct ResponseTable: Sendable, Hashable {
+package struct ResponseTable: Sendable, Hashable {
     /// What a status means, before the reason and the wait are attached.
-    public enum Outcome: Sendable, Hashable {
+    package enum Outcome: Sendable, Hashable {
         case delivered, retry, tooLarge, rejected, misconfigured
     }
 
     /// Statuses whose meaning differs from the ranges below.
-    public var statuses: [Int: Outcome]
+    package var statuses: [Int: Outcome]
     /// Any other 2xx.
-    public var success: Outcome
+    package var success: Outcome
     /// Any other 4xx.
-    public var clientError: Outcome
+    package var clientError: Outcome
     /// Any other 5xx.
-    public var serverError: Outcome
+    package var serverError: Outcome
     /// 1xx, 3xx and anything outside 100–599.
-    public var other: Outcome
+    package var other: Outcome
     /// Statuses on which a `Retry-After` header replaces the computed backoff; only ever
     /// applied when the outcome is ``Outcome/retry``, so it never makes a permanent error
     /// retryable.
-    public var retryAfterStatuses: Set<Int>
+    package var retryAfterStatuses: Set<Int>
 
     /// Creates a table; the defaults are the general rule.
-    public init(
+    package init(
         statuses: [Int: Outcome] = ResponseTable.generalStatuses,
         success: Outcome = .delivered,
         clientError: Outcome = .rejected,
@@ -56,17 +56,17 @@ public struct ResponseTable: Sendable, Hashable {
     }
 
     /// The general rule's named statuses.
-    public static let generalStatuses: [Int: Outcome] = [
+    package static let generalStatuses: [Int: Outcome] = [
         400: .rejected, 401: .misconfigured, 403: .misconfigured, 404: .misconfigured,
         408: .retry, 413: .tooLarge, 422: .rejected, 429: .retry,
     ]
 
     /// The general rule (Loki, HTTP/NDJSON, PagerDuty).
-    public static let general = ResponseTable()
+    package static let general = ResponseTable()
 
     /// OTLP/HTTP: only 429, 502, 503 and 504 are retried; every other 4xx and 5xx, 500 and 408
     /// included, is permanent, as the OTLP specification requires.
-    public static let otlp = ResponseTable(
+    package static let otlp = ResponseTable(
         statuses: [
             400: .rejected, 401: .misconfigured, 403: .misconfigured, 404: .misconfigured,
             413: .tooLarge, 429: .retry, 502: .retry, 503: .retry, 504: .retry,
@@ -75,7 +75,7 @@ public struct ResponseTable: Sendable, Hashable {
     )
 
     /// The outcome of a status by this table.
-    public func outcome(of status: Int) -> Outcome {
+    package func outcome(of status: Int) -> Outcome {
         if let outcome = statuses[status] { return outcome }
         switch status {
         case 200...299: return success
@@ -94,7 +94,7 @@ extension Verdict {
     ///   - table: The protocol's table; ``ResponseTable/general`` unless the protocol differs.
     ///   - now: When the response was received, for a date-form `Retry-After` without a `Date`
     ///     header; ``SinkResponse/receivedAt`` when nil.
-    public static func standard(_ response: SinkResponse, table: ResponseTable = .general, now: UnixInstant? = nil) -> Verdict {
+    package static func standard(_ response: SinkResponse, table: ResponseTable = .general, now: UnixInstant? = nil) -> Verdict {
         let reason = reason(response)
         switch table.outcome(of: response.status) {
         case .delivered: return .delivered

@@ -13,7 +13,7 @@ import Spool
 /// RetryAfter.parse("Sun, 06 Nov 1994 08:49:37 GMT",
 ///                  responseDate: "Sun, 06 Nov 1994 08:48:37 GMT", now: now)    // 60 s
 /// ```
-public enum RetryAfter: Sendable {
+package enum RetryAfter: Sendable {
     /// The wait a `Retry-After` value asks for.
     ///
     /// - Parameters:
@@ -25,7 +25,7 @@ public enum RetryAfter: Sendable {
     /// - Returns: The wait, zero for a date in the past or a negative number of seconds, or nil
     ///   when the value is not a `Retry-After` at all (the caller then uses its own backoff).
     ///   Seconds beyond 64 bits saturate; capping the wait is the scheduler's job.
-    public static func parse(_ value: String, responseDate: String?, now: UnixInstant) -> Duration? {
+    package static func parse(_ value: String, responseDate: String?, now: UnixInstant) -> Duration? {
         parse(value, responseDate: responseDate, reference: now)
     }
 

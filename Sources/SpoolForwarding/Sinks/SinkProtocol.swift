@@ -16,7 +16,7 @@ import Spool
 ///     func classify(_ response: SinkResponse) -> Verdict { Verdict.standard(response) }
 /// }
 /// ```
-public protocol SinkProtocol: Sendable {
+package protocol SinkProtocol: Sendable {
     /// The kind of destination (`loki`, `http`, `otlp`…): the default sink name and a metrics label.
     var kind: String { get }
 
@@ -41,31 +41,31 @@ public protocol SinkProtocol: Sendable {
 
 extension SinkProtocol {
     /// No limit of the protocol's own: the scheduler's batch limits apply.
-    public var maximumEntriesPerRequest: Int? { nil }
+    package var maximumEntriesPerRequest: Int? { nil }
 }
 
 /// One HTTP request, as a sink wants it sent.
-public struct SinkRequest: Sendable, Hashable {
+package struct SinkRequest: Sendable, Hashable {
     /// An HTTP header. Values of credential headers never appear in logs or errors.
-    public struct Header: Sendable, Hashable {
-        public var name: String
-        public var value: String
-        public init(_ name: String, _ value: String) {
+    package struct Header: Sendable, Hashable {
+        package var name: String
+        package var value: String
+        package init(_ name: String, _ value: String) {
             self.name = name
             self.value = value
         }
     }
 
-    public var method: String
+    package var method: String
     /// The full URL, e.g. `http://127.0.0.1:3100/loki/api/v1/push`.
-    public var url: String
-    public var headers: [Header]
-    public var body: [UInt8]
+    package var url: String
+    package var headers: [Header]
+    package var body: [UInt8]
     /// Whether the protocol accepts a gzip body (`Content-Encoding: gzip`); the transport decides
     /// by size whether to use it.
-    public var allowsGzip: Bool
+    package var allowsGzip: Bool
 
-    public init(method: String = "POST", url: String, headers: [Header] = [], body: [UInt8], allowsGzip: Bool = true) {
+    package init(method: String = "POST", url: String, headers: [Header] = [], body: [UInt8], allowsGzip: Bool = true) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -75,20 +75,20 @@ public struct SinkRequest: Sendable, Hashable {
 }
 
 /// What came back: the status, the headers, and a bounded prefix of the body.
-public struct SinkResponse: Sendable, Hashable {
-    public var status: Int
-    public var headers: [SinkRequest.Header]
+package struct SinkResponse: Sendable, Hashable {
+    package var status: Int
+    package var headers: [SinkRequest.Header]
     /// At most ``maximumBodyBytes`` of the body: responses are read with a bound.
-    public var body: [UInt8]
+    package var body: [UInt8]
     /// When the response arrived, by the transport's (injected) clock. A `Retry-After` date is
     /// measured from the response's `Date` header, or from this instant when there is none;
     /// with neither, a date-form `Retry-After` is ignored and the scheduler's backoff applies.
-    public var receivedAt: UnixInstant?
+    package var receivedAt: UnixInstant?
 
     /// Bodies are read up to this size; the rest is discarded.
-    public static let maximumBodyBytes = 64 * 1024
+    package static let maximumBodyBytes = 64 * 1024
 
-    public init(status: Int, headers: [SinkRequest.Header] = [], body: [UInt8] = [], receivedAt: UnixInstant? = nil) {
+    package init(status: Int, headers: [SinkRequest.Header] = [], body: [UInt8] = [], receivedAt: UnixInstant? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
@@ -96,18 +96,18 @@ public struct SinkResponse: Sendable, Hashable {
     }
 
     /// The first header of that name, case-insensitively.
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value
     }
 
     /// The body as text, cut to `limit` bytes: what a dead letter keeps as its reason.
-    public func excerpt(limit: Int = 1024) -> String {
+    package func excerpt(limit: Int = 1024) -> String {
         String(decoding: body.prefix(limit), as: UTF8.self)
     }
 }
 
 /// The meaning of a response, which the scheduler turns into an action.
-public enum Verdict: Sendable, Hashable {
+package enum Verdict: Sendable, Hashable {
     /// Accepted: acknowledge the batch (the entries leave the spool once every sink has them).
     case delivered
     /// Accepted, except `rejected` records the destination dropped (OTLP `partialSuccess`):
