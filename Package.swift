@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // `spool forward --metrics-address`: the swift-metrics backend behind GET /metrics.
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // `swift package generate-documentation`: the DocC catalogs of Spool and SpoolForwarding
+        // (a command plugin only: nothing of it is built into a product).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // The system SQLite (apt: libsqlite3-dev, pkg-config: sqlite3).

@@ -4,12 +4,19 @@
 /// always gives the same bytes. Non-finite doubles, which JSON cannot hold, are written as the
 /// strings `"NaN"`, `"Infinity"` and `"-Infinity"`.
 public enum JSONValue: Sendable, Hashable {
+    /// JSON `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A whole number, written without a fraction.
     case int(Int64)
+    /// A number with a fraction, written in the shortest form that reads back the same.
     case double(Double)
+    /// A string, written with JSON's escapes where needed.
     case string(String)
+    /// An array, in order.
     case array([JSONValue])
+    /// An object, written with its keys sorted.
     case object([String: JSONValue])
 }
 

@@ -1,6 +1,19 @@
 /// The seven levels of swift-log, from least to most severe.
 public enum LogLevel: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
-    case trace, debug, info, notice, warning, error, critical
+    /// Step-by-step detail, usually off.
+    case trace
+    /// What a developer needs to debug.
+    case debug
+    /// Normal operation worth keeping: the default minimum level.
+    case info
+    /// A normal but significant event.
+    case notice
+    /// Something unexpected that the program handled.
+    case warning
+    /// A failure of one operation.
+    case error
+    /// A failure that needs someone now: the program may not be able to go on.
+    case critical
 
     /// Parses a level name, case-insensitively, accepting `warn` for ``warning`` and `fatal`
     /// for ``critical`` as other tools spell them.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Writes entries to the console: one human-readable line per entry, coloured by level, when
-/// the output is a terminal; one JSON line per entry (the shape of ``EntryJSON``) otherwise, so
+/// the output is a terminal; one JSON line per entry (the shape `spool export` writes) otherwise, so
 /// that a process supervisor or a log shipper reading a pipe gets structured lines.
 ///
 /// Each line is written with one `write(2)`, so lines from several threads do not interleave.
@@ -20,7 +20,7 @@ public struct ConsoleHandler: LogEntryHandler {
         case automatic
         /// `TIMESTAMP LEVEL topic: message {context}`, optionally with ANSI colours.
         case human(colour: Bool)
-        /// One ``EntryJSON`` line per entry.
+        /// One JSON line per entry, in the shape `spool export` writes.
         case json
     }
 

@@ -1,8 +1,8 @@
 /// Which context values a logger hides before any handler sees the entry.
 ///
-/// A context key matches when it equals one of ``keys`` ignoring case, at any depth (inside
+/// A context key matches when it equals one of the redaction's keys ignoring case, at any depth (inside
 /// nested objects and objects inside arrays); its whole value, whatever its shape, is replaced by
-/// ``marker``. Redaction runs once per entry, before the first handler, so nothing unredacted is
+/// the redaction's marker. Redaction runs once per entry, before the first handler, so nothing unredacted is
 /// stored, printed or sent. Only context is redacted: messages are text the caller wrote.
 ///
 /// ```swift

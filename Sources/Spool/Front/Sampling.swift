@@ -6,7 +6,7 @@ import Synchronization
 /// sampling never hides a warning or an error. Sampling is deterministic: a rate of 0.01 keeps
 /// the 100th, 200th, 300th… entry of that level, so a test (or an operator reading the logs)
 /// can predict what is kept. Every dropped entry is counted
-/// (``SpoolLogger/Statistics/sampledOut``). The decision is made before the message and context
+/// (in the logger's statistics). The decision is made before the message and context
 /// are evaluated, so a dropped entry costs a counter increment.
 ///
 /// ```swift

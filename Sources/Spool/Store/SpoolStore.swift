@@ -15,7 +15,7 @@ import Synchronization
 /// commits everything waiting at that moment (group commit), so throughput grows with callers.
 ///
 /// Entries leave the spool only when every registered sink has acknowledged them
-/// (``acknowledge(sink:owner:through:delivered:deadLetters:)``), or as a counted, reported drop
+/// (their acknowledgements), or as a counted, reported drop
 /// at the size bound.
 public final class SpoolStore: Sendable {
     /// The spool file's path.
@@ -73,7 +73,7 @@ public final class SpoolStore: Sendable {
     ///   recognisably a spool, `.newerSchema` for a spool from a newer Spool (unchanged),
     ///   `.sqliteTooOld`, `.corrupt` when recovery is off, `.inUse` or `.leaseHeld` when a
     ///   damaged spool is in use elsewhere, `.configuration` for a size bound below
-    ///   ``Configuration/minimumMaximumBytes``.
+    ///   256 KiB.
     public init(path: String, configuration: Configuration = Configuration()) throws(SpoolError) {
         if let bound = configuration.maximumBytes, bound < Configuration.minimumMaximumBytes {
             throw SpoolError(.configuration, "a spool's size bound must be at least \(Configuration.minimumMaximumBytes >> 10) KiB (got \(bound) bytes): an empty spool's tables take 56 KiB, so a bound near that would drop every entry")
@@ -147,7 +147,7 @@ public final class SpoolStore: Sendable {
     /// Appends one entry. In `committed` and `fsync` modes it returns after the commit.
     /// - Throws: ``SpoolError``: `.spoolFull` at the bound with policy `reject`, `.diskFull`,
     ///   `.closed`; in `committed` and `fsync` modes nothing of the entry is stored then (buffered:
-    ///   see ``Configuration/bufferedHighWater``).
+    ///   past its high-water mark, as in the others).
     public func append(_ entry: LogEntry) throws(SpoolError) {
         try submit(rows: CollectionOfOne(PreparedRow(entry, maximumMessageBytes: configuration.maximumMessageBytes)), waitForCommit: !isBuffered)
     }

@@ -3,10 +3,10 @@ import Logging
 /// A swift-log `LogHandler` that feeds a ``SpoolLogger``'s pipeline, so one bootstrap routes
 /// every swift-log `Logger` of the app and of its dependencies into the same handlers.
 ///
-/// - The label becomes the topic (``child(_:)`` extends it).
+/// - The label becomes the topic (`Logger.child(_:)` extends it).
 /// - Metadata becomes the context: the metadata provider's first, then the handler's, then the
 ///   call's, later ones winning on equal keys.
-/// - Source module, file, function and line go under the one context key ``originKey``; an
+/// - Source module, file, function and line go under the one context key `origin`; an
 ///   event's error under `error` (type and message).
 /// - Levels map one to one; `logLevel` starts at the logger's ``SpoolLogger/minimumLevel``.
 /// - The pipeline's sampling and redaction apply as to any entry.

@@ -12,15 +12,16 @@ extension SpoolConfiguration {
     /// Every problem is reported at once, one per line, each as `<key path>: line <n>: <what is
     /// wrong>`: unknown keys, bad values, missing required keys, and secrets written inline
     /// (refused with a pointer to the `_env` / `_file` form; the value is never repeated).
-    /// Credentials are not read here but by ``makeSinks(environment:readFile:)``.
+    /// Credentials are not read here but when the forwarder is made
+    /// (``makeForwarder(store:name:environment:)``).
     ///
     /// ```swift
     /// let configuration = try SpoolConfiguration(contentsOfFile: "/etc/spool/billing.yaml")
-    /// let store = try SpoolStore(path: configuration.spoolPath, configuration: configuration.store)
+    /// let store = try configuration.openStore()
     /// ```
     /// - Parameter path: The file.
-    /// - Throws: ``SpoolError`` with code ``SpoolError/Code/io`` when the file cannot be read,
-    ///   ``SpoolError/Code/configuration`` when it is not a valid configuration.
+    /// - Throws: `SpoolError` with code `io` when the file cannot be read, `configuration` when
+    ///   it is not a valid configuration.
     public init(contentsOfFile path: String) throws(SpoolError) {
         let bytes = try Self.readFile(path, limit: Self.maximumFileBytes, what: "the configuration file")
         do throws(SpoolError) {
@@ -32,7 +33,8 @@ extension SpoolConfiguration {
     }
 
     /// Loads a configuration from YAML text; see ``init(contentsOfFile:)``.
-    /// - Throws: ``SpoolError`` with code ``SpoolError/Code/configuration``.
+    /// - Parameter yaml: The document.
+    /// - Throws: `SpoolError` with code `configuration`, naming each wrong key and its line.
     public init(yaml: String) throws(SpoolError) {
         try self.init(yaml: Array(yaml.utf8))
     }

@@ -20,7 +20,7 @@ extension SpoolConfiguration {
     }
 
     /// Opens the spool the configuration names, with its store settings.
-    /// - Throws: ``SpoolError`` from ``SpoolStore/init(path:configuration:)``.
+    /// - Throws: `SpoolError` from `SpoolStore.init(path:configuration:)`.
     public func openStore() throws(SpoolError) -> SpoolStore {
         try SpoolStore(path: spoolPath, configuration: store)
     }
@@ -133,7 +133,7 @@ extension SpoolConfiguration {
     ///     process's pid, host and start time: a second forwarder says who holds the sinks, and
     ///     one started after this process died takes them over at once.
     ///   - environment: Where `*_env` secrets are looked up. Default: the process's environment.
-    /// - Throws: ``SpoolError`` naming the sink, when a sink's settings or secrets are not usable.
+    /// - Throws: `SpoolError` naming the sink, when a sink's settings or secrets are not usable.
     public func makeForwarder(
         store: SpoolStore, name: String,
         environment: [String: String] = ProcessInfo.processInfo.environment

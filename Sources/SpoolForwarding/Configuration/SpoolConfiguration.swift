@@ -1,29 +1,25 @@
 import Spool
 
-/// Everything a Spool deployment is configured with: where the spool lives and how it is written,
-/// what the logger redacts, how requests are sent, and the named sinks entries are forwarded to.
+/// A Spool deployment's configuration, loaded from the YAML document that `spool forward --config`
+/// reads: where the spool lives and how it is written, what the logger redacts, how requests are
+/// sent, and the named sinks entries are forwarded to.
 ///
-/// It is what a configuration file decodes into (``init(contentsOfFile:)``, ``init(yaml:)``), and it
-/// can be built in code as well; both go through the same ``makeSinks(environment:readFile:)``.
-/// Every field has the default of the structure it comes from, documented there and in
-/// `docs/configuration.md`.
+/// The document is the one way to configure forwarding: every key and its default is documented
+/// in `docs/configuration.md`, and `spool validate FILE` checks a file exactly as this type loads it.
 ///
 /// ```swift
-/// var configuration = SpoolConfiguration(spoolPath: "/var/lib/billing/billing.spool")
-/// configuration.store.durability = .fsync
-/// var loki = SpoolConfiguration.Sink(name: "loki", destination: .loki(.init(url: "http://127.0.0.1:3100")))
-/// loki.credentials.bearer = .environment("LOKI_TOKEN")
-/// configuration.sinks.append(loki)
-/// let sinks = try configuration.makeSinks()   // credentials read here, not before
+/// let configuration = try SpoolConfiguration(contentsOfFile: "/etc/billing/spool.yaml")
+/// let store = try configuration.openStore()
+/// let forwarder = try configuration.makeForwarder(store: store, name: "billing")
 /// ```
 ///
-/// Secrets are never values of the configuration: a ``Secret`` names an environment variable or
-/// a file, read only by ``makeSinks(environment:readFile:)``.
+/// Secrets are never values of the configuration: the document names an environment variable or
+/// a file, read only when the forwarder is made.
 public struct SpoolConfiguration: Sendable {
     /// The spool file (file key `spool.path`). No default.
     public var spoolPath: String
-    /// How the spool is opened and written: durability, size bound, overflow policy. Default
-    /// ``SpoolStore/Configuration/init()``.
+    /// How the spool is opened and written: durability, size bound, overflow policy (file keys
+    /// under `spool`). Default: `SpoolStore.Configuration()`.
     public var store: SpoolStore.Configuration
     /// Which context keys a logger hides. Default ``Redaction/defaultKeys``, marker `"[REDACTED]"`.
     package var redaction: Redaction

@@ -3,14 +3,16 @@ import ServiceLifecycle
 import Spool
 import Synchronization
 
-/// Runs one ``SinkScheduler`` per sink over a spool, as a swift-service-lifecycle `Service`.
+/// Forwards a spool to every sink of a configuration, as a swift-service-lifecycle `Service`:
+/// one scheduler per sink, over one shared transport. Made by
+/// ``SpoolConfiguration/makeForwarder(store:name:environment:)``.
 ///
 /// On graceful shutdown (SIGTERM, SIGINT through a `ServiceGroup`, or task cancellation) it stops
 /// claiming, gives requests in flight up to `shutdownGracePeriod` to finish, then abandons them:
 /// everything acknowledged is already on disk, and what was not is sent again by the next run.
 ///
 /// ```swift
-/// let forwarder = Forwarder(schedulers: [scheduler], transport: transport)
+/// let forwarder = try configuration.makeForwarder(store: store, name: "billing")
 /// let group = ServiceGroup(services: [forwarder], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 /// try await group.run()
 /// ```
