@@ -14,7 +14,12 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "Spool",
-    platforms: [.macOS(.v15)],
+    // What the code is written for (docs/architecture.md, "Platforms"): Linux, where it is built
+    // and tested, and macOS and iOS, whose code paths (`#if canImport(Darwin)`) are written from
+    // Apple's headers but not compiled here. The floor is Synchronization's `Mutex` (macOS 15,
+    // iOS 18). tvOS 18, watchOS 11 and visionOS 2 have `Mutex` too, but nothing about them (a
+    // watch's background limits, say) has been thought through, so they are not claimed.
+    platforms: [.macOS(.v15), .iOS(.v18)],
     products: [
         .library(name: "Spool", targets: ["Spool"]),
         .library(name: "SpoolForwarding", targets: ["SpoolForwarding"]),
