@@ -9,13 +9,8 @@ import Testing
 @Suite struct InflaterTests {
     let body = Array(String(repeating: "{\"line\":\"entry ü\"}\n", count: 2000).utf8)
 
-    func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
-        var buffer = try Gzip.compress(bytes)
-        return buffer.readBytes(length: buffer.readableBytes) ?? []
-    }
-
     @Test func aWholeBodyInChunksInflatesCompletely() throws {
-        let compressed = try gzip(body)
+        let compressed = try gzipped(body)
         let inflater = Inflater()
         var output: [UInt8] = []
         for start in stride(from: 0, to: compressed.count, by: 97) {
@@ -28,7 +23,7 @@ import Testing
     }
 
     @Test func aBodyCutShortIsNotComplete() throws {
-        let compressed = try gzip(body)
+        let compressed = try gzipped(body)
         #expect(Inflater.inflate(Array(compressed.dropLast(12))) == nil)
         let inflater = Inflater()
         compressed.dropLast(12).withUnsafeBytes { inflater.inflate($0) { _ in } }
@@ -36,7 +31,7 @@ import Testing
     }
 
     @Test func aCorruptBodyFails() throws {
-        var compressed = try gzip(body)
+        var compressed = try gzipped(body)
         for index in 20..<40 { compressed[index] ^= 0xFF }
         #expect(Inflater.inflate(compressed) == nil)
     }
