@@ -4,7 +4,7 @@ import Testing
 @testable import SpoolForwarding
 @testable import SpoolCommand
 
-/// The benchmark receiver's gzip reader: a corrupt body and one cut short are both refused, so a
+/// The receiver's gzip reader: a corrupt body and one cut short are both refused, so the
 /// receiver never counts what it could not read whole.
 @Suite struct InflaterTests {
     let body = Array(String(repeating: "{\"line\":\"entry ü\"}\n", count: 2000).utf8)
@@ -24,7 +24,6 @@ import Testing
 
     @Test func aBodyCutShortIsNotComplete() throws {
         let compressed = try gzipped(body)
-        #expect(Inflater.inflate(Array(compressed.dropLast(12))) == nil)
         let inflater = Inflater()
         compressed.dropLast(12).withUnsafeBytes { inflater.inflate($0) { _ in } }
         #expect(!inflater.hasFailed && !inflater.isComplete)
@@ -33,6 +32,8 @@ import Testing
     @Test func aCorruptBodyFails() throws {
         var compressed = try gzipped(body)
         for index in 20..<40 { compressed[index] ^= 0xFF }
-        #expect(Inflater.inflate(compressed) == nil)
+        let inflater = Inflater()
+        compressed.withUnsafeBytes { inflater.inflate($0) { _ in } }
+        #expect(inflater.hasFailed && !inflater.isComplete)
     }
 }
