@@ -14,7 +14,12 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "Spool",
-    platforms: [.macOS(.v15)],
+    // What the code is written for (docs/architecture.md, "Platforms"): Linux, where it is built
+    // and tested, and macOS and iOS, whose code paths (`#if canImport(Darwin)`) are written from
+    // Apple's headers but not compiled here. The floor is Synchronization's `Mutex` (macOS 15,
+    // iOS 18). tvOS 18, watchOS 11 and visionOS 2 have `Mutex` too, but nothing about them (a
+    // watch's background limits, say) has been thought through, so they are not claimed.
+    platforms: [.macOS(.v15), .iOS(.v18)],
     products: [
         .library(name: "Spool", targets: ["Spool"]),
         .library(name: "SpoolForwarding", targets: ["SpoolForwarding"]),
@@ -44,8 +49,8 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
-        // The system zlib (apt: zlib1g-dev): streaming gunzip of `spool ingest` input and the
-        // receivers' (test server, demo, bench) decoding of request bodies.
+        // The system zlib (apt: zlib1g-dev): the one gzip decoder, `spool`'s streaming Inflater
+        // (its receiver, for the demo and the benchmarks), and the test server's own decoder.
         .systemLibrary(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
@@ -101,12 +106,12 @@ let package = Package(
                 "Spool",
                 "SpoolForwarding",
                 "CSQLite",  // the raw-SQLite baselines of `spool bench`
-                "CZlib",  // the demo's and the bench's receivers read gzip bodies
+                "CZlib",  // the receiver (demo, bench) reads gzip bodies
                 "CMalloc",  // `spool forward` limits malloc to one arena
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),  // ServiceGroup's (silent) logger
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),  // `spool forward`
-                // The demo's Loki-compatible receiver and the bench's counting receiver, on 127.0.0.1.
+                // The receiver on 127.0.0.1: the demo's Loki, the bench's counting receiver.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,7 +1,11 @@
 import CZlib
 
-/// gzip compression and decompression through the system zlib, for building and checking
-/// request bodies in tests.
+/// gzip decompression through the system zlib, for checking request bodies in tests.
+///
+/// Independent on purpose: the package has one gzip encoder (the transport's, libdeflate) and
+/// one decoder (`spool`'s streaming `Inflater`, zlib too), and this decoder shares no Swift
+/// code with either, so a test never checks our gzip handling with itself. Tests build gzip
+/// bodies with the transport's encoder.
 public enum Gzip: Sendable {
     /// A zlib failure, with zlib's return code.
     public struct Failure: Error, CustomStringConvertible, Sendable {
@@ -10,35 +14,6 @@ public enum Gzip: Sendable {
         /// What was being done.
         public let message: String
         public var description: String { "gzip: \(message) (zlib \(zlibCode))" }
-    }
-
-    /// Compresses `bytes` into a single gzip member.
-    ///
-    /// - Parameter bytes: The uncompressed bytes.
-    /// - Returns: gzip data (RFC 1952).
-    /// - Throws: ``Failure`` if zlib fails, which only happens when memory runs out.
-    public static func compress(_ bytes: [UInt8]) throws(Failure) -> [UInt8] {
-        var stream = z_stream()
-        // 15 window bits + 16: write a gzip header and trailer rather than zlib's.
-        let initCode = deflateInit2_(
-            &stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
-            ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-        guard initCode == Z_OK else { throw Failure(zlibCode: initCode, message: "deflateInit2") }
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 32)
-        var input = bytes
-        let code = input.withUnsafeMutableBufferPointer { inBuffer in
-            output.withUnsafeMutableBufferPointer { outBuffer in
-                stream.next_in = inBuffer.baseAddress
-                stream.avail_in = uInt(inBuffer.count)
-                stream.next_out = outBuffer.baseAddress
-                stream.avail_out = uInt(outBuffer.count)
-                return deflate(&stream, Z_FINISH)
-            }
-        }
-        guard code == Z_STREAM_END else { throw Failure(zlibCode: code, message: "deflate") }
-        output.removeSubrange(Int(stream.total_out)...)
-        return output
     }
 
     /// Decompresses gzip data, all members of it, refusing more than `limit` output bytes.

@@ -83,7 +83,8 @@ package enum ProcessProbe {
         #elseif canImport(Darwin)
         guard let info = kinfo(of: pid) else { return .unknown }
         if Int32(info.kp_proc.p_stat) == SZOMB { return .gone }
-        let time = info.kp_proc.p_starttime
+        // `p_starttime` is a C macro for this union member, and Swift imports no such macro.
+        let time = info.kp_proc.p_un.__p_starttime
         return .running(started: UInt64(time.tv_sec) * 1_000_000 + UInt64(time.tv_usec))
         #else
         return .unknown

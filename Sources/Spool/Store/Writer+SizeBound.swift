@@ -78,16 +78,28 @@ extension Writer {
 
     /// The size of the file system holding `path`, in bytes.
     static func fileSystemBytes(_ path: String) -> Int64? {
-        var info = statvfs()
-        guard statvfs(path, &info) == 0 else { return nil }
-        return Int64(info.f_blocks) * Int64(info.f_frsize)
+        fileSystemBlocks(path).map { $0.total * $0.size }
     }
 
     /// Bytes free for an unprivileged writer on the file system holding `path`.
     static func freeBytes(_ path: String) -> Int64? {
+        fileSystemBlocks(path).map { $0.available * $0.size }
+    }
+
+    /// The file system's blocks: how many in all, how many an unprivileged writer may use, and
+    /// their size in bytes. Linux: `statvfs` (`f_frsize` is the unit of the counts). Apple
+    /// platforms: `statfs`, whose counts are 64-bit (`statvfs`'s `fsblkcnt_t` is 32-bit there)
+    /// and whose unit is `f_bsize`.
+    private static func fileSystemBlocks(_ path: String) -> (total: Int64, available: Int64, size: Int64)? {
+        #if canImport(Darwin)
+        var info = statfs()
+        guard statfs(path, &info) == 0 else { return nil }
+        return (Int64(info.f_blocks), Int64(info.f_bavail), Int64(info.f_bsize))
+        #else
         var info = statvfs()
         guard statvfs(path, &info) == 0 else { return nil }
-        return Int64(info.f_bavail) * Int64(info.f_frsize)
+        return (Int64(info.f_blocks), Int64(info.f_bavail), Int64(info.f_frsize))
+        #endif
     }
 
     package static func fileSize(_ path: String) -> Int64 {

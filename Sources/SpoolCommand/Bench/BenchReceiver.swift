@@ -4,10 +4,10 @@ import Spool
 import SpoolForwarding
 import Synchronization
 
-/// `spool bench receiver` (hidden): the parsing receiver as a process of its own, for
-/// `spool bench forward` / `drain` and `tools/compare-syslog-ng`. `GET /count` answers
-/// `count distinct invalid`; SIGTERM or SIGINT prints the totals and the process's CPU and
-/// exits 0.
+/// `spool bench receiver` (hidden): the ``Receiver``, counting sequence numbers, as a process of
+/// its own, for `spool bench forward` / `drain` and `tools/compare-syslog-ng`. `GET /count`
+/// answers `count distinct invalid`; SIGTERM or SIGINT prints the totals and the process's CPU
+/// and exits 0.
 struct BenchReceiver: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "receiver",
@@ -18,7 +18,7 @@ struct BenchReceiver: AsyncParsableCommand {
     @Option(help: "Port on 127.0.0.1 (0: any free port, printed on the first line).") var port = 0
 
     func run() async throws {
-        let receiver = try CountingReceiver(port: port)
+        let receiver = try await Receiver.start(port: port, ids: .sequenceNumber)
         // Unbuffered: the process waiting for this line reads a pipe or a file, not a terminal.
         FileHandle.standardOutput.write(Data("listening on 127.0.0.1:\(receiver.port)\n".utf8))
         // A flag set by the signal handler, polled: the simplest handler that is async-signal-safe.
@@ -28,9 +28,10 @@ struct BenchReceiver: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(50))
         }
         let cpu = ResourceUsage.now().cpuSeconds
+        let tally = receiver.tally
         FileHandle.standardOutput.write(Data(String(format: "count %d distinct %d invalid %d requests %d cpu %.2f\n",
-                                                    receiver.count, receiver.distinct, receiver.invalid, receiver.requests, cpu).utf8))
-        receiver.shutdown()
+                                                    tally.entries, tally.distinct, tally.invalid, tally.requests, cpu).utf8))
+        await receiver.stop()
     }
 }
 

@@ -4,7 +4,7 @@ import Synchronization
 
 /// The demo's sample app: a small shop logging checkouts, payments and stock changes through
 /// ``SpoolLogger`` and a ``SpoolStoreHandler``, paced over a few seconds. Every message holds
-/// `#<n>`, the demo id the receiver counts entries by.
+/// `#<n>`, the demo id the receiver counts entries by (``EntryID/demoID``).
 final class DemoApp: Sendable {
     let store: SpoolStore
     let entries: Int

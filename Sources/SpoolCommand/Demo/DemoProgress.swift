@@ -26,7 +26,7 @@ final class DemoProgress: Sendable {
     }
 
     /// Redraws until cancelled: four times a second live, once a second plain.
-    func run(scheduler: SinkScheduler, store: SpoolStore, sink: String, receiver: DemoReceiver, written: @Sendable () -> Int) async {
+    func run(scheduler: SinkScheduler, store: SpoolStore, sink: String, receiver: Receiver, written: @Sendable () -> Int) async {
         var tick = 0
         while !Task.isCancelled {
             let line = Self.line(scheduler: scheduler, store: store, sink: sink, receiver: receiver, written: written())
@@ -44,12 +44,12 @@ final class DemoProgress: Sendable {
     }
 
     /// Leaves the final state on its own line (live or plain).
-    func finish(scheduler: SinkScheduler, store: SpoolStore, sink: String, receiver: DemoReceiver, written: Int) {
+    func finish(scheduler: SinkScheduler, store: SpoolStore, sink: String, receiver: Receiver, written: Int) {
         let line = Self.line(scheduler: scheduler, store: store, sink: sink, receiver: receiver, written: written)
         output.withLock { _ in StandardError.write((showsLive ? "\r\u{1B}[K" : "") + line + "\n") }
     }
 
-    private static func line(scheduler: SinkScheduler, store: SpoolStore, sink: String, receiver: DemoReceiver, written: Int) -> String {
+    private static func line(scheduler: SinkScheduler, store: SpoolStore, sink: String, receiver: Receiver, written: Int) -> String {
         let pending = (try? store.stats().sinks.first { $0.name == sink }?.pending).flatMap { $0 }.map(String.init) ?? "?"
         let progress = scheduler.currentProgress
         let state = receiver.failing ? "503" : "up"

@@ -12,18 +12,18 @@ struct DemoRun {
     struct Outcome {
         var path: String
         var written: Int
-        var tally: DemoReceiver.Tally
+        var tally: Receiver.Tally
         var lost: Int
         var pendingLeft: Int64
         var seconds: Double
         var handlerFailures: Int
 
-        var delivered: Int { tally.counts.count }
+        var delivered: Int { tally.distinct }
 
         func summary() -> String {
             var lines = ["", "summary"]
             lines.append("  written:     \(written) entries, each committed to the spool before anything was sent")
-            lines.append("  delivered:   \(delivered) distinct entries (\(tally.received) received in \(DemoRun.count(tally.accepted, "accepted request")); \(DemoRun.count(tally.refused, "request")) refused with 503)")
+            lines.append("  delivered:   \(delivered) distinct entries (\(tally.entries) received in \(DemoRun.count(tally.accepted, "accepted request")); \(DemoRun.count(tally.refused, "request")) refused with 503)")
             lines.append("  duplicates:  \(tally.duplicates) (an entry resent after a lost acknowledgement arrives twice: at-least-once delivery)")
             lines.append("  lost:        \(lost)")
             if pendingLeft > 0 { lines.append("  still in the spool, not delivered: \(pendingLeft)") }
@@ -38,7 +38,7 @@ struct DemoRun {
 
     func run() async throws -> Outcome {
         let started = ContinuousClock.now
-        let receiver = try await DemoReceiver.start()
+        let receiver = try await Receiver.start(ids: .demoID)
         let progress = DemoProgress(showsLive: isatty(2) == 1)
         let narrate: @Sendable (String) -> Void = { progress.say($0) }
 
@@ -108,8 +108,8 @@ struct DemoRun {
         if let forwardError, !(forwardError is CancellationError) {
             Diagnostics.warning("the forwarder stopped: \(forwardError)")
         }
-        let tally = receiver.current
-        let lost = (1...plan.entries).reduce(0) { $0 + (tally.counts[$1] == nil ? 1 : 0) }
+        let tally = receiver.tally
+        let lost = (1...plan.entries).reduce(0) { $0 + (tally.ids.contains($1) ? 0 : 1) }
         return Outcome(path: path, written: app.written, tally: tally, lost: lost, pendingLeft: pendingLeft,
                        seconds: (ContinuousClock.now - started).seconds,
                        handlerFailures: app.handlerFailures)

@@ -1,6 +1,8 @@
 import CZlib
 
-/// Streaming gzip inflation through a fixed 64 KiB buffer: the body is never held whole.
+/// Streaming gzip inflation through a fixed 64 KiB buffer, the input never held whole: the one
+/// gzip decoder of `spool` (its ``Receiver``). Encoding has one place too: the transport's
+/// libdeflate `Gzip`.
 final class Inflater {
     private var stream = z_stream()
     private var output = [UInt8](repeating: 0, count: 64 << 10)
@@ -23,20 +25,6 @@ final class Inflater {
     /// Whether the input so far is whole: valid, and ending where a member ends. A body cut
     /// short inflates without an error but is not complete.
     var isComplete: Bool { !failed && ended }
-
-    /// A whole body at once, at most `limit` bytes of output; nil when it is not valid gzip or
-    /// inflates past `limit`.
-    static func inflate(_ bytes: [UInt8], limit: Int = 64 << 20) -> [UInt8]? {
-        let inflater = Inflater()
-        var output: [UInt8] = []
-        var tooLarge = false
-        bytes.withUnsafeBytes { input in
-            inflater.inflate(input) { chunk in
-                if output.count + chunk.count > limit { tooLarge = true } else { output.append(contentsOf: chunk) }
-            }
-        }
-        return !inflater.isComplete || tooLarge || (output.isEmpty && !bytes.isEmpty) ? nil : output
-    }
 
     func inflate(_ input: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
         guard !failed, let base = input.baseAddress, !input.isEmpty else { return }

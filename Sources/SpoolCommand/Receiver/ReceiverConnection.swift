@@ -1,0 +1,84 @@
+import NIOCore
+import NIOHTTP1
+
+/// One connection to the ``Receiver``: reads each request's body (inflating gzip as it
+/// arrives), has it counted, and answers.
+final class ReceiverConnection: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// The most a body may hold once inflated: a bound against decompression bombs.
+    static let maximumBodyBytes = 64 << 20
+
+    private let books: Receiver.Books
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var inflater: Inflater?
+    private var tooLarge = false
+
+    init(books: Receiver.Books) {
+        self.books = books
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let requestHead):
+            head = requestHead
+            body.removeAll(keepingCapacity: true)
+            tooLarge = false
+            inflater = requestHead.headers["Content-Encoding"].contains { $0.lowercased().contains("gzip") } ? Inflater() : nil
+        case .body(let buffer):
+            buffer.withUnsafeReadableBytes { bytes in
+                if let inflater {
+                    inflater.inflate(bytes) { append($0) }
+                } else {
+                    append(bytes)
+                }
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            if head.method == .GET && head.uri.hasPrefix("/count") {
+                respond(context: context, head: head, status: .ok, body: books.countLine)
+            } else if head.method == .GET && head.uri.hasPrefix("/reset") {
+                books.reset()
+                respond(context: context, head: head, status: .ok, body: "0 0 0\n")
+            } else if books.failing.load(ordering: .acquiring) {
+                books.refuse()
+                respond(context: context, head: head, status: .serviceUnavailable, body: nil)
+            } else {
+                // A corrupt body, one cut short and one too large all count as invalid.
+                let readWhole = !tooLarge && (inflater.map(\.isComplete) ?? true)
+                var received = readWhole ? ReceivedBody.parse(body, loki: head.uri.contains("/loki/api/v1/push"), ids: books.ids)
+                    : ReceivedBody(valid: false)
+                if received.entries == 0 { received.valid = false }
+                books.record(received)
+                respond(context: context, head: head, status: received.valid ? .noContent : .badRequest, body: nil)
+            }
+            inflater = nil
+        }
+    }
+
+    private func append(_ bytes: UnsafeRawBufferPointer) {
+        guard !tooLarge else { return }
+        if body.count + bytes.count > Self.maximumBodyBytes { tooLarge = true } else { body.append(contentsOf: bytes) }
+    }
+
+    /// Answers `head`'s request, and closes the connection when the request asked for that
+    /// (`Connection: close`, or HTTP/1.0 without keep-alive).
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: String?) {
+        var headers = HTTPHeaders()
+        // A 204 carries no Content-Length (RFC 9110 §8.6).
+        if let body { headers.add(name: "Content-Length", value: "\(body.utf8.count)") } else if status != .noContent { headers.add(name: "Content-Length", value: "0") }
+        if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if let body {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
+        let ended = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !head.isKeepAlive {
+            let channel = context.channel
+            ended.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}
