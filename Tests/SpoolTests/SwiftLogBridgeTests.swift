@@ -44,7 +44,9 @@ import Testing
         #expect(fixture.recorder.entries.map(\.message) == ["kept", "kept too"])
     }
 
-    @Test func metadataFromProviderHandlerAndCallBecomesContextLaterOnesWinning() throws {
+    /// swift-log's order (`StreamLogHandler`): the handler's metadata, then the provider's, then
+    /// the call's, later ones winning on equal keys.
+    @Test func metadataFromHandlerProviderAndCallBecomesContextLaterOnesWinning() throws {
         let fixture = FrontFixture()
         let provider = Logger.MetadataProvider { ["request_id": "r-42", "layer": "provider", "shared": "provider"] }
         var logger = swiftLogger("api", fixture: fixture, provider: provider)
@@ -55,7 +57,7 @@ import Testing
 
         let context = try #require(fixture.recorder.entries.first?.context)
         #expect(context["request_id"] == "r-42")
-        #expect(context["layer"] == "handler")
+        #expect(context["layer"] == "provider")
         #expect(context["shared"] == "call")
         #expect(context["status"] == "200")
         #expect(context["tags"] == ["a", "b"])
@@ -63,7 +65,7 @@ import Testing
         let origin = try #require(context[SpoolLogHandler.originKey]?.objectValue)
         #expect(origin["module"] == "SpoolTests")
         #expect(origin["file"] == "SpoolTests/SwiftLogBridgeTests.swift")
-        #expect(origin["function"]?.description.contains("metadataFromProvider") == true)
+        #expect(origin["function"]?.description.contains("metadataFromHandlerProvider") == true)
         if case .int(let line)? = origin["line"] { #expect(line > 0) } else { Issue.record("no line in \(origin)") }
     }
 
@@ -90,8 +92,8 @@ import Testing
         var pipeline = swiftLogger("dsp.pipeline", fixture: fixture)
         pipeline.logLevel = .notice
         pipeline[metadataKey: "run"] = "7"
-        let filter = pipeline.child("filter")
-        let biquad = filter.child("biquad")
+        let filter = pipeline.spoolChild("filter")
+        let biquad = filter.spoolChild("biquad")
         filter.info("below notice")
         filter.notice("ready")
         biquad.warning("unstable")
@@ -102,7 +104,7 @@ import Testing
 
     @Test func aChildOfAnotherHandlersLoggerExtendsOnlyTheLabel() {
         let logger = Logger(label: "plain") { _ in SwiftLogNoOpLogHandler() }
-        let child = logger.child("sub")
+        let child = logger.spoolChild("sub")
         #expect(child.label == "plain.sub")
         #expect(child.handler is SwiftLogNoOpLogHandler)
     }

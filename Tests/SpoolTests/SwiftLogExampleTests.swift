@@ -15,7 +15,7 @@ func swiftLogExample(spoolPath: String) async throws {
 
     let logger = Logger(label: "myapp.billing", factory: factory)  // app: let logger = Logger(label: "myapp.billing")
     logger.info("charged", metadata: ["order": "8812", "token": "tok_live_abc"])
-    logger.child("refunds").warning("refund pending", metadata: ["order": "8812"])
+    logger.spoolChild("refunds").warning("refund pending", metadata: ["order": "8812"])
     await spool.flush()
 }
 

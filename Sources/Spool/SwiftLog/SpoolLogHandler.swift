@@ -3,9 +3,9 @@ import Logging
 /// A swift-log `LogHandler` that feeds a ``SpoolLogger``'s pipeline, so one bootstrap routes
 /// every swift-log `Logger` of the app and of its dependencies into the same handlers.
 ///
-/// - The label becomes the topic (`Logger.child(_:)` extends it).
-/// - Metadata becomes the context: the metadata provider's first, then the handler's, then the
-///   call's, later ones winning on equal keys.
+/// - The label becomes the topic (`Logger.spoolChild(_:)` extends it).
+/// - Metadata becomes the context: the handler's first, then the metadata provider's, then the
+///   call's, later ones winning on equal keys (the order of swift-log's `StreamLogHandler`).
 /// - Source module, file, function and line go under the one context key `origin`; an
 ///   event's error under `error` (type and message).
 /// - Levels map one to one; `logLevel` starts at the logger's ``SpoolLogger/minimumLevel``.
@@ -22,9 +22,10 @@ public struct SpoolLogHandler: LogHandler {
     /// The context key holding `{"module", "file", "function", "line"}` of the call.
     package static let originKey = "origin"
 
-    /// The handler's own metadata, added to every entry.
+    /// The handler's own metadata, added to every entry; the provider's and the call's win on
+    /// equal keys.
     public var metadata: Logger.Metadata = [:]
-    /// Called for every entry; its metadata is added under the handler's and the call's.
+    /// Called for every entry; its metadata wins over the handler's and yields to the call's.
     public var metadataProvider: Logger.MetadataProvider?
     /// The least severe level swift-log passes on.
     public var logLevel: Logger.Level
@@ -93,10 +94,10 @@ public struct SpoolLogHandler: LogHandler {
 
     private func context(for event: LogEvent) -> [String: JSONValue]? {
         var context: [String: JSONValue] = [:]
+        for (key, value) in metadata { context[key] = JSONValue(value) }
         if let provided = metadataProvider?.get() {
             for (key, value) in provided { context[key] = JSONValue(value) }
         }
-        for (key, value) in metadata { context[key] = JSONValue(value) }
         if let call = event.metadata {
             for (key, value) in call { context[key] = JSONValue(value) }
         }
