@@ -1,3 +1,5 @@
+import Logging
+
 extension SpoolStore {
     /// When `append` returns, and what a crash can cost.
     public enum Durability: Sendable, Hashable, CustomStringConvertible {
@@ -83,9 +85,30 @@ extension SpoolStore {
         package var bufferedHighWater: Int = 16384
         /// The clock for timestamps, leases and the buffered writer. Default the system clock.
         package var clock: any WallClock = SystemClock()
-        /// Where the store reports what must not go unnoticed: a damaged file set aside, entries
-        /// dropped at the bound, a background commit that failed. Default: one JSON line on stderr.
-        public var report: @Sendable (LogEntry) -> Void = StandardError.writeJSONLine
+        /// The swift-log `Logger` Spool reports its own problems with this spool to: a damaged
+        /// file set aside, entries dropped at the bound, a background commit or checkpoint that
+        /// failed, and what every forwarder over the spool has to say (a sink failing,
+        /// recovering, dead-lettering, misconfigured). Default nil: one JSON line on stderr per
+        /// report, what the `spool` command prints.
+        ///
+        /// Each report is one call at its level, with its message, its topic (such as
+        /// `spool.store.dropped`) under the metadata key `topic` and its context as metadata.
+        ///
+        /// ```swift
+        /// var configuration = SpoolStore.Configuration()
+        /// configuration.logger = Logger(label: "myapp.spool")
+        /// let store = try SpoolStore(path: "myapp.spool", configuration: configuration)
+        /// ```
+        ///
+        /// The logger may write to this same spool (a ``SpoolLogHandler`` over a
+        /// ``SpoolStoreHandler``): a report caused while another is being logged on the same
+        /// thread (appending the report to a full spool drops an entry, which is reported)
+        /// goes to stderr instead, so reports never recurse. Reports are made outside the
+        /// store's locks, so such a logger cannot deadlock the store either.
+        public var logger: Logger?
+        /// Where reports go when ``logger`` is nil, and those a report causes while it is being
+        /// logged: one JSON line on stderr by default. For the `spool` command and tests.
+        package var report: @Sendable (LogEntry) -> Void = StandardError.writeJSONLine
         /// Test-only: SQLite's `max_page_count`, a stand-in for a small file system where a
         /// test cannot mount one. Nil (the default) leaves SQLite's limit alone.
         var maximumPageCount: Int?

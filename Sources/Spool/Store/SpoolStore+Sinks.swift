@@ -155,7 +155,7 @@ extension SpoolStore {
         }
         leases.withLock { $0[sink] = LeaseRecord(owner: owner, expires: expires) }
         if let takenFrom {
-            configuration.report(LogEntry(
+            reporter(LogEntry(
                 timestamp: now, level: .warning, topic: "spool.forward.lease_taken_over",
                 message: "sink '\(sink)': took the lease of \(takenFrom) before it expired: that process no longer runs on this host",
                 context: ["sink": .string(sink), "owner": .string(owner), "previous_owner": .string(takenFrom), "path": .string(path)]))

@@ -24,6 +24,9 @@ public final class SpoolStore: Sendable {
     package let configuration: Configuration
     /// Set when a damaged file was found at open and moved aside to this path.
     package let recoveredFrom: String?
+    /// Where the store, and by default every forwarder over it, reports its own problems:
+    /// ``Configuration/logger``, or one JSON line on stderr.
+    package let reporter: @Sendable (LogEntry) -> Void
 
     /// The one writing connection. Whoever holds this lock owns it.
     let writer: Mutex<Writer>
@@ -64,7 +67,7 @@ public final class SpoolStore: Sendable {
     ///
     /// A damaged spool (recognised by its application id or spool id) is moved aside to
     /// `<path>.corrupt-<UTC time>` and a fresh spool is created, reported on
-    /// ``Configuration/report`` and as an entry in the new spool (topic `spool.store.recovered`),
+    /// ``Configuration/logger`` (or stderr) and as an entry in the new spool (topic `spool.store.recovered`),
     /// unless ``Configuration/recoverCorruptFile`` is false, or another process has it open or
     /// a forwarder holds a live lease on it (then it throws, naming the holder). Any other file
     /// (not SQLite, another application's database) is refused and left exactly as it was.
@@ -80,13 +83,14 @@ public final class SpoolStore: Sendable {
         }
         self.path = path
         self.configuration = configuration
+        reporter = LibraryReports.reporter(for: configuration)
         let openedAt = configuration.clock.now.nanoseconds
         let (connection, recovery) = try SpoolFile.openWriter(path: path, configuration: configuration, now: openedAt)
         recoveredFrom = recovery?.movedTo
         openFile = OpenSpools.Registration(path)
         if case .buffered = configuration.durability { committer = BackgroundCommitter() } else { committer = nil }
         let checkpointPages = configuration.effectiveCheckpointPages(fileSystemBytes: Writer.fileSystemBytes(path))
-        checkpointer = Checkpointer(path: path, threshold: checkpointPages, durability: configuration.durability, report: configuration.report, clock: configuration.clock)
+        checkpointer = Checkpointer(path: path, threshold: checkpointPages, durability: configuration.durability, report: reporter, clock: configuration.clock)
         checkpointer.attach(to: connection)
         writer = Mutex(try Writer(connection: connection, configuration: configuration, checkpointPages: checkpointPages))
         let readConnection = try Connection(path: path, create: false)
@@ -103,7 +107,7 @@ public final class SpoolStore: Sendable {
                 timestamp: openedAt, level: .error, topic: "spool.store.recovered",
                 message: "the spool file was damaged: it was moved aside and a fresh spool was created",
                 context: ["path": .string(path), "moved_to": .string(recovery.movedTo), "reason": .string(recovery.reason)])
-            configuration.report(entry)
+            reporter(entry)
             try append(entry)
         }
         if case .buffered(let delay) = configuration.durability {
@@ -119,7 +123,7 @@ public final class SpoolStore: Sendable {
             // Buffered entries that cannot be committed now are lost with this object: said, not silent.
             let waiting = uncommittedCount
             if waiting > 0 {
-                configuration.report(LogEntry(
+                reporter(LogEntry(
                     timestamp: now, level: .critical, topic: "spool.store.dropped",
                     message: "\(waiting) buffered entries could not be committed when the spool was released and are lost",
                     context: ["count": .int(Int64(waiting)), "reason": .string("release:\(error.code)"), "error": .string(error.description), "path": .string(path)]))
@@ -180,7 +184,7 @@ public final class SpoolStore: Sendable {
                 context["first_id"] = .int(first)
                 context["last_id"] = .int(last)
             }
-            configuration.report(LogEntry(
+            reporter(LogEntry(
                 timestamp: now, level: .warning, topic: "spool.store.dropped",
                 message: "the spool reached its size bound: \(drop.count) entries dropped (\(drop.reason))",
                 context: context))
@@ -202,7 +206,7 @@ public final class SpoolStore: Sendable {
             do throws(SpoolError) {
                 try self.flush()
             } catch {
-                self.configuration.report(LogEntry(
+                self.reporter(LogEntry(
                     timestamp: self.now, level: .error, topic: "spool.store.buffered_commit_failed",
                     message: "a background commit failed; the entries stay in memory and are retried",
                     context: ["error": .string(error.description), "path": .string(self.path)]))

@@ -133,20 +133,23 @@ extension SpoolConfiguration {
     ///     process's pid, host and start time: a second forwarder says who holds the sinks, and
     ///     one started after this process died takes them over at once.
     ///   - environment: Where `*_env` secrets are looked up. Default: the process's environment.
+    /// - Returns: The forwarder. It reports what goes wrong (a sink failing, recovering,
+    ///   dead-lettering) where the store does: to `SpoolStore.Configuration.logger` (set it in
+    ///   ``store`` before ``openStore()``), or as one JSON line on stderr.
     /// - Throws: `SpoolError` naming the sink, when a sink's settings or secrets are not usable.
     public func makeForwarder(
         store: SpoolStore, name: String,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(SpoolError) -> Forwarder {
         try makeForwarder(store: store, owner: LeaseOwner.thisProcess(name), clock: SystemClock(),
-                          report: StandardError.writeJSONLine, environment: environment)
+                          report: nil, environment: environment)
     }
 
     /// ``makeForwarder(store:name:environment:)`` with the lease owner, clock and report channel
-    /// given (the CLI and tests).
+    /// given (the CLI and tests); a nil `report` is the store's.
     package func makeForwarder(
         store: SpoolStore, owner: String, clock: any WallClock,
-        report: @escaping @Sendable (LogEntry) -> Void,
+        report: (@Sendable (LogEntry) -> Void)?,
         environment: [String: String]
     ) throws(SpoolError) -> Forwarder {
         let resolved = try makeSinks(store: store, environment: environment)

@@ -39,16 +39,17 @@ package final class PushgatewayPusher: Service, Sendable {
     ///   - transport: The one HTTP path.
     ///   - credentials: Headers added to every push (``Credentials/headers``); never logged.
     ///   - clock: For the interval and spacing. Default the system clock.
-    ///   - report: Where failures and recoveries go. Default a JSON line on stderr.
+    ///   - report: Where failures and recoveries go. Default nil: where the sink's spool
+    ///     reports, its ``SpoolStore/Configuration/logger`` or one JSON line on stderr.
     package init(sink: PushgatewaySink, name: String = "pushgateway", transport: Transport,
                 credentials: [SinkRequest.Header] = [],
-                clock: any WallClock = SystemClock(), report: @escaping @Sendable (LogEntry) -> Void = StandardError.writeJSONLine) {
+                clock: any WallClock = SystemClock(), report: (@Sendable (LogEntry) -> Void)? = nil) {
         self.sink = sink
         self.name = name
         self.transport = transport
         self.credentials = credentials
         self.clock = clock
-        self.report = report
+        self.report = report ?? sink.store.reporter
     }
 
     /// Successful pushes so far.

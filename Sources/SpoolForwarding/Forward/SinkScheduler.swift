@@ -152,8 +152,11 @@ package final class SinkScheduler: Sendable {
     ///   - owner: who holds the lease (shown to a second forwarder). ``LeaseOwner/thisProcess(_:)``
     ///     lets a forwarder restarted on the same host after a crash take the lease at once.
     ///   - report: where loud events go (misconfiguration, breaker changes, dead letters).
+    ///     Default nil: where the store reports, its ``SpoolStore/Configuration/logger`` or
+    ///     one JSON line on stderr.
     package init(store: SpoolStore, sink: any SinkProtocol, transport: Transport, configuration: Configuration,
-                owner: String, clock: any WallClock = SystemClock(), report: @escaping @Sendable (LogEntry) -> Void = StandardError.writeJSONLine) {
+                owner: String, clock: any WallClock = SystemClock(), report: (@Sendable (LogEntry) -> Void)? = nil) {
+        let report = report ?? store.reporter
         self.store = store
         self.sink = sink
         self.transport = transport
