@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import ServiceLifecycle
 import Spool
@@ -132,28 +133,37 @@ extension SpoolConfiguration {
     ///   - name: What this forwarder is, for people. Each sink's lease names it, with this
     ///     process's pid, host and start time: a second forwarder says who holds the sinks, and
     ///     one started after this process died takes them over at once.
+    ///   - httpClient: An AsyncHTTPClient `HTTPClient` the app already has, to send with (its
+    ///     connection pool, event loops, TLS and proxy settings). The app keeps owning it: the
+    ///     forwarder leaves it running when it stops, for the app to shut down after. Its own
+    ///     connect timeout, TLS and redirect settings apply; one that follows redirects could
+    ///     carry a sink's credential headers to where a redirect points, so make it with
+    ///     `redirectConfiguration: .disallow`. Default nil: the forwarder makes its own client
+    ///     and shuts it down when `run()` returns.
     ///   - environment: Where `*_env` secrets are looked up. Default: the process's environment.
     /// - Returns: The forwarder. It reports what goes wrong (a sink failing, recovering,
     ///   dead-lettering) where the store does: to `SpoolStore.Configuration.logger` (set it in
     ///   ``store`` before ``openStore()``), or as one JSON line on stderr.
     /// - Throws: `SpoolError` naming the sink, when a sink's settings or secrets are not usable.
     public func makeForwarder(
-        store: SpoolStore, name: String,
+        store: SpoolStore, name: String, httpClient: HTTPClient? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(SpoolError) -> Forwarder {
         try makeForwarder(store: store, owner: LeaseOwner.thisProcess(name), clock: SystemClock(),
-                          report: nil, environment: environment)
+                          report: nil, httpClient: httpClient, environment: environment)
     }
 
-    /// ``makeForwarder(store:name:environment:)`` with the lease owner, clock and report channel
-    /// given (the CLI and tests); a nil `report` is the store's.
+    /// ``makeForwarder(store:name:httpClient:environment:)`` with the lease owner, clock and
+    /// report channel given (the CLI and tests); a nil `report` is the store's.
     package func makeForwarder(
         store: SpoolStore, owner: String, clock: any WallClock,
-        report: (@Sendable (LogEntry) -> Void)?,
+        report: (@Sendable (LogEntry) -> Void)?, httpClient: HTTPClient? = nil,
         environment: [String: String]
     ) throws(SpoolError) -> Forwarder {
         let resolved = try makeSinks(store: store, environment: environment)
-        let transport = Transport(configuration: transport, clock: clock)
+        let settings = self.transport
+        let transport = httpClient.map { Transport(client: $0, configuration: settings, clock: clock) }
+            ?? Transport(configuration: settings, clock: clock)
         let schedulers = resolved.map {
             SinkScheduler(store: store, sink: $0.sink, transport: transport, configuration: $0.scheduling,
                           owner: owner, clock: clock, report: report)

@@ -38,9 +38,18 @@ public final class Forwarder: Service, Sendable {
         self.beforeSchedulerRuns = beforeSchedulerRuns
     }
 
-    /// Forwards until shutdown (or, with `.empty`, until no sink has anything pending).
+    /// Forwards until graceful shutdown or cancellation, then shuts down the HTTP client the
+    /// forwarder made (one the app gave, `makeForwarder(store:name:httpClient:)`, is left
+    /// running): a forwarder runs once.
+    /// - Throws: ``SpoolError`` when a sink cannot be registered, or what a scheduler threw.
     public func run() async throws {
-        try await run(until: .cancelled)
+        do {
+            try await run(until: .cancelled)
+        } catch {
+            try? await transport.shutdown()
+            throw error
+        }
+        try? await transport.shutdown()
     }
 
     /// Forwards until `stop`; on graceful shutdown, drains within the grace period.

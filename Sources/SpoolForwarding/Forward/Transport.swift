@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Spool
+import Synchronization
 
 /// The one HTTP path of every sink: one attempt of one request, through AsyncHTTPClient, with
 /// timeouts, gzip above a threshold, a User-Agent, credentials from configuration and the shared
@@ -45,24 +46,55 @@ package final class Transport: Sendable {
     package let configuration: Configuration
     package let limiter: ConcurrencyLimiter
     private let client: HTTPClient
-
-    /// A transport with its own HTTP client; call ``shutdown()`` when done.
+    /// Whether ``shutdown()`` shuts ``client`` down: only when the transport made it.
+    private let ownsClient: Bool
+    /// Set by the first ``shutdown()``: later calls do nothing.
+    private let shutDown = Atomic<Bool>(false)
     private let clock: any WallClock
 
-    package init(configuration: Configuration = Configuration(), clock: any WallClock = SystemClock()) {
-        self.configuration = configuration
-        self.clock = clock
-        limiter = ConcurrencyLimiter(limit: configuration.maximumConcurrentRequests)
+    /// A transport with its own HTTP client, made from `configuration`; call ``shutdown()`` when
+    /// done.
+    /// - Parameters:
+    ///   - configuration: Timeouts, compression and limits. Default ``Configuration/init()``.
+    ///   - clock: The clock responses are stamped with. Default the system clock.
+    package convenience init(configuration: Configuration = Configuration(), clock: any WallClock = SystemClock()) {
         var clientConfiguration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .nanoseconds(configuration.connectTimeout.totalNanoseconds)),
             decompression: .disabled)
         clientConfiguration.httpVersion = .automatic
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        self.init(client: client, ownsClient: true, configuration: configuration, clock: clock)
     }
 
-    /// Closes the connections.
+    /// A transport over an `HTTPClient` the app already has: its connection pool, event loops,
+    /// TLS and proxy settings. The app keeps owning it: ``shutdown()`` leaves it running.
+    ///
+    /// The client's own configuration applies where it has one: its connect timeout, TLS,
+    /// decompression and redirects (``Configuration/connectTimeout`` does not). Request
+    /// timeouts, gzip, the User-Agent and the concurrency limit are the transport's.
+    /// - Parameters:
+    ///   - client: The app's client; it must stay running while the transport sends.
+    ///   - configuration: Request timeout, compression and limits. Default ``Configuration/init()``.
+    ///   - clock: The clock responses are stamped with. Default the system clock.
+    package convenience init(client: HTTPClient, configuration: Configuration = Configuration(), clock: any WallClock = SystemClock()) {
+        self.init(client: client, ownsClient: false, configuration: configuration, clock: clock)
+    }
+
+    private init(client: HTTPClient, ownsClient: Bool, configuration: Configuration, clock: any WallClock) {
+        self.configuration = configuration
+        self.clock = clock
+        self.client = client
+        self.ownsClient = ownsClient
+        limiter = ConcurrencyLimiter(limit: configuration.maximumConcurrentRequests)
+    }
+
+    /// Closes the connections of the client the transport made, once (later calls do
+    /// nothing); an app's client (``init(client:configuration:clock:)``) is left running, for
+    /// the app to shut down.
+    /// - Throws: What `HTTPClient.shutdown()` throws.
     package func shutdown() async throws {
+        guard ownsClient, !shutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
         try await client.shutdown()
     }
 
