@@ -88,39 +88,52 @@ final class LateStore: Sendable {
         #expect(fallback.all.isEmpty, "with a logger nothing goes to stderr: \(fallback.topics())")
     }
 
-    /// The loop the option invites: the logger feeds the same spool (`SpoolLogHandler` →
-    /// `SpoolLogger` → `SpoolStoreHandler`), which is full. Appending a drop report drops an
-    /// entry (the oldest, or the report itself), which is reported: that report goes to the
-    /// fallback (stderr by default), not back to the logger, so the append returns (no
-    /// recursion, no deadlock).
-    @Test(arguments: [SpoolStore.OverflowPolicy.dropOldest, .dropNewest])
-    func aLoggerFeedingTheFullSpoolItReportsOnDoesNotRecurse(_ policy: SpoolStore.OverflowPolicy) throws {
+    /// A store whose ``SpoolStore/Configuration/logger`` feeds the store itself
+    /// (`SpoolLogHandler` → `SpoolLogger` → `SpoolStoreHandler`): the loop the option invites.
+    func storeReportingIntoItself(_ policy: SpoolStore.OverflowPolicy, fallback: Reports, path: String) throws -> SpoolStore {
         let late = LateStore()
-        let fallback = Reports()
         var configuration = boundedConfiguration(policy)
         let pipeline = SpoolLogger(topic: "app", handlers: [late.handler])
         configuration.logger = Logger(label: "myapp.spool") { SpoolLogHandler(label: $0, logger: pipeline) }
         configuration.report = fallback.record
-        let path = directory.file("loop.spool")
         let store = try SpoolStore(path: path, configuration: configuration)
         late.set(store)
+        return store
+    }
 
-        // Fill the spool; past the bound appends drop entries, the drops are reported, and the
-        // reports' own appends drop entries in turn once the spool has no room left for them.
+    /// The spool is full (`dropNewest`: the bound is measured in whole pages, so once no page
+    /// is left nothing fits, a report's entry included). An append is dropped and reported;
+    /// appending the report to the spool drops it too, which is reported again: that report
+    /// goes to the fallback (stderr by default), not back to the logger, so the append
+    /// returns: no recursion, no deadlock.
+    @Test func aReportCausedWhileOneIsLoggedGoesToStderrNotBackToTheLogger() throws {
+        let fallback = Reports()
+        let store = try storeReportingIntoItself(.dropNewest, fallback: fallback, path: directory.file("loop.spool"))
         var appended = 0
-        while fallback.all.isEmpty && appended < 20_000 {
+        while store.droppedSinceOpen.isEmpty && appended < 20_000 {
             try store.append(entry(appended, message: String(repeating: "x", count: 500)))
             appended += 1
         }
-        // With a logger, only a report caused while another is being logged reaches the fallback.
-        let nested = try #require(fallback.all.first, "no report was caused while one was being logged")
-        #expect(nested.topic == "spool.store.dropped")
-        #expect(nested.context?["reason"] == .string("overflow:\(policy.rawValue)"))
-        if policy == .dropOldest {
-            // The report that caused it was stored: it made room by dropping the oldest entry.
-            let sql = try SQL(path)
-            #expect(try sql.int("SELECT count(*) FROM entries WHERE topic = 'myapp.spool' AND json_extract(context, '$.topic') = 'spool.store.dropped'") ?? 0 > 0)
+        // With a logger, only a report caused while another is being logged reaches the fallback:
+        // the drop of the first drop's report. The app's drop went to the logger.
+        #expect(fallback.all.map(\.topic) == ["spool.store.dropped"])
+        #expect(fallback.all.first?.context?["count"] == 1)
+        #expect(store.droppedSinceOpen == ["overflow:dropNewest": 2])
+    }
+
+    /// `dropOldest` frees a tenth of the bound at a time, so a drop's report finds room: it is
+    /// stored in the spool it reports on, and the spool keeps working.
+    @Test func dropReportsOfASpoolFeedingItselfAreStoredInIt() throws {
+        let fallback = Reports()
+        let path = directory.file("loop.spool")
+        let store = try storeReportingIntoItself(.dropOldest, fallback: fallback, path: path)
+        for index in 0..<2000 {
+            try store.append(entry(index, message: String(repeating: "x", count: 500)))
         }
+        let sql = try SQL(path)
+        let stored = try sql.int("SELECT count(*) FROM entries WHERE topic = 'myapp.spool' AND json_extract(context, '$.topic') = 'spool.store.dropped'") ?? 0
+        #expect(stored > 0)
+        #expect(try sql.int("SELECT max(id) FROM entries WHERE topic = 'test'") != nil)
     }
 
     @Test func aForwarderReportsWhereItsStoreDoes() async throws {
