@@ -13,7 +13,7 @@ extension SpoolConfiguration {
     /// wrong>`: unknown keys, bad values, missing required keys, and secrets written inline
     /// (refused with a pointer to the `_env` / `_file` form; the value is never repeated).
     /// Credentials are not read here but when the forwarder is made
-    /// (``makeForwarder(store:name:environment:)``).
+    /// (``makeForwarder(store:name:httpClient:environment:)``).
     ///
     /// ```swift
     /// let configuration = try SpoolConfiguration(contentsOfFile: "/etc/spool/billing.yaml")

@@ -5,7 +5,7 @@ import Synchronization
 
 /// Forwards a spool to every sink of a configuration, as a swift-service-lifecycle `Service`:
 /// one scheduler per sink, over one shared transport. Made by
-/// ``SpoolConfiguration/makeForwarder(store:name:environment:)``.
+/// ``SpoolConfiguration/makeForwarder(store:name:httpClient:environment:)``.
 ///
 /// On graceful shutdown (SIGTERM, SIGINT through a `ServiceGroup`, or task cancellation) it stops
 /// claiming, gives requests in flight up to `shutdownGracePeriod` to finish, then abandons them:
