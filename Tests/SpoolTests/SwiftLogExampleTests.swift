@@ -46,7 +46,10 @@ func swiftLogBootstrapLinesCompile(spool: SpoolLogger) {
         let document = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
         let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
         let sourceLines = Set(source.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
-        let code = try #require(document.components(separatedBy: "```swift\n").dropFirst().first?.components(separatedBy: "```").first)
+        // The first block that is compiled (not one marked `<!-- not compiled: … -->`).
+        let parts = document.components(separatedBy: "```swift\n")
+        let block = parts.indices.dropFirst().first { !(parts[$0 - 1].split(separator: "\n").last ?? "").hasPrefix("<!-- not compiled") }
+        let code = try #require(block.flatMap { parts[$0].components(separatedBy: "```").first })
         for line in code.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
             if line.isEmpty || line.hasPrefix("import") || line.hasPrefix("@main") || line.hasPrefix("static func main") || line.hasPrefix("struct") || line == "}" { continue }
             #expect(sourceLines.contains(line) || source.contains("// app: " + line + "\n"),
