@@ -41,7 +41,7 @@ public final class Forwarder: Service, Sendable {
     /// Forwards until graceful shutdown or cancellation, then shuts down the HTTP client the
     /// forwarder made (one the app gave, `makeForwarder(store:name:httpClient:)`, is left
     /// running): a forwarder runs once.
-    /// - Throws: ``SpoolError`` when a sink cannot be registered, or what a scheduler threw.
+    /// - Throws: `SpoolError` when a sink cannot be registered, or what a scheduler threw.
     public func run() async throws {
         do {
             try await run(until: .cancelled)
