@@ -66,6 +66,10 @@ import Testing
         let running = try await spool.startRunning()
         try spool.append(entry(1))
         try spool.close()
+        // Bounded: a run that close() did not end fails here instead of hanging the test.
+        for _ in 0..<100_000 where spool.isRunning { await Task.yield() }
+        #expect(!spool.isRunning, "close() did not end run()")
+        running.cancel()
         try await running.value
         #expect(try stored() == 1)
         #expect(spool.backgroundThreads.load(ordering: .relaxed) == 0)
