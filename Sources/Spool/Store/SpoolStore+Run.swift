@@ -94,16 +94,13 @@ extension SpoolStore {
         }
     }
 
-    /// Runs `body` on a thread of its own and waits for it without holding one of the
-    /// cooperative pool's threads.
+    /// Runs `body` on a thread of its own (counted in ``backgroundThreads``) and waits for it
+    /// without holding one of the cooperative pool's threads.
     private func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            backgroundThreads.add(1, ordering: .relaxed)
-            Thread.detachNewThread {
-                let result = body()
-                self.backgroundThreads.subtract(1, ordering: .relaxed)
-                continuation.resume(returning: result)
-            }
+        backgroundThreads.add(1, ordering: .relaxed)
+        return await OwnThread.run {
+            defer { self.backgroundThreads.subtract(1, ordering: .relaxed) }
+            return body()
         }
     }
 

@@ -124,15 +124,15 @@ extension Ingest {
     /// Reads standard input into the spool on a thread of its own; the counts are kept also
     /// when an append fails (the closing line says what was lost).
     static func read(with ingester: LineIngester) async -> (LineIngester.Summary, SpoolError?) {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                var summary = LineIngester.Summary()
-                do throws(SpoolError) {
-                    try ingester.run(descriptor: 0, shouldStop: { Ingest.stopRequested.load(ordering: .relaxed) }, into: &summary)
-                    continuation.resume(returning: (summary, nil))
-                } catch {
-                    continuation.resume(returning: (summary, error))
-                }
+        // Releases the ingester (and so the store) before this returns: the store must end,
+        // and its last connection move the WAL into the file, before the process exits.
+        await OwnThread.run {
+            var summary = LineIngester.Summary()
+            do throws(SpoolError) {
+                try ingester.run(descriptor: 0, shouldStop: { Ingest.stopRequested.load(ordering: .relaxed) }, into: &summary)
+                return (summary, nil)
+            } catch {
+                return (summary, error)
             }
         }
     }
