@@ -59,7 +59,7 @@ package final class Checkpointer: Sendable {
     }
 
     /// The background thread's wake-up and stop, for one run of the store's background work.
-    package final class Worker: Sendable {
+    final class Worker: Sendable {
         fileprivate let wake = DispatchSemaphore(value: 0)
         fileprivate let stopped = Atomic<Bool>(false)
 

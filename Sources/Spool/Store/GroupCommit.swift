@@ -152,8 +152,6 @@ extension SpoolStore {
 
     /// Leaves `rows` for the next commit; with `waitForCommit`, returns once they are committed.
     func submit(rows: some Collection<PreparedRow> & Sendable, waitForCommit: Bool) throws(SpoolError) {
-        // Buffered: when the rows were queued (to tell an overdue commit without `run()`).
-        let queuedAt = waitForCommit ? 0 : now
         let role = try lane.withLock { lane throws(SpoolError) -> SubmitRole in
             if lane.closed && !rows.isEmpty { throw closedError() }
             if waitForCommit {
@@ -166,6 +164,9 @@ extension SpoolStore {
                 // bounded when appends outrun the disk or every commit fails. Such a caller
                 // hears the round's failure, and its rows leave the queue with it.
                 let waiting = lane.pending.count + lane.inFlight + rows.count
+                // The clock is read only when the answer needs it: to date the oldest waiting
+                // row, and without a committer to tell an overdue commit (one read per append).
+                let queuedAt = lane.pending.isEmpty || lane.committer == nil ? now : 0
                 if lane.pending.isEmpty { lane.oldestPendingAt = queuedAt }
                 if waiting < configuration.bufferedHighWater {
                     lane.pending.append(contentsOf: rows)
