@@ -70,6 +70,34 @@ import Testing
         try spool.close()
     }
 
+    /// Without `run()`, an overdue commit that fails keeps the rows and is tried again by the
+    /// first append after another delay, not by every append (each try can wait the busy
+    /// timeout for another process's lock).
+    @Test func withoutRunAFailedOverdueCommitIsTriedAgainAfterAnotherDelay() throws {
+        let reports = Reports()
+        let clock = ManualClock()
+        var configuration = configuration(reports)
+        configuration.clock = clock
+        configuration.durability = .buffered(maxDelay: .milliseconds(200))
+        let spool = try SpoolStore(path: path, configuration: configuration)
+        let blocker = try holdWriteLock()
+        func failures() -> Int { reports.topics().filter { $0 == "spool.store.buffered_commit_failed" }.count }
+        try spool.append(entry(1, message: "kept 1"))
+        clock.advance(by: .milliseconds(200))
+        try spool.append(entry(2, message: "kept 2"))  // overdue: tries, fails
+        #expect(failures() == 1)
+        try spool.append(entry(3, message: "kept 3"))
+        #expect(failures() == 1, "every append tried again")
+        clock.advance(by: .milliseconds(200))
+        try spool.append(entry(4, message: "kept 4"))
+        #expect(failures() == 2)
+        try blocker.connection.execute("ROLLBACK")
+        clock.advance(by: .milliseconds(200))
+        try spool.append(entry(5, message: "kept 5"))
+        #expect(spool.uncommittedCount == 0)
+        #expect(try storedMessages() == (1...5).map { "kept \($0)" })
+    }
+
     /// The committer's last round, as `run()` stops, fails: `run()` throws its error, the
     /// failure is reported, and the entries stay queued for the next commit.
     @Test func aRunWhoseLastCommitFailsThrowsItAndKeepsTheEntries() async throws {

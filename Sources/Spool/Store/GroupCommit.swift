@@ -217,15 +217,21 @@ extension SpoolStore {
         return .max
     }
 
-    /// Buffered mode: commits what waits, as the background committer does: a failure is
-    /// reported (`spool.store.buffered_commit_failed`), and the rows stay queued for the next round.
+    /// Buffered mode without `run()`: commits what waits, as the background committer would: a
+    /// failure is reported (`spool.store.buffered_commit_failed`), and the rows stay queued, tried
+    /// again by the first append after another delay (not by every append: each try may wait
+    /// the busy timeout for another process's lock).
     func commitWhatWaits() {
         do throws(SpoolError) {
             try flush()
         } catch {
+            let now = self.now
+            lane.withLock { lane in
+                if !lane.pending.isEmpty { lane.oldestPendingAt = max(lane.oldestPendingAt, now) }
+            }
             configuration.report(LogEntry(
                 timestamp: now, level: .error, topic: "spool.store.buffered_commit_failed",
-                message: "a buffered commit failed; the entries stay in memory and are retried",
+                message: "a buffered commit failed; the entries stay in memory and are retried after maxDelay",
                 context: ["error": .string(error.description), "path": .string(path)]))
         }
     }
