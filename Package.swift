@@ -154,6 +154,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 // An app's own HTTPClient handed to the transport (ForwardAppHTTPClientTests).
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

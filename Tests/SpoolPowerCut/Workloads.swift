@@ -24,7 +24,8 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
     /// Appends, claims, acknowledgements (deleting what every sink passed), dead letters.
     case sink
     /// Appends with PASSIVE, RESTART and TRUNCATE checkpoints from another connection between
-    /// them, and the store's own background checkpointer at its smallest threshold.
+    /// them, and the store's own checkpoints at its smallest threshold: inline, or on the
+    /// background thread of `run()` (in committed mode, or in odd trials).
     case checkpoint
     /// Appends, close (the last connection checkpoints and deletes the WAL), open again, appends.
     case reopen
@@ -68,7 +69,12 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
             try appender.settle(store)
             try store.close()
         case .group:
+            // With the store's background work (checkpointer, buffered committer) in fsync and
+            // buffered modes, without it (inline checkpoints) in committed mode; the other way
+            // round in odd trials.
             let store = try SpoolStore(path: path, configuration: configuration)
+            let background = (mode != .committed) != (trial % 2 == 1) ? Self.runInBackground(store) : nil
+            defer { background?() }
             let failures = FailureBox()
             DispatchQueue.concurrentPerform(iterations: 4) { thread in
                 do {
@@ -104,7 +110,10 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
             }
             try store.close()
         case .checkpoint:
+            // The other way round from `group`: the background checkpointer in committed mode.
             let store = try SpoolStore(path: path, configuration: configuration)
+            let background = (mode == .committed) != (trial % 2 == 1) ? Self.runInBackground(store) : nil
+            defer { background?() }
             var db: OpaquePointer?
             guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, Recorder.vfsName) == SQLITE_OK else {
                 sqlite3_close_v2(db)
@@ -276,6 +285,20 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
     static func exec(_ db: OpaquePointer, _ sql: String) throws {
         guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else {
             throw PowerCutError("\(sql.prefix(60)): \(String(cString: sqlite3_errmsg(db)))")
+        }
+    }
+
+    /// Runs `store`'s background work (`run()`) until the returned closure is called, which
+    /// stops it and waits for it to end. Called on a thread of its own, not the cooperative pool.
+    static func runInBackground(_ store: SpoolStore) -> () -> Void {
+        let ended = DispatchSemaphore(value: 0)
+        let running = Task.detached {
+            _ = try? await store.run()
+            ended.signal()
+        }
+        return {
+            running.cancel()
+            ended.wait()
         }
     }
 

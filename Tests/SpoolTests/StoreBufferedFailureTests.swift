@@ -4,7 +4,7 @@ import Testing
 @testable import Spool
 
 /// Buffered mode when commits fail: what a caller was told failed is not stored later, the
-/// queue stays bounded, and the store can end on its committer's thread.
+/// queue stays bounded, and a run that cannot commit what waits as it stops says so.
 @Suite struct StoreBufferedFailureTests {
     let directory = TemporaryDirectory()
     var path: String { directory.file("buffered.spool") }
@@ -70,36 +70,48 @@ import Testing
         try spool.close()
     }
 
-    /// The committer holds the store only while it commits; when the last other reference goes
-    /// meanwhile, the store's deinit runs on the committer's thread and must not wait for it.
-    @Test func theStoreCanEndOnItsCommitterThread() throws {
-        let holder = Shared<SpoolStore?>(nil)
-        let testLetGo = DispatchSemaphore(value: 0)
+    /// Without `run()`, an overdue commit that fails keeps the rows and is tried again by the
+    /// first append after another delay, not by every append (each try can wait the busy
+    /// timeout for another process's lock).
+    @Test func withoutRunAFailedOverdueCommitIsTriedAgainAfterAnotherDelay() throws {
         let reports = Reports()
+        let clock = ManualClock()
         var configuration = configuration(reports)
-        configuration.report = { entry in
-            reports.record(entry)
-            // On the committer thread, while its round holds the store: once the test has let
-            // go of it, drop the last other reference.
-            if entry.topic == "spool.store.buffered_commit_failed" && holder.value != nil {
-                testLetGo.wait()
-                holder.update { $0 = nil }
-            }
-        }
-        let committer: BackgroundCommitter
-        let blocker: SQL
-        do {
-            let spool = try SpoolStore(path: path, configuration: configuration)
-            committer = try #require(spool.committer)
-            holder.update { $0 = spool }
-            blocker = try holdWriteLock()
-            try spool.append(contentsOf: (1...10).map { entry($0) })  // a quarter: wakes the committer
-        }
-        testLetGo.signal()
-        #expect(committer.waitForExit(timeout: .seconds(30)), "the committer thread waited for itself")
-        #expect(holder.value == nil)
-        // The store said what it could not commit when it ended.
-        #expect(reports.topics().contains("spool.store.dropped"), "\(reports.topics())")
+        configuration.clock = clock
+        configuration.durability = .buffered(maxDelay: .milliseconds(200))
+        let spool = try SpoolStore(path: path, configuration: configuration)
+        let blocker = try holdWriteLock()
+        func failures() -> Int { reports.topics().filter { $0 == "spool.store.buffered_commit_failed" }.count }
+        try spool.append(entry(1, message: "kept 1"))
+        clock.advance(by: .milliseconds(200))
+        try spool.append(entry(2, message: "kept 2"))  // overdue: tries, fails
+        #expect(failures() == 1)
+        try spool.append(entry(3, message: "kept 3"))
+        #expect(failures() == 1, "every append tried again")
+        clock.advance(by: .milliseconds(200))
+        try spool.append(entry(4, message: "kept 4"))
+        #expect(failures() == 2)
         try blocker.connection.execute("ROLLBACK")
+        clock.advance(by: .milliseconds(200))
+        try spool.append(entry(5, message: "kept 5"))
+        #expect(spool.uncommittedCount == 0)
+        #expect(try storedMessages() == (1...5).map { "kept \($0)" })
+    }
+
+    /// The committer's last round, as `run()` stops, fails: `run()` throws its error, the
+    /// failure is reported, and the entries stay queued for the next commit.
+    @Test func aRunWhoseLastCommitFailsThrowsItAndKeepsTheEntries() async throws {
+        let reports = Reports()
+        let spool = try SpoolStore(path: path, configuration: configuration(reports))
+        let running = try await spool.startRunning()
+        let blocker = try holdWriteLock()
+        try spool.append(contentsOf: (1...5).map { entry($0, message: "kept \($0)") })
+        running.cancel()
+        await #expect { try await running.value } throws: { ($0 as? SpoolError)?.sqliteCode.map { $0 & 0xFF } == 5 }
+        #expect(reports.topics().contains("spool.store.buffered_commit_failed"), "\(reports.topics())")
+        #expect(spool.uncommittedCount == 5)
+        try blocker.connection.execute("ROLLBACK")
+        try spool.close()
+        #expect(try storedMessages() == (1...5).map { "kept \($0)" })
     }
 }

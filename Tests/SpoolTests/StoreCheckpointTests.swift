@@ -2,22 +2,27 @@ import Foundation
 import Testing
 @testable import Spool
 
-/// The background checkpointer runs once per `checkpointPages` new WAL pages, also while the
-/// WAL cannot start over (a reader holds an old snapshot, or appends never pause).
+/// A checkpoint runs once per `checkpointPages` new WAL pages, also while the WAL cannot start
+/// over (a reader holds an old snapshot, or appends never pause): on the background thread while
+/// `run()` runs, inline otherwise.
 @Suite struct StoreCheckpointTests {
     let directory = TemporaryDirectory()
     var path: String { directory.file("app.spool") }
 
-    @Test func theCheckpointerRunsOncePerThresholdOfNewPagesWhileTheWALCannotStartOver() async throws {
-        // On a thread of its own: 400 appends, each waiting for its checkpoint, would otherwise
-        // hold one of the cooperative pool's few threads from every other test.
-        try await onOwnThread { try checkRuns() }
-    }
-
-    func checkRuns() throws {
+    @Test(arguments: [false, true])
+    func aCheckpointRunsOncePerThresholdOfNewPagesWhileTheWALCannotStartOver(running: Bool) async throws {
         var configuration = SpoolStore.Configuration()
         configuration.checkpointPages = 40
         let spool = try SpoolStore(path: path, configuration: configuration)
+        let background = running ? try await spool.startRunning() : nil
+        // On a thread of its own: 400 appends, each waiting for its checkpoint, would otherwise
+        // hold one of the cooperative pool's few threads from every other test.
+        try await onOwnThread { try checkRuns(spool) }
+        background?.cancel()
+        try await background?.value
+    }
+
+    func checkRuns(_ spool: SpoolStore) throws {
         // A reader that keeps its snapshot: no checkpoint can copy the pages after it, so the WAL
         // keeps growing, as under a steady stream of appends.
         let reader = try SQL(path)

@@ -7,17 +7,16 @@ import Testing
 @testable import SpoolForwarding
 
 /// A reader that holds a read transaction (a `sqlite3` shell inside `BEGIN`, a slow export) never
-/// stalls or fails an append: checkpoints stay PASSIVE, a RESTART is one short try that backs off
-/// after it finds the reader, the growing WAL is reported, and it starts over once the reader ends.
+/// stalls or fails an append: checkpoints stay PASSIVE, a try to start the WAL over (a RESTART on
+/// the background thread, a PASSIVE with our writer held inline) is one short try that backs off
+/// after it finds the reader, the growing WAL is reported, and it starts over once the reader
+/// ends. Each with the store's `run()` and without it.
 @Suite struct StorePinnedReaderTests {
     let directory = TemporaryDirectory()
     var path: String { directory.file("app.spool") }
 
-    @Test func aPinnedReaderMakesOneRestartTryPerBackoffAndTheGrowingWALIsReported() async throws {
-        try await onOwnThread { try checkPinnedReader() }
-    }
-
-    func checkPinnedReader() throws {
+    @Test(arguments: [false, true])
+    func aPinnedReaderMakesOneRestartTryPerBackoffAndTheGrowingWALIsReported(running: Bool) async throws {
         let clock = ManualClock()
         let reports = Reports()
         var configuration = SpoolStore.Configuration()
@@ -25,6 +24,13 @@ import Testing
         configuration.report = reports.record
         configuration.checkpointPages = 16  // RESTART past 256 pages, reported past 512
         let spool = try SpoolStore(path: path, configuration: configuration)
+        let background = running ? try await spool.startRunning() : nil
+        try await onOwnThread { try checkPinnedReader(spool, clock, reports) }
+        background?.cancel()
+        try await background?.value
+    }
+
+    func checkPinnedReader(_ spool: SpoolStore, _ clock: ManualClock, _ reports: Reports) throws {
         let reader = try SQL(path)
         try reader.connection.execute("BEGIN")
         _ = try reader.int("SELECT count(*) FROM entries")
@@ -68,11 +74,13 @@ import Testing
     /// Appends beside a reader holding a read transaction for the whole run, from eight threads,
     /// while a forwarder on the same spool delivers to a receiver: no append fails, every entry
     /// arrives, and the WAL kept growing only while the reader held it.
-    @Test func appendsAndForwardingGoOnBesideAReaderThatNeverFinishes() async throws {
+    @Test(arguments: [false, true])
+    func appendsAndForwardingGoOnBesideAReaderThatNeverFinishes(running: Bool) async throws {
         var configuration = SpoolStore.Configuration()
         configuration.checkpointPages = 16
         configuration.report = { _ in }
         let spool = try SpoolStore(path: path, configuration: configuration)
+        let background = running ? try await spool.startRunning() : nil
         let reader = try SQL(path)
         try reader.connection.execute("BEGIN")
         _ = try reader.int("SELECT count(*) FROM entries")
@@ -99,5 +107,7 @@ import Testing
         }
         #expect(failures.load(ordering: .relaxed) == 0)
         try reader.connection.execute("COMMIT")
+        background?.cancel()
+        try await background?.value
     }
 }

@@ -82,6 +82,7 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
         var configuration = SpoolStore.Configuration(durability: .buffered(maxDelay: .milliseconds(200)))
         configuration.clock = clock
         let spool = try SpoolStore(path: path, configuration: configuration)
+        let running = try await spool.startRunning()
         try spool.append(entry(1))
         try spool.append(entry(2))
         #expect(spool.uncommittedCount == 2)
@@ -92,6 +93,8 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
         for _ in 0..<100_000 where spool.uncommittedCount > 0 { await Task.yield() }
         #expect(spool.uncommittedCount == 0)
         #expect(try SQL(path).int("SELECT count(*) FROM entries") == 2)
+        running.cancel()
+        try await running.value
     }
 
     @Test func bufferedFlushCommitsAtOnce() throws {
@@ -145,15 +148,20 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
         #expect { try spool.append(entry(1)) } throws: { ($0 as? SpoolError)?.code == .closed }
     }
 
-    @Test func checkpointsRunInTheBackgroundOnceTheWALGrows() throws {
+    @Test func checkpointsRunInTheBackgroundOnceTheWALGrows() async throws {
         var configuration = SpoolStore.Configuration()
         configuration.checkpointPages = 20
         let spool = try SpoolStore(path: path, configuration: configuration)
-        for batch in 0..<50 {
-            try spool.append(contentsOf: (0..<50).map { entry(batch * 50 + $0, message: String(repeating: "x", count: 200)) })
+        let running = try await spool.startRunning()
+        try await onOwnThread {
+            for batch in 0..<50 {
+                try spool.append(contentsOf: (0..<50).map { entry(batch * 50 + $0, message: String(repeating: "x", count: 200)) })
+            }
+            #expect(spool.waitForCheckpoint(timeout: .seconds(30)))
         }
-        #expect(spool.waitForCheckpoint(timeout: .seconds(30)))
         #expect(spool.checkpointRuns > 0)
+        running.cancel()
+        try await running.value
         // Autocheckpoint stays off on the writer: the append path never checkpoints itself.
         #expect(try spool.writer.withLock { try $0.connection.scalarInt("PRAGMA wal_autocheckpoint") } == 0)
     }

@@ -3,7 +3,8 @@
 /// In ``SpoolStore/Durability/committed`` and ``SpoolStore/Durability/fsync`` modes the `log`
 /// call returns after the entry is committed, so an entry logged before a crash is in the spool.
 /// In ``SpoolStore/Durability/buffered(maxDelay:)`` mode it returns at once and ``flush()``
-/// commits what is waiting. `SpoolStoreHandler` is a `Sendable` value over the shared store.
+/// commits what is waiting (within `maxDelay` the store's ``SpoolStore/run()`` does, when it
+/// runs). `SpoolStoreHandler` is a `Sendable` value over the shared store.
 ///
 /// ```swift
 /// let store = try SpoolStore(path: "/var/lib/myapp/logs.spool")

@@ -1,5 +1,7 @@
 import CSQLite
 import Dispatch
+import Foundation
+import Synchronization
 
 /// Where async code runs the store's blocking calls: on threads of their own, never on Swift's
 /// cooperative pool.
@@ -27,5 +29,28 @@ extension SpoolError {
     package var isBusy: Bool {
         guard let code = sqliteCode else { return false }
         return code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED
+    }
+}
+
+/// A thread of its own for long blocking work (a loop that waits on a semaphore, a read of
+/// standard input), awaited without holding one of the cooperative pool's threads.
+package enum OwnThread {
+    /// Runs `body` on a new thread and returns its result. `body`, and what it captured, is
+    /// released before the caller resumes: a store it held can end (and close its connections)
+    /// as soon as the caller lets go of it, not whenever the finished thread is cleaned up.
+    package static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        let box = Mutex<(@Sendable () -> T)?>(body)
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let result = { () -> T in
+                    let taken = box.withLock { body in
+                        defer { body = nil }
+                        return body
+                    }
+                    return taken!()
+                }()
+                continuation.resume(returning: result)
+            }
+        }
     }
 }

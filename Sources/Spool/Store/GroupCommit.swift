@@ -13,8 +13,9 @@ import Synchronization
 // to learn that someone else already committed its rows, which on two cores turned eight
 // waiters into a convoy of sequential wake-ups.
 //
-// In buffered mode `append` leaves its rows and returns; the background writer (or `flush`, or
-// an append past the high-water mark) leads the next round.
+// In buffered mode `append` leaves its rows and returns; the background committer (while the
+// store's `run()` runs), `flush`, an append past the high-water mark, or, without `run()`, an
+// append that finds the oldest waiting row older than the delay leads the next round.
 
 /// What callers share: the waiting rows, the tickets, the parked callers.
 package struct Lane: Sendable {
@@ -34,11 +35,18 @@ package struct Lane: Sendable {
     var expectedCallers: UInt64 = 0
     var waiters: [Waiter] = []
     var closed = false
+    /// Buffered mode: when the oldest row of `pending` was queued (Unix nanoseconds; set by the
+    /// append that finds `pending` empty).
+    var oldestPendingAt: Int64 = 0
+    /// Buffered mode, while the store's `run()` runs: the thread that commits.
+    var committer: BackgroundCommitter?
 }
 
 private enum SubmitRole {
     case returnNow
-    case wakeCommitter
+    case wakeCommitter(BackgroundCommitter)
+    /// Buffered without `run()`: the oldest waiting row is older than the delay.
+    case commitOverdue
     case lead(UInt64)
     case wait(Waiter)
 }
@@ -150,14 +158,22 @@ extension SpoolStore {
                 lane.pending.append(contentsOf: rows)
             } else {
                 // Buffered: return at once, waking the background committer past a quarter of
-                // the high-water mark; past the mark itself (counting the rows of a round under
-                // way), wait for a commit like a durable append, so memory stays bounded when
-                // appends outrun the disk or every commit fails. Such a caller hears the
-                // round's failure, and its rows leave the queue with it.
+                // the high-water mark (without one, committing here once the oldest waiting
+                // row is older than the delay); past the mark itself (counting the rows of a
+                // round under way), wait for a commit like a durable append, so memory stays
+                // bounded when appends outrun the disk or every commit fails. Such a caller
+                // hears the round's failure, and its rows leave the queue with it.
                 let waiting = lane.pending.count + lane.inFlight + rows.count
+                // The clock is read only when the answer needs it: to date the oldest waiting
+                // row, and without a committer to tell an overdue commit (one read per append).
+                let queuedAt = lane.pending.isEmpty || lane.committer == nil ? now : 0
+                if lane.pending.isEmpty { lane.oldestPendingAt = queuedAt }
                 if waiting < configuration.bufferedHighWater {
                     lane.pending.append(contentsOf: rows)
-                    return waiting >= configuration.bufferedHighWater / 4 ? .wakeCommitter : .returnNow
+                    if let committer = lane.committer {
+                        return waiting >= configuration.bufferedHighWater / 4 ? .wakeCommitter(committer) : .returnNow
+                    }
+                    return queuedAt - lane.oldestPendingAt >= bufferedDelayNanoseconds ? .commitOverdue : .returnNow
                 }
                 let ticket = lane.issued + 1
                 lane.pending.append(contentsOf: rows.lazy.map { row in
@@ -178,8 +194,12 @@ extension SpoolStore {
         switch role {
         case .returnNow:
             return
-        case .wakeCommitter:
-            committer?.request()
+        case .wakeCommitter(let committer):
+            committer.request()
+        case .commitOverdue:
+            // What the committer would have done: these rows were accepted, so a failure is
+            // reported and they stay queued for the next round, as after a background commit.
+            commitWhatWaits()
         case .lead(let ticket):
             try lead(ticket: ticket)
         case .wait(let waiter):
@@ -188,6 +208,31 @@ extension SpoolStore {
             if waiter.lead {
                 try lead(ticket: waiter.ticket)
             }
+        }
+    }
+
+    /// Buffered mode: ``SpoolStore/Durability/buffered(maxDelay:)``'s delay in nanoseconds.
+    var bufferedDelayNanoseconds: Int64 {
+        if case .buffered(let delay) = configuration.durability { return delay.totalNanoseconds }
+        return .max
+    }
+
+    /// Buffered mode without `run()`: commits what waits, as the background committer would: a
+    /// failure is reported (`spool.store.buffered_commit_failed`), and the rows stay queued, tried
+    /// again by the first append after another delay (not by every append: each try may wait
+    /// the busy timeout for another process's lock).
+    func commitWhatWaits() {
+        do throws(SpoolError) {
+            try flush()
+        } catch {
+            let now = self.now
+            lane.withLock { lane in
+                if !lane.pending.isEmpty { lane.oldestPendingAt = max(lane.oldestPendingAt, now) }
+            }
+            reporter(LogEntry(
+                timestamp: now, level: .error, topic: "spool.store.buffered_commit_failed",
+                message: "a buffered commit failed; the entries stay in memory and are retried after maxDelay",
+                context: ["error": .string(error.description), "path": .string(path)]))
         }
     }
 
@@ -209,16 +254,22 @@ extension SpoolStore {
     /// timed sleep).
     private func lead(ticket: UInt64) throws(SpoolError) {
         let now = self.now
+        // Buffered without `run()`: how long the oldest row taken had waited, if too long.
+        var overdue: Int64?
         let (outcome, last, failure) = writer.withLock { writer -> (Writer.Outcome, UInt64, SpoolError?) in
             // Swap buffers instead of copying: both keep their capacity between rounds.
             var rows = writer.takeSpareBuffer()
-            var (last, gathering) = lane.withLock { lane -> (UInt64, Gathering) in
+            let taken = lane.withLock { lane -> (last: UInt64, gathering: Gathering, oldest: Int64) in
                 swap(&rows, &lane.pending)
                 lane.rounds += 1
                 lane.roundRows += UInt64(rows.count)
                 lane.inFlight = rows.count
-                return (lane.issued, Gathering(settled: lane.settled, expected: lane.expectedCallers))
+                if isBuffered && !rows.isEmpty && lane.committer == nil && now - lane.oldestPendingAt > bufferedDelayNanoseconds {
+                    overdue = now - lane.oldestPendingAt
+                }
+                return (lane.issued, Gathering(settled: lane.settled, expected: lane.expectedCallers), lane.oldestPendingAt)
             }
+            var (last, gathering) = (taken.last, taken.gathering)
             // fsync mode gathers its company before it opens the transaction: inserting while
             // the company arrives made its rounds slower, not faster (measured: 49,000 → 42,000
             // appends/s with eight threads, the COMMIT with its fsync taking ~20 µs longer).
@@ -238,6 +289,7 @@ extension SpoolStore {
                     // callers waiting for this round leave with the error they are given.
                     let kept = rows.filter { $0.waitingTicket == 0 }
                     lane.withLock { lane in
+                        if !kept.isEmpty { lane.oldestPendingAt = lane.pending.isEmpty ? taken.oldest : min(taken.oldest, lane.oldestPendingAt) }
                         lane.pending.insert(contentsOf: kept, at: 0)
                         lane.inFlight = 0  // in the same step: never counted twice
                     }
@@ -271,69 +323,46 @@ extension SpoolStore {
         }
         for waiter in woken { waiter.settle() }
         reportDrops(outcome.drops, now: now)
+        if let overdue { reportBufferedWithoutRun(waited: overdue, now: now) }
+        // Without `run()`, the checkpoint this commit asked for, now that the writer is free.
+        checkpointIfDue()
         if let failure { throw failure }
     }
 }
 
-/// The buffered mode's committing thread: woken by `request()`, it runs `commit` once per wake-up
-/// (requests while it commits fold into one more round).
-///
-/// The commit closure holds the store only while it runs, so the store's last reference can
-/// go away on this thread; its `deinit` then stops the committer from the committer's own
-/// thread, which must not wait for itself.
+/// The buffered mode's committing thread, for one run of the store's background work: woken by
+/// `request()` (the timer, appends past a quarter of the high-water mark), it commits once per
+/// wake-up (requests while it commits fold into one more round), and once more when stopped.
 package final class BackgroundCommitter: Sendable {
     private let wake = DispatchSemaphore(value: 0)
     private let requested = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
-    private let started = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
-    private let done = Atomic<Bool>(false)
-    /// The committing thread, to tell a `stop()` from inside a round.
-    private let thread = Atomic<UInt>(0)
-
-    func start(_ commit: @escaping @Sendable () -> Void) {
-        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        Thread.detachNewThread { [self] in
-            thread.store(Self.currentThread(), ordering: .releasing)
-            defer {
-                done.store(true, ordering: .releasing)
-                finished.signal()
-            }
-            while true {
-                wake.wait()
-                if stopped.load(ordering: .acquiring) { return }
-                requested.store(false, ordering: .releasing)
-                commit()
-            }
-        }
-    }
 
     func request() {
         guard !requested.exchange(true, ordering: .acquiringAndReleasing) else { return }
         wake.signal()
     }
 
-    /// Stops the thread after its current round and waits for it (except on that thread).
+    /// Ends the thread's loop after one more round.
     func stop() {
-        guard started.load(ordering: .acquiring), !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        stopped.store(true, ordering: .releasing)
         wake.signal()
-        if thread.load(ordering: .acquiring) == Self.currentThread() { return }
-        finished.wait()
     }
 
-    /// Waits at most `timeout` for the thread to end; true once it has.
-    func waitForExit(timeout: Duration) -> Bool {
-        if done.load(ordering: .acquiring) { return true }
-        guard finished.wait(timeout: .now() + .nanoseconds(Int(timeout.totalNanoseconds))) == .success else { return false }
-        finished.signal()  // later waiters (stop) see it too
-        return true
-    }
-
-    private static func currentThread() -> UInt {
-        #if canImport(Darwin)
-        UInt(bitPattern: pthread_self())
-        #else
-        UInt(pthread_self())
-        #endif
+    /// The thread's loop: `commit` per wake-up, `failed` with a round's error; once stopped, a
+    /// last round, whose error it returns. Runs on a thread of its own (commits block).
+    func serve(commit: () throws(SpoolError) -> Void, failed: (SpoolError) -> Void) -> SpoolError? {
+        while true {
+            wake.wait()
+            let stopping = stopped.load(ordering: .acquiring)
+            requested.store(false, ordering: .releasing)
+            do throws(SpoolError) {
+                try commit()
+            } catch {
+                failed(error)
+                if stopping { return error }
+            }
+            if stopping { return nil }
+        }
     }
 }

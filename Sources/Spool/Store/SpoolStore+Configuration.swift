@@ -12,8 +12,11 @@ extension SpoolStore {
         /// On Apple platforms the fsync is `F_FULLFSYNC` (SQLite's `fullfsync`), which also
         /// flushes the drive's cache.
         case fsync
-        /// `append` returns at once; a background writer commits within `maxDelay`. A crash loses
-        /// at most that window.
+        /// `append` returns at once; while ``SpoolStore/run()`` runs, a background committer
+        /// commits within `maxDelay`, and a crash loses at most that window. Without `run()`
+        /// there is no timer: what waits is committed at ``Configuration/bufferedHighWater``, by
+        /// `flush()`, `close()` or the store's release, and by the first append that finds the
+        /// oldest waiting entry older than `maxDelay` (see ``SpoolStore/run()``).
         case buffered(maxDelay: Duration)
 
         public var description: String {
@@ -69,21 +72,24 @@ extension SpoolStore {
         public var recoverCorruptFile: Bool = true
         /// Apply pending migrations at open. When false, an old spool fails to open. Default true.
         package var migrate: Bool = true
-        /// New WAL pages since the last checkpoint that wake the background checkpointer.
-        /// Default 1000 (about 4 MiB). The store keeps room on the file system for 17 times this
+        /// New WAL pages since the last checkpoint that ask for one: on the background thread
+        /// while ``SpoolStore/run()`` runs, else run by the committing caller. Default 1000
+        /// (about 4 MiB). The store keeps room on the file system for 17 times this
         /// much WAL (see "The disk is a bound too" in docs/architecture.md), so on a small file
         /// system, or with a small ``maximumBytes``, it uses less: at most an eighth of the file
         /// system and a quarter of the bound (``effectiveCheckpointPages(fileSystemBytes:)``).
         package var checkpointPages: Int = 1000
         /// In ``Durability/buffered(maxDelay:)`` mode, the bound on entries waiting in memory
         /// (including a commit under way): a quarter of it wakes the background committer at once
-        /// (rather than at `maxDelay`), and past it `append` waits for a commit, as in
+        /// (rather than at `maxDelay`; while ``SpoolStore/run()`` runs), and past it `append`
+        /// waits for a commit (without `run()`, commits), as in
         /// `committed` mode. If that commit fails, `append` throws its error and nothing of its
         /// entries is stored: they leave the queue with the error (the entries of appends that
         /// had already returned stay queued for the next round). So the queue stays bounded
         /// while every commit fails. Default 16384.
         package var bufferedHighWater: Int = 16384
-        /// The clock for timestamps, leases and the buffered writer. Default the system clock.
+        /// The clock for timestamps, leases, checkpoint backoff and buffered mode's delay. Default
+        /// the system clock.
         package var clock: any WallClock = SystemClock()
         /// The swift-log `Logger` Spool reports its own problems with this spool to: a damaged
         /// file set aside, entries dropped at the bound, a background commit or checkpoint that

@@ -139,7 +139,8 @@ extension SpoolStore {
     ///   that is no longer registered (nothing changes then: register the sink or purge them).
     @discardableResult
     package func requeueDeadLetters(matching filter: DeadLetterFilter) throws(SpoolError) -> [Int64] {
-        try writer.withLock { writer throws(SpoolError) -> [Int64] in
+        defer { checkpointIfDue() }
+        return try writer.withLock { writer throws(SpoolError) -> [Int64] in
             try writer.transaction { () throws(SpoolError) -> [Int64] in
                 let (clause, bind) = filter.sql()
                 let connection = writer.connection

@@ -234,6 +234,8 @@ extension SpoolStore {
         droppedByDestination: Int = 0, dropReason: String? = nil
     ) throws(SpoolError) -> Acknowledgement {
         let now = self.now
+        // Without `run()`, the checkpoint this commit asked for, once the writer is free.
+        defer { checkpointIfDue() }
         return try writer.withLock { writer throws(SpoolError) -> Acknowledgement in
             try writer.durableTransaction { () throws(SpoolError) -> Acknowledgement in
                 let connection = writer.connection

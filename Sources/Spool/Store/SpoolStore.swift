@@ -17,6 +17,12 @@ import Synchronization
 /// Entries leave the spool only when every registered sink has acknowledged them
 /// (their acknowledgements), or as a counted, reported drop
 /// at the size bound.
+///
+/// Opening a store starts no thread. Its background work (checkpoints off the append path, and
+/// in buffered mode the committer and its timer) runs while ``run()`` runs: in a task of your
+/// own, or, with SpoolForwarding, as a `SpoolStoreService` in a `ServiceGroup`. Without it the
+/// store is as correct and keeps every promise but buffered mode's timer: the appender whose
+/// commit made the WAL long enough checkpoints it (see ``run()``).
 public final class SpoolStore: Sendable {
     /// The spool file's path.
     public let path: String
@@ -38,30 +44,44 @@ public final class SpoolStore: Sendable {
     private let dropped = Mutex<[String: Int]>([:])
     /// Leases this process holds, so claims renew them only when half-expired.
     let leases = Mutex<[String: LeaseRecord]>([:])
-    private let checkpointer: Checkpointer
-    private let bufferedWriter = Mutex<Task<Void, Never>?>(nil)
-    /// Buffered mode: the thread that commits, so appenders only enqueue.
-    let committer: BackgroundCommitter?
+    let checkpointer: Checkpointer
+    /// The background work while ``run()`` runs (see SpoolStore+Run.swift).
+    let background = Mutex<BackgroundRun?>(nil)
+    /// Threads of the background work alive now, for tests.
+    let backgroundThreads = Atomic<Int>(0)
+    /// Buffered mode: whether the store said already that entries waited past the delay for
+    /// want of ``run()`` (said once).
+    let reportedBufferedWithoutRun = Atomic<Bool>(false)
     /// Counts the file as open in this process (see `OpenSpools`), so it is never set aside
     /// or repaired under this store.
     private let openFile: OpenSpools.Registration
 
     var clock: any WallClock { configuration.clock }
-    /// Background checkpoints run so far.
+    /// Checkpoints run so far (on the background thread or inline).
     var checkpointRuns: Int { checkpointer.runs.load(ordering: .relaxed) }
-    /// Times the background checkpointer was woken.
+    /// Checkpoints asked for.
     var checkpointRequests: Int { checkpointer.requests.load(ordering: .relaxed) }
-    /// RESTART checkpoints tried, and those a reader or another writer stopped short.
+    /// Tries to let the WAL start over, and those a reader or another writer stopped short.
     var checkpointRestarts: (attempts: Int, busy: Int) {
         (checkpointer.restartAttempts.load(ordering: .relaxed), checkpointer.restartsBusy.load(ordering: .relaxed))
     }
-    /// Waits (bounded) until a background checkpoint has run.
+    /// Waits (bounded) until a checkpoint has run.
     func waitForCheckpoint(timeout: Duration) -> Bool {
         checkpointer.ran.wait(timeout: .now() + .nanoseconds(Int(timeout.totalNanoseconds))) == .success
     }
     var now: Int64 { configuration.clock.now.nanoseconds }
-    /// Asks the background checkpointer for a checkpoint now, whatever the WAL's size.
-    func requestCheckpoint() { checkpointer.request() }
+    /// Asks for a checkpoint now, whatever the WAL's size: the background thread's, or, without
+    /// ``run()``, one on this thread.
+    func requestCheckpoint() {
+        checkpointer.request()
+        checkpointIfDue()
+    }
+
+    /// Without ``run()``: the checkpoint the last commit asked for, on this thread. Never called
+    /// with the writer held (its second step takes it).
+    func checkpointIfDue() {
+        checkpointer.checkpointIfDue { body in writer.withLock { _ in body() } }
+    }
 
     /// Opens the spool at `path`, creating it (mode 0600) if it does not exist.
     ///
@@ -88,7 +108,6 @@ public final class SpoolStore: Sendable {
         let (connection, recovery) = try SpoolFile.openWriter(path: path, configuration: configuration, now: openedAt)
         recoveredFrom = recovery?.movedTo
         openFile = OpenSpools.Registration(path)
-        if case .buffered = configuration.durability { committer = BackgroundCommitter() } else { committer = nil }
         let checkpointPages = configuration.effectiveCheckpointPages(fileSystemBytes: Writer.fileSystemBytes(path))
         checkpointer = Checkpointer(path: path, threshold: checkpointPages, durability: configuration.durability, report: reporter, clock: configuration.clock)
         checkpointer.attach(to: connection)
@@ -97,10 +116,6 @@ public final class SpoolStore: Sendable {
         SpoolFile.applyBusyTimeout(readConnection, configuration.busyTimeout)
         try SpoolFile.applyCacheSize(readConnection)
         reader = Mutex(try Reader(connection: readConnection))
-        checkpointer.setExclusive { [weak self] body in
-            guard let self else { return body() }
-            self.writer.withLock { _ in body() }
-        }
 
         if let recovery {
             let entry = LogEntry(
@@ -110,13 +125,10 @@ public final class SpoolStore: Sendable {
             reporter(entry)
             try append(entry)
         }
-        if case .buffered(let delay) = configuration.durability {
-            startBufferedWriter(every: delay)
-        }
     }
 
+    /// No background work runs now: ``run()`` holds the store while it does.
     deinit {
-        bufferedWriter.withLock { $0?.cancel() }
         do throws(SpoolError) {
             try flush()
         } catch {
@@ -129,21 +141,16 @@ public final class SpoolStore: Sendable {
                     context: ["count": .int(Int64(waiting)), "reason": .string("release:\(error.code)"), "error": .string(error.description), "path": .string(path)]))
             }
         }
-        checkpointer.stop()
-        committer?.stop()
     }
 
-    /// Commits what is waiting and stops background work. Later appends throw `.closed`.
-    /// Called by `deinit` too; calling it twice is harmless.
+    /// Commits what is waiting and ends a running ``run()`` (which returns once its threads
+    /// have stopped). Later appends throw `.closed`. Calling it twice is harmless; releasing
+    /// the store commits what is waiting too.
+    /// - Throws: ``SpoolError`` from the commit of what was waiting (the store is not closed then).
     public func close() throws(SpoolError) {
-        bufferedWriter.withLock { task in
-            task?.cancel()
-            task = nil
-        }
-        committer?.stop()
+        if let running = background.withLock({ $0 }) { stopBackground(running) }
         try flush()
         lane.withLock { $0.closed = true }
-        checkpointer.stop()
     }
 
     // MARK: - Appending
@@ -163,8 +170,9 @@ public final class SpoolStore: Sendable {
         try submit(rows: entries.map { PreparedRow($0, maximumMessageBytes: limit) }, waitForCommit: !isBuffered)
     }
 
-    /// Commits every waiting entry now (in buffered mode, what the background writer would
+    /// Commits every waiting entry now (in buffered mode, what the background committer would
     /// commit within its delay). Returns once they are committed.
+    /// - Throws: ``SpoolError`` from the commit; buffered entries stay queued then.
     public func flush() throws(SpoolError) {
         try submit(rows: EmptyCollection(), waitForCommit: true)
     }
@@ -196,32 +204,6 @@ public final class SpoolStore: Sendable {
     }
 
     // MARK: - Buffered mode
-
-    /// Buffered mode: a thread commits whenever it is woken (by appends past a quarter of the
-    /// high-water mark, or by the timer every `delay` on the injected clock), so appenders only
-    /// enqueue and the commit runs beside them.
-    private func startBufferedWriter(every delay: Duration) {
-        committer?.start { [weak self] in
-            guard let self else { return }
-            do throws(SpoolError) {
-                try self.flush()
-            } catch {
-                self.reporter(LogEntry(
-                    timestamp: self.now, level: .error, topic: "spool.store.buffered_commit_failed",
-                    message: "a background commit failed; the entries stay in memory and are retried",
-                    context: ["error": .string(error.description), "path": .string(self.path)]))
-            }
-        }
-        let clock = configuration.clock
-        let committer = self.committer
-        let task = Task.detached {
-            while !Task.isCancelled {
-                do { try await clock.sleep(for: delay) } catch { return }
-                committer?.request()
-            }
-        }
-        bufferedWriter.withLock { $0 = task }
-    }
 
     /// Entries accepted in buffered mode and not yet committed (including a round under way).
     package var uncommittedCount: Int { lane.withLock { $0.pending.count + $0.inFlight } }

@@ -3,12 +3,13 @@ import Foundation
 import Spool
 import Synchronization
 
-/// N threads appending through ``SpoolStore`` for a fixed time, each timing every call.
+/// N threads appending through ``SpoolStore`` for a fixed time, each timing every call, with the
+/// store's background work running (checkpoints off the append path, buffered mode's committer).
 enum AppendLoop {
     /// - Parameter pinnedReader: keep a second connection inside a read transaction for the whole
     ///   run, as a `sqlite3` shell left in `BEGIN` would (`spool bench append --pinned-reader`).
     static func run(path: String, mode: SpoolStore.Durability, threads: Int, message: String, seconds: Double, checkpointPages: Int,
-                    pinnedReader: Bool = false) throws -> BenchResult {
+                    pinnedReader: Bool = false) async throws -> BenchResult {
         var configuration = SpoolStore.Configuration(durability: mode)
         configuration.maximumBytes = nil
         configuration.checkpointPages = checkpointPages
@@ -16,6 +17,12 @@ enum AppendLoop {
         let spool = try SpoolStore(path: path, configuration: configuration)
         let reader = pinnedReader ? try PinnedReader(path: path) : nil
         defer { reader?.close() }
+        return try await spool.whileRunning {
+            try measure(spool, threads: threads, message: message, seconds: seconds, name: "spool \(mode)" + (pinnedReader ? " + reader" : ""))
+        }
+    }
+
+    private static func measure(_ spool: SpoolStore, threads: Int, message: String, seconds: Double, name: String) throws -> BenchResult {
         let deadline = Atomic<UInt64>(0)
         let counts = Mutex<[Int]>([])
         let samples = Mutex<[UInt64]>([])
@@ -61,7 +68,7 @@ enum AppendLoop {
         try spool.close()
         if let failure = failures.withLock({ $0.first }) { throw BenchFailure(message: failure) }
         let sorted = samples.withLock { $0.sorted() }
-        return BenchResult(name: "spool \(mode)" + (pinnedReader ? " + reader" : ""), threads: threads, entries: counts.withLock { $0.reduce(0, +) },
+        return BenchResult(name: name, threads: threads, entries: counts.withLock { $0.reduce(0, +) },
                            seconds: elapsed, p50Microseconds: percentile(sorted, 0.5), p99Microseconds: percentile(sorted, 0.99),
                            rowsPerCommit: perCommit)
     }

@@ -28,7 +28,7 @@ struct BenchAppend: AsyncParsableCommand {
     @Option(help: "Message size in bytes.") var messageBytes: Int = 200
     @Option(help: "Thread count for the concurrent cases.") var threads: Int = 8
     @Option(help: "Directory for the spool files (default: a new temporary directory).") var directory: String?
-    @Option(help: "WAL pages that wake the background checkpointer.") var checkpointPages: Int = SpoolStore.Configuration().checkpointPages
+    @Option(help: "WAL pages that ask for a checkpoint.") var checkpointPages: Int = SpoolStore.Configuration().checkpointPages
     @Option(help: "Run only the cases whose name contains this text (e.g. committed, raw).") var only: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
     @Flag(help: "Measure committed appends with and without a second connection holding a read transaction for the whole case, and print the ratio.")
@@ -58,8 +58,8 @@ struct BenchAppend: AsyncParsableCommand {
         if pinnedReader {
             var ratios: [String] = []
             for threadCount in [1, threads] {
-                let alone = try AppendLoop.run(path: freshPath(), mode: .committed, threads: threadCount, message: message, seconds: seconds, checkpointPages: checkpointPages)
-                let beside = try AppendLoop.run(path: freshPath(), mode: .committed, threads: threadCount, message: message, seconds: seconds, checkpointPages: checkpointPages, pinnedReader: true)
+                let alone = try await AppendLoop.run(path: freshPath(), mode: .committed, threads: threadCount, message: message, seconds: seconds, checkpointPages: checkpointPages)
+                let beside = try await AppendLoop.run(path: freshPath(), mode: .committed, threads: threadCount, message: message, seconds: seconds, checkpointPages: checkpointPages, pinnedReader: true)
                 results += [alone, beside]
                 ratios.append(String(format: "%d thread%@ %.2f", threadCount, threadCount == 1 ? "" : "s", beside.rate / alone.rate))
             }
@@ -70,7 +70,7 @@ struct BenchAppend: AsyncParsableCommand {
         let modes: [SpoolStore.Durability] = [.committed, .fsync, .buffered(maxDelay: .milliseconds(200))]
         for mode in modes where selected("spool \(mode)") {
             for threadCount in [1, threads] {
-                results.append(try AppendLoop.run(path: freshPath(), mode: mode, threads: threadCount, message: message, seconds: seconds, checkpointPages: checkpointPages))
+                results.append(try await AppendLoop.run(path: freshPath(), mode: mode, threads: threadCount, message: message, seconds: seconds, checkpointPages: checkpointPages))
             }
         }
         BenchResult.print(results, baseline: results[0], json: json)

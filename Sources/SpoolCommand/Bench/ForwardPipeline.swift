@@ -108,20 +108,23 @@ final class ForwardPipeline: Sendable {
     /// Forwards until nothing is pending. With `whileProducing`, the scheduler starts at once
     /// and is told to finish only when `whileProducing` has returned (as `spool forward --stdin
     /// --until-empty` does); without, it drains the backlog with `until: .empty`.
+    /// The store's background work (checkpoints) runs meanwhile, as under `spool forward`.
     func forward(whileProducing producer: (@Sendable () async throws -> Void)? = nil) async throws {
-        guard let producer else {
-            try await forwarder.run(until: .empty)
-            return
-        }
         let forwarder = self.forwarder
         let scheduler = self.scheduler
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await forwarder.run(until: .cancelled) }
-            group.addTask {
-                try await producer()
-                scheduler.finishWhenEmpty()
+        try await store.whileRunning {
+            guard let producer else {
+                try await forwarder.run(until: .empty)
+                return
             }
-            try await group.waitForAll()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await forwarder.run(until: .cancelled) }
+                group.addTask {
+                    try await producer()
+                    scheduler.finishWhenEmpty()
+                }
+                try await group.waitForAll()
+            }
         }
     }
 

@@ -308,11 +308,13 @@ struct Forward: AsyncParsableCommand {
             : nil
         let service = ForwardService(store: store, forwarder: forwarder, names: configurations.map(\.name), ingester: ingester, untilEmpty: untilEmpty,
                                      showsStatus: untilEmpty && isatty(2) == 1)
-        // Companions first: a service group stops services in reverse order, so they stop after
-        // the forwarder has settled its last batch (the Pushgateway's final push counts it).
+        // The store's background work first, then companions: a service group stops services in
+        // reverse order, so they stop after the forwarder has settled its last batch (the
+        // Pushgateway's final push counts it), and the store's checkpoints and buffered
+        // committer (the --stdin lines) stop last.
         let companions = destinations.compactMap { $0.companion?(transport) }
         let group = ServiceGroup(configuration: .init(
-            services: companions.map { .init(service: $0) }
+            services: [.init(service: SpoolStoreService(store))] + companions.map { .init(service: $0) }
                 + [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "spool.forward", factory: { _ in SwiftLogNoOpLogHandler() })))

@@ -5,7 +5,7 @@ import Spool
 import SpoolForwarding
 
 /// `spool ingest`: standard input, one entry per line, committed to a spool.
-struct Ingest: ParsableCommand {
+struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
         abstract: "Store each line of standard input as one log entry.",
@@ -81,7 +81,7 @@ struct Ingest: ParsableCommand {
         if config == nil { _ = try spoolPath.resolved() }
     }
 
-    func run() throws {
+    func run() async throws {
         let file = try config.map { try SpoolConfiguration(contentsOfFile: $0) }
         let path = try spoolPath.resolved(fallback: file?.spoolPath)
         var storeConfiguration = file?.store ?? SpoolStore.Configuration()
@@ -100,10 +100,10 @@ struct Ingest: ParsableCommand {
             sigaddset(&stopping, signalNumber)
         }
         pthread_sigmask(SIG_UNBLOCK, &stopping, nil)
-        var summary = LineIngester.Summary()
-        do {
-            try ingester.run(descriptor: 0, shouldStop: { Ingest.stopRequested.load(ordering: .relaxed) }, into: &summary)
-        } catch {
+        // The store's background work (checkpoints, buffered mode's timer) while the lines are
+        // read on a thread of their own: a blocking read(2) must not hold a cooperative thread.
+        let (summary, failure) = try await store.whileRunning { await Self.read(with: ingester) }
+        if let error = failure {
             try? store.close()
             if let line = LineIngester.lossLine(summary, drops: store.droppedSinceOpen, failed: true) {
                 Diagnostics.error(line)
@@ -116,6 +116,24 @@ struct Ingest: ParsableCommand {
         if let line = LineIngester.lossLine(summary, drops: store.droppedSinceOpen, failed: false) {
             Diagnostics.error(line)
             throw ExitCode.failure
+        }
+    }
+}
+
+extension Ingest {
+    /// Reads standard input into the spool on a thread of its own; the counts are kept also
+    /// when an append fails (the closing line says what was lost).
+    static func read(with ingester: LineIngester) async -> (LineIngester.Summary, SpoolError?) {
+        // Releases the ingester (and so the store) before this returns: the store must end,
+        // and its last connection move the WAL into the file, before the process exits.
+        await OwnThread.run {
+            var summary = LineIngester.Summary()
+            do throws(SpoolError) {
+                try ingester.run(descriptor: 0, shouldStop: { Ingest.stopRequested.load(ordering: .relaxed) }, into: &summary)
+                return (summary, nil)
+            } catch {
+                return (summary, error)
+            }
         }
     }
 }

@@ -63,6 +63,8 @@ struct DemoRun {
             """)
         fflush(nil)
 
+        // The store's background work: checkpoints off the app's appends.
+        let storeRunning = Task { try await store.run() }
         let forwarding = Task { try await forwarder.run(until: .cancelled) }
         let app = DemoApp(store: store, entries: plan.entries, duration: .milliseconds(Int64(plan.appSeconds * 1000)))
         let appTask = Task { await app.run() }
@@ -103,6 +105,10 @@ struct DemoRun {
 
         let pendingLeft = (try? store.stats().sinks.first { $0.name == sinkName }?.pending) ?? 0
         try? await transport.shutdown()
+        storeRunning.cancel()
+        if case .failure(let error) = await storeRunning.result {
+            Diagnostics.warning("the spool's background work stopped: \(error)")
+        }
         try? store.close()
         await receiver.stop()
         if let forwardError, !(forwardError is CancellationError) {

@@ -13,7 +13,9 @@ import Synchronization
 ///
 /// ```swift
 /// let forwarder = try configuration.makeForwarder(store: store, name: "billing")
-/// let group = ServiceGroup(services: [forwarder], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// // The store's background work first: it stops after the forwarder's last acknowledgement.
+/// let group = ServiceGroup(services: [SpoolStoreService(store), forwarder],
+///                          gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 /// try await group.run()
 /// ```
 public final class Forwarder: Service, Sendable {
