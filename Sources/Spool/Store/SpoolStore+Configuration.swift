@@ -14,7 +14,7 @@ extension SpoolStore {
         case fsync
         /// `append` returns at once; while ``SpoolStore/run()`` runs, a background committer
         /// commits within `maxDelay`, and a crash loses at most that window. Without `run()`
-        /// there is no timer: what waits is committed at ``Configuration/bufferedHighWater``, by
+        /// there is no timer: what waits is committed at the high-water mark (16,384 entries waiting), by
         /// `flush()`, `close()` or the store's release, and by the first append that finds the
         /// oldest waiting entry older than `maxDelay` (see ``SpoolStore/run()``).
         case buffered(maxDelay: Duration)

@@ -6,12 +6,13 @@ import Synchronization
 extension SpoolStore {
     /// Runs the store's background work until the task is cancelled or the store is closed:
     /// checkpoints off the append path, and in ``Durability/buffered(maxDelay:)`` mode the
-    /// committer and its timer on ``Configuration/clock``. When it stops, it commits what buffered
+    /// committer and its timer. When it stops, it commits what buffered
     /// mode still holds before it returns.
     ///
     /// ```swift
-    /// let store = try SpoolStore(path: "/var/lib/myapp/logs.spool",
-    ///                            configuration: .init(durability: .buffered(maxDelay: .milliseconds(200))))
+    /// var configuration = SpoolStore.Configuration()
+    /// configuration.durability = .buffered(maxDelay: .milliseconds(200))
+    /// let store = try SpoolStore(path: "/var/lib/myapp/logs.spool", configuration: configuration)
     /// let background = Task { try await store.run() }
     /// // … log …
     /// background.cancel()        // commits what waits, then returns
@@ -23,7 +24,7 @@ extension SpoolStore {
     /// (blocking: SQLite's I/O and locks); this task only waits for them.
     ///
     /// Without `run()` no thread is started and the store stays correct: the append (or
-    /// acknowledgement) whose commit added ``Configuration/checkpointPages`` pages to the WAL
+    /// acknowledgement) whose commit added 1000 pages (about 4 MiB) to the WAL
     /// runs a PASSIVE checkpoint itself once its commit is done, so that one call takes longer
     /// (about 4 MiB copied and synced) while other writers go on, and a reader never makes it
     /// wait. Buffered mode has no timer then: what waits is committed at the high-water mark,

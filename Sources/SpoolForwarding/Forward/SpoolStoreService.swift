@@ -1,7 +1,7 @@
 import ServiceLifecycle
 import Spool
 
-/// A spool's background work (``SpoolStore/run()``: checkpoints off the append path, buffered
+/// A spool's background work (`SpoolStore.run()`: checkpoints off the append path, buffered
 /// mode's committer and timer) as a swift-service-lifecycle `Service`.
 ///
 /// List it first in the `ServiceGroup`: services stop in reverse order, so it stops after the
@@ -15,7 +15,7 @@ import Spool
 /// try await group.run()
 /// ```
 ///
-/// Not a conformance of ``SpoolStore`` itself: the store's own `run()` (in the `Spool`
+/// Not a conformance of `SpoolStore` itself: the store's own `run()` (in the `Spool`
 /// product, which does not depend on swift-service-lifecycle) stops on task cancellation only,
 /// and a `ServiceGroup` shutting down gracefully waits for each service to return without
 /// cancelling it. This service cancels the store's `run()` on graceful shutdown.
@@ -31,7 +31,7 @@ public struct SpoolStoreService: Service, Sendable {
 
     /// Runs the store's background work until graceful shutdown or cancellation, then commits
     /// what buffered mode still holds.
-    /// - Throws: ``SpoolError`` from ``SpoolStore/run()``.
+    /// - Throws: `SpoolError` from `SpoolStore.run()`.
     public func run() async throws {
         let store = self.store
         try await cancelWhenGracefulShutdown { try await store.run() }
