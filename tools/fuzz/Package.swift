@@ -12,14 +12,17 @@ import PackageDescription
 // with `LLVMFuzzerTestOneInput`: SwiftPM links every executable through a `<target>_main`
 // entry point, which a `-parse-as-library` file without `@main` does not define.
 //
-// Every entry point fuzzed is Spool's public API, except the ingest line parser, which lives in
-// the `spool` executable (see Sources/FuzzIngest/LineParser.swift, a link to the real file).
+// The entry points fuzzed are mostly Spool's `package` declarations, not its public API (the
+// Retry-After parser, the configuration loader's internals), so `run` builds every module with
+// `-enable-testing` and the targets use `@testable import`. The ingest line parser lives in the
+// `spool` executable (see Sources/FuzzIngest/LineParser.swift, a link to the real file, whose
+// imports switch to `@testable` under `-DSPOOL_FUZZ`).
 let settings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 func fuzzTarget(_ name: String, _ dependencies: [Target.Dependency] = []) -> Target {
     .executableTarget(
         name: name,
-        dependencies: ["FuzzSupport", .product(name: "Spool", package: "Spool")] + dependencies,
+        dependencies: ["FuzzSupport", .product(name: "Spool", package: "Spool"), .product(name: "SpoolForwarding", package: "Spool")] + dependencies,
         swiftSettings: settings
     )
 }

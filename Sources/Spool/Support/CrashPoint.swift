@@ -28,6 +28,6 @@ package enum CrashPoint {
 #else
 /// Named crash places exist only in debug builds (see the debug definition); this is free.
 package enum CrashPoint {
-    @inline(__always) static func reached(_ name: StaticString) {}
+    @inline(__always) package static func reached(_ name: StaticString) {}
 }
 #endif

@@ -1,5 +1,12 @@
+// tools/fuzz compiles this file in a package of its own, which reaches Spool's package
+// declarations as a test does (built with -enable-testing and -DSPOOL_FUZZ).
+#if SPOOL_FUZZ
+@testable import Spool
+@testable import SpoolForwarding
+#else
 import Spool
 import SpoolForwarding
+#endif
 
 /// The field names a structured line is read with, in the order they are tried: the configured
 /// ones (`ingest.fields` in the configuration, `--field` on the command line), then these.

@@ -1,4 +1,10 @@
+// tools/fuzz compiles this file in a package of its own, which reaches Spool's package
+// declarations as a test does (built with -enable-testing and -DSPOOL_FUZZ).
+#if SPOOL_FUZZ
+@testable import Spool
+#else
 import Spool
+#endif
 
 /// Levels as loggers write them, mapped onto Spool's seven.
 ///

@@ -1,7 +1,14 @@
 import ArgumentParser
 import Foundation
+// tools/fuzz compiles this file in a package of its own, which reaches Spool's package
+// declarations as a test does (built with -enable-testing and -DSPOOL_FUZZ).
+#if SPOOL_FUZZ
+@testable import Spool
+@testable import SpoolForwarding
+#else
 import Spool
 import SpoolForwarding
+#endif
 
 /// Turns one input line of `spool ingest` (and `forward --stdin`) into an entry. The rules are in
 /// `Ingest`'s help and docs/cli.md.

@@ -1,4 +1,10 @@
+// tools/fuzz compiles this file in a package of its own, which reaches Spool's package
+// declarations as a test does (built with -enable-testing and -DSPOOL_FUZZ).
+#if SPOOL_FUZZ
+@testable import Spool
+#else
 import Spool
+#endif
 
 /// logfmt, as Go's kit/log, logrus's text formatter and Heroku write it:
 /// `time=2025-11-29T07:00:00Z level=info msg="request done" path=/api`.

@@ -1,5 +1,11 @@
 import Foundation
+// tools/fuzz compiles this file in a package of its own, which reaches Spool's package
+// declarations as a test does (built with -enable-testing and -DSPOOL_FUZZ).
+#if SPOOL_FUZZ
+@testable import Spool
+#else
 import Spool
+#endif
 
 /// Dates and times written as text, as loggers and people write them: ISO 8601 / RFC 3339.
 ///

@@ -1,5 +1,6 @@
 import FuzzSupport
-import Spool
+@testable import Spool
+@testable import SpoolForwarding
 
 // The YAML configuration loader (SpoolConfiguration(yaml:)), on any bytes: it runs as root in
 // many deployments on a file others may write. Properties: a configuration or a

@@ -1,7 +1,7 @@
 import Foundation
 import FuzzSupport
 import Logging
-import Spool
+@testable import Spool
 import Synchronization
 
 // Context decoding: JSON text to `JSONValue` (the parser behind ingest, `spool` flags and the

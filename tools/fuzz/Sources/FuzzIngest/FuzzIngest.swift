@@ -1,5 +1,6 @@
 import FuzzSupport
-import Spool
+@testable import Spool
+@testable import SpoolForwarding
 
 // The line parser of `spool ingest` (and `spool forward --stdin`): one line a producer wrote,
 // hostile or broken, read as text, JSON and logfmt. `LineParser.swift` and the files it needs

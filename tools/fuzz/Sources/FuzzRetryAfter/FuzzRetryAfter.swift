@@ -1,5 +1,6 @@
 import FuzzSupport
-import Spool
+@testable import Spool
+@testable import SpoolForwarding
 
 // Retry-After parsing (RFC 9110 §10.2.3): bytes a server chose. Properties: the wait is nil or
 // never negative; delay-seconds read exactly (saturating); a date-form value measured against

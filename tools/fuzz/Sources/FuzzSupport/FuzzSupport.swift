@@ -1,5 +1,5 @@
 import CFuzzer
-import Spool
+@testable import Spool
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,5 @@
 import FuzzSupport
-import Spool
+@testable import Spool
 
 // Timestamp normalization (UnixTime): an epoch number of unknown unit to Unix nanoseconds, as
 // `spool ingest` reads `"timestamp"`, and the conversions every destination uses. Properties:
