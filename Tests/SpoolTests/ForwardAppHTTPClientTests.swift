@@ -79,4 +79,37 @@ import Testing
             try await forwarder.transport.shutdown()  // a second shutdown does nothing
         }
     }
+
+    /// AsyncHTTPClient's default client follows redirects, turning a POST into a GET after a
+    /// 302: the page it lands on answering 200 must not acknowledge the batch, which never
+    /// reached a destination. The redirect is what the sink sees (a 3xx: misconfigured), and
+    /// every entry stays pending.
+    @Test func aRedirectFollowedByTheAppsClientNeverAcknowledgesTheBatch() async throws {
+        let redirect = Behaviour { request in
+            guard request.path == "/in", let host = request.header("Host") else { return .respond(Response(status: 200)) }
+            return .respond(Response(status: 302, headers: [("Location", "http://\(host)/login")]))
+        }
+        try await TestHTTPServer.withServer(behaviour: redirect) { server in
+            let directory = TemporaryDirectory()
+            let (configuration, store) = try spool(in: directory, server: server)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)  // follows redirects
+            do {
+                let forwarder = try configuration.makeForwarder(store: store, name: "test", httpClient: client, environment: [:])
+                let running = Task { try await forwarder.run() }
+                let requests = try await server.waitForRequests(4)  // two batches in flight, each redirected
+                running.cancel()
+                try await running.value
+                #expect(requests.contains { $0.path == "/login" && $0.method == "GET" })  // the client did follow
+
+                let books = try #require(try store.stats().sinks.first { $0.name == "out" })
+                #expect(books.delivered == 0)
+                #expect(books.pending == 5)
+                try store.close()
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+        }
+    }
 }

@@ -20,7 +20,7 @@ extension SpoolStore {
     /// ```
     ///
     /// With SpoolForwarding, run it as a `SpoolStoreService` in the `ServiceGroup` of the
-    /// forwarder, listed first, so it stops last. The work runs on two threads of its own
+    /// forwarder, listed first, so it stops last. The work runs on threads of its own (one, two in buffered mode)
     /// (blocking: SQLite's I/O and locks); this task only waits for them.
     ///
     /// Without `run()` no thread is started and the store stays correct: the append (or

@@ -8,15 +8,16 @@ import Spool
 /// forwarder's last acknowledgement and commits what buffered mode still holds.
 ///
 /// ```swift
-/// let store = try SpoolStore(path: "/var/lib/myapp/logs.spool")
-/// let forwarder = Forwarder(schedulers: [scheduler], transport: transport)
+/// let configuration = try SpoolConfiguration(contentsOfFile: "/etc/myapp/spool.yaml")
+/// let store = try configuration.openStore()
+/// let forwarder = try configuration.makeForwarder(store: store, name: "myapp")
 /// let group = ServiceGroup(services: [SpoolStoreService(store), forwarder],
 ///                          gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 /// try await group.run()
 /// ```
 ///
 /// Not a conformance of `SpoolStore` itself: the store's own `run()` (in the `Spool`
-/// product, which does not depend on swift-service-lifecycle) stops on task cancellation only,
+/// product, which does not depend on swift-service-lifecycle) stops on task cancellation (or `close()`) only,
 /// and a `ServiceGroup` shutting down gracefully waits for each service to return without
 /// cancelling it. This service cancels the store's `run()` on graceful shutdown.
 public struct SpoolStoreService: Service, Sendable {

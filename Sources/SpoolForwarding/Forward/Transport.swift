@@ -121,6 +121,15 @@ package final class Transport: Sendable {
         do {
             return try await limiter.withPermit {
                 let response = try await client.execute(outgoing, timeout: timeout)
+                let secrets = Self.secretValues(credentials)
+                // An app's client may follow redirects (AsyncHTTPClient's default does, turning
+                // a POST into a GET after a 301/302/303): the final answer is then not the
+                // destination's to this request, and a 2xx from it must never acknowledge the
+                // batch. The first answer, the redirect, is what the sink classifies.
+                if response.history.count > 1, let redirect = response.history.first?.responseHead {
+                    let headers = redirect.headers.map { SinkRequest.Header($0.name, Self.scrub($0.value, secrets)) }
+                    return .success(SinkResponse(status: Int(redirect.status.code), headers: headers, body: [], receivedAt: clock.now))
+                }
                 var collected: [UInt8] = []
                 for try await chunk in response.body {
                     let room = SinkResponse.maximumBodyBytes - collected.count
@@ -129,7 +138,6 @@ package final class Transport: Sendable {
                 }
                 // A server may echo the request's headers in its answer (an error page, a debug
                 // body): no credential value may reach a dead letter's reason or stderr from there.
-                let secrets = Self.secretValues(credentials)
                 let headers = response.headers.map { SinkRequest.Header($0.name, Self.scrub($0.value, secrets)) }
                 return .success(SinkResponse(status: Int(response.status.code), headers: headers,
                                              body: Self.scrub(collected, secrets), receivedAt: clock.now))
