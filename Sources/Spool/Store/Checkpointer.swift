@@ -158,8 +158,13 @@ package final class Checkpointer: Sendable {
     /// load when nothing is due.
     func checkpointIfDue(exclusive: @Sendable (() -> Void) -> Void) {
         guard requested.load(ordering: .relaxed) else { return }
-        guard worker.withLock({ $0 == nil }), requested.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        _ = rounds.withLockIfAvailable { rounds in round(&rounds, inline: true, exclusive: exclusive) }
+        guard worker.withLock({ $0 == nil }) else { return }
+        // The request is taken only with the lock: one that finds a round under way stays for
+        // the next commit, instead of being dropped until another threshold of pages.
+        _ = rounds.withLockIfAvailable { rounds in
+            guard requested.exchange(false, ordering: .acquiringAndReleasing) else { return }
+            round(&rounds, inline: true, exclusive: exclusive)
+        }
     }
 
     // MARK: - The background thread

@@ -149,8 +149,15 @@ public final class SpoolStore: Sendable {
     /// - Throws: ``SpoolError`` from the commit of what was waiting (the store is not closed then).
     public func close() throws(SpoolError) {
         if let running = background.withLock({ $0 }) { stopBackground(running) }
-        try flush()
+        // Closed first, then the last commit: an append racing `close()` is refused, never
+        // accepted after the last commit and left waiting with nothing to commit it.
         lane.withLock { $0.closed = true }
+        do throws(SpoolError) {
+            try flush()
+        } catch {
+            lane.withLock { $0.closed = false }
+            throw error
+        }
     }
 
     // MARK: - Appending
