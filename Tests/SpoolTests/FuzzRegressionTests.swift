@@ -101,6 +101,22 @@ import Testing
         #expect(!message.contains("hunter2"))
     }
 
+    /// configuration-crash-2c28ad5f (found by CI's run): a key that is a quoted YAML string with
+    /// line breaks in it is named in the error's path and in "unknown key", and the message had
+    /// empty lines, so its lines were no longer one problem each. Control characters in a key
+    /// are written as escapes now.
+    @Test(arguments: [
+        ("spool:\n  path: a\n  \"pa\\n\\n\\nx\": 1\n", #"spool.pa\n\n\nx: line 3: unknown key 'pa\n\n\nx'; expected one of: path, durability, max_delay, max_size, overflow, max_message_size, busy_timeout"#),
+        ("spool:\n  path: a\n  ? \"pa\n\n\n    x\"\n  : 1\n", #"spool.pa\n\nx: line 3: unknown key 'pa\n\nx'; expected one of: path, durability, max_delay, max_size, overflow, max_message_size, busy_timeout"#),
+        ("spool:\n  path: a\n  \"tab\\there\\u0085\": 1\n", #"spool.tab\there\u{0085}: line 3: unknown key 'tab\there\u{0085}'; expected one of: path, durability, max_delay, max_size, overflow, max_message_size, busy_timeout"#),
+        ("spool:\n  path: a\n  \"a\\nb\": 1\n  \"a\\nb\": 2\n", #"line 3: the same key is written twice in one mapping: 'a\nb'"#),
+    ])
+    func aKeyWithLineBreaksIsNamedOnOneLine(yaml: String, expected: String) {
+        let message = ConfigurationFixtures.refusal(yaml)
+        #expect(message == expected)
+        #expect(!message.contains("\n") && !message.contains("\t"))
+    }
+
     /// configuration-crash-f13e0328: with a complex key (`? [x]`) in the mapping, Yams names a
     /// duplicated key at either of its two lines, varying between loads (its dictionary's order;
     /// left to Yams). The verdict does not vary: refused, as a key written twice.

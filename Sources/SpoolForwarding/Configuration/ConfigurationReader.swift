@@ -16,10 +16,15 @@ final class ConfigurationReader {
         var message: String
 
         /// `sinks.loki.batch_size: line 12: expected a positive integer, got "ten"`.
+        ///
+        /// One line, whatever the file held: a key may be a quoted YAML string with line breaks
+        /// or other control characters in it (`"a\nb": 1`), and it is named in the path and in
+        /// "unknown key"; such characters are written as escapes (`\n`). Found by the
+        /// configuration fuzz target: an error whose lines were not one problem each.
         var text: String {
             var text = path.isEmpty ? "" : "\(path): "
             if let line { text += "line \(line): " }
-            return text + message
+            return ConfigurationReader.oneLine(text + message)
         }
     }
 
@@ -365,6 +370,20 @@ final class ConfigurationReader {
     private func shown(_ text: String) -> String {
         guard let colon = text.firstIndex(of: ":") else { return quoted(text) }
         return "\(quoted(String(text[...colon])))… (the rest is not shown: it may be a secret; a key and its value need a space after the colon)"
+    }
+
+    /// The text with its control characters (line breaks among them) written as escapes
+    /// (`\n`), so that an error names what the file held on one line.
+    static func oneLine(_ text: String) -> String {
+        func isControl(_ scalar: Unicode.Scalar) -> Bool {
+            scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}"
+        }
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            escaped += isControl(scalar) ? scalar.escaped(asASCII: true) : String(scalar)
+        }
+        return escaped
     }
 
     /// The text in double quotes, cut at 40 characters, control characters escaped.

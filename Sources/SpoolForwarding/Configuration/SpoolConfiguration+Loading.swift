@@ -177,7 +177,7 @@ extension SpoolConfiguration {
              .composer(let context, let problem, let mark, _):
             return located(mark, problem, context)
         case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            let keys = duplicates.sorted().map { "'\(ConfigurationReader.oneLine($0))'" }.joined(separator: ", ")
             return "line \(context.mark.line): the same key is written twice in one mapping: \(keys)"
         default:
             return "the configuration could not be parsed as YAML"
