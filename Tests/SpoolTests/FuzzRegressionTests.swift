@@ -101,6 +101,21 @@ import Testing
         #expect(!message.contains("hunter2"))
     }
 
+    /// configuration-crash-5abf109f: the text before the colon was shown whatever it was, and it
+    /// may be the secret itself; a whole file that is one word may be a token file given to
+    /// `--config`. Only a key path of lowercase words is shown now.
+    @Test(arguments: [
+        ("spoS3CRET8''re Ss:ra eS.CRET}", "line 1: expected a mapping of keys to values, got text with a colon in it (not shown here: it may be a secret; a key and its value need a space after the colon)"),
+        ("sk_Live_hunter2:x", "line 1: expected a mapping of keys to values, got text with a colon in it (not shown here: it may be a secret; a key and its value need a space after the colon)"),
+        ("hunter2-S3CRET\n", "line 1: expected a mapping of keys to values, got text (not shown here: it may be a secret)"),
+        ("spool:\n  path: a\nsinks:\n  s: hunter2-S3CRET\n", #"sinks.s: line 4: expected a sink (a mapping with at least 'type'), got "hunter2-S3CRET""#),
+    ])
+    func onlyAKeyPathIsShownBeforeAColon(yaml: String, expected: String) {
+        let message = ConfigurationFixtures.refusal(yaml)
+        #expect(message == expected)
+        #expect(!message.contains("S3CRET") || yaml.contains("sinks"))
+    }
+
     /// configuration-crash-2c28ad5f (found by CI's run): a key that is a quoted YAML string with
     /// line breaks in it is named in the error's path and in "unknown key", and the message had
     /// empty lines, so its lines were no longer one problem each. Control characters in a key

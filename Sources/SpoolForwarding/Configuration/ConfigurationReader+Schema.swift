@@ -9,6 +9,11 @@ extension ConfigurationReader {
 
     /// The configuration, or nil when a required part is missing; problems are in ``issues``.
     func configuration(_ root: Node) -> SpoolConfiguration? {
+        // A whole file that is one scalar may be a secret: `--config` pointed at a token file.
+        if case .scalar = root, !isNull(root) {
+            fail("", root, "expected a mapping of keys to values, got \(describe(root, hidingText: true, showingKeys: true))")
+            return nil
+        }
         guard let top = mapping(root, at: "", known: Self.topLevelKeys) else { return nil }
         if let node = top["version"], let version = integer(node, at: "version", in: 1...Int.max), version != 1 {
             fail("version", node, "this Spool reads version 1 configuration files, not version \(version)")

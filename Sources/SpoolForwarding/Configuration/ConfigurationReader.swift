@@ -355,9 +355,12 @@ final class ConfigurationReader {
     }
 
     /// What a node is, for "got …": a quoted, shortened scalar, or its kind.
-    func describe(_ node: Node, hidingText: Bool = false) -> String {
+    /// - Parameter hidingText: Where a secret is likely (under `credentials`, or a whole file
+    ///   that is one scalar: `--config` pointed at a token file), text is not shown.
+    /// - Parameter showingKeys: Whether a `key:` that looks like a key path is shown all the same.
+    func describe(_ node: Node, hidingText: Bool = false, showingKeys: Bool = false) -> String {
         switch node {
-        case .scalar(let scalar): isNull(node) ? "nothing" : hidingText ? "text (not shown here: it may be a secret)" : shown(scalar.string)
+        case .scalar(let scalar): isNull(node) ? "nothing" : shown(scalar.string, hiding: hidingText, showingKeys: showingKeys || !hidingText)
         case .mapping: "a mapping"
         case .sequence: "a list"
         case .alias: "an alias"
@@ -366,10 +369,36 @@ final class ConfigurationReader {
 
     /// Text found where something else was expected. A `key:value` without a space after the
     /// colon is one scalar to YAML, and its value may be a secret (`bearer:sk_live_…`): only
-    /// what comes before the first colon is shown, with the hint.
-    private func shown(_ text: String) -> String {
-        guard let colon = text.firstIndex(of: ":") else { return quoted(text) }
-        return "\(quoted(String(text[...colon])))… (the rest is not shown: it may be a secret; a key and its value need a space after the colon)"
+    /// the key is shown, with the hint, and only when it looks like a key path of this schema
+    /// (lowercase words, `_`, `-`, `.`, few digits). Text before a
+    /// colon that does not may be the secret itself (`sk_Live_9f…:x`, found by the
+    /// configuration fuzz target), and is not shown.
+    private func shown(_ text: String, hiding: Bool, showingKeys: Bool) -> String {
+        let hint = "a key and its value need a space after the colon"
+        if let colon = text.firstIndex(of: ":") {
+            if showingKeys, Self.looksLikeKeyPath(text[..<colon]) {
+                return "\(quoted(String(text[...colon])))… (the rest is not shown: it may be a secret; \(hint))"
+            }
+            return "text with a colon in it (not shown here: it may be a secret; \(hint))"
+        }
+        return hiding ? "text (not shown here: it may be a secret)" : quoted(text)
+    }
+
+    /// Whether the text could be a key path such as `sinks.loki.credentials.bearer`: 1 to 64
+    /// characters, each a lowercase ASCII letter, a digit, `_`, `-` or `.`, with at most one
+    /// digit in four. Secrets are mixed-case or long runs of digits and letters.
+    static func looksLikeKeyPath(_ text: Substring) -> Bool {
+        let scalars = text.unicodeScalars
+        guard (1...64).contains(scalars.count) else { return false }
+        var digits = 0
+        for scalar in scalars {
+            switch scalar {
+            case "a"..."z", "_", "-", ".": continue
+            case "0"..."9": digits += 1
+            default: return false
+            }
+        }
+        return digits * 4 <= scalars.count
     }
 
     /// The text with its control characters (line breaks among them) written as escapes
