@@ -36,8 +36,13 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     expect(lines.allSatisfy { !$0.isEmpty }, "an empty line in \(error.message.debugDescription)")
     expect(!error.message.isEmpty && lines.count <= 10_000, "message of \(lines.count) lines")
     if !canaryIsAKey(bytes) {
-        for line in lines where line.contains("credentials") || line.contains("header") || line.lowercased().contains("secret") {
-            expect(!withoutKeys(line).contains(canary), "an inline secret repeated: \(line)")
+        // Lines about credentials, told by their text after the key path: a path is named by
+        // the user (`sinks.headers1`), and a sink's value is not a secret's place (crash
+        // 3f3b592b: the harness was wrong).
+        for line in lines {
+            let text = withoutKeys(line)
+            guard text.contains("credentials") || text.contains("header") || text.lowercased().contains("secret") else { continue }
+            expect(!text.contains(canary), "an inline secret repeated: \(line)")
         }
     }
     return 0
