@@ -5,8 +5,9 @@
 // same design as Store/GroupCommit.swift: a caller that finds no commit under way leads one,
 // first yielding until as many callers wait as the threads (or until arrivals stop), and the
 // others wait for their round, spinning with sched_yield up to --spin times before they sleep
-// on a condition variable. A background thread runs a PASSIVE checkpoint every 20 ms (the
-// spool's checkpointer wakes per 1000 new WAL pages instead; the work is of the same kind).
+// on a condition variable. A background thread runs a PASSIVE checkpoint every 20 ms, and past
+// 16,000 WAL pages a RESTART with the writers held back (the spool's checkpointer wakes per 1000
+// new WAL pages instead; the work is of the same kind).
 //
 //   cc -O2 -o /tmp/group-commit-ceiling tools/group-commit-ceiling.c -lsqlite3 -lpthread
 //   /tmp/group-commit-ceiling --threads 8 --spin 256      # waiters spin, then sleep
@@ -31,6 +32,8 @@ static sqlite3 *db;
 static sqlite3_stmt *insertRow, *beginStatement, *commitStatement;
 static pthread_mutex_t lane = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t roundDone = PTHREAD_COND_INITIALIZER;
+// Held around a commit, and around the checkpointer's second step (the spool's `exclusive`).
+static pthread_mutex_t writer = PTHREAD_MUTEX_INITIALIZER;
 static long issued, settledLocked, waitingRows, rounds, roundRows;
 static _Atomic long settled;
 static _Atomic int stopping;
@@ -45,6 +48,7 @@ static void check(int rc, int expected, const char *what) {
 }
 
 static void commitRows(long count, long firstTicket) {
+    pthread_mutex_lock(&writer);
     check(sqlite3_step(beginStatement), SQLITE_DONE, "begin");
     sqlite3_reset(beginStatement);
     for (long i = 0; i < count; i++) {
@@ -59,6 +63,7 @@ static void commitRows(long count, long firstTicket) {
     }
     check(sqlite3_step(commitStatement), SQLITE_DONE, "commit");
     sqlite3_reset(commitStatement);
+    pthread_mutex_unlock(&writer);
 }
 
 static void *appender(void *argument) {
@@ -114,8 +119,24 @@ static void *checkpointer(void *unused) {
     sqlite3 *connection;
     if (sqlite3_open(path, &connection) != SQLITE_OK) return NULL;
     sqlite3_busy_timeout(connection, 1000);
+    // A connection that has never read the database does not know it is in WAL mode, and a
+    // PASSIVE checkpoint on it does nothing: until session 8 this program never checkpointed
+    // (its WAL grew to 835 MB in 3 s over a 4 KiB database) while the spool it is compared with
+    // did. One read opens the WAL; every checkpoint after it copies frames into the database.
+    check(sqlite3_exec(connection, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL), SQLITE_OK, "checkpointer read");
     while (!atomic_load(&stopping)) {
-        sqlite3_wal_checkpoint_v2(connection, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        int walFrames = 0;
+        sqlite3_wal_checkpoint_v2(connection, NULL, SQLITE_CHECKPOINT_PASSIVE, &walFrames, NULL);
+        // As the spool's checkpointer: PASSIVE never reaches the WAL's end under a steady stream
+        // of commits, so past 16 x 1000 pages a second step, with the writers held back and a
+        // 2 ms busy wait, copies the last frames and starts the WAL over.
+        if (walFrames >= 16000) {
+            sqlite3_busy_timeout(connection, 2);
+            pthread_mutex_lock(&writer);
+            sqlite3_wal_checkpoint_v2(connection, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+            pthread_mutex_unlock(&writer);
+            sqlite3_busy_timeout(connection, 1000);
+        }
         usleep(20000);
     }
     sqlite3_close(connection);
