@@ -255,3 +255,34 @@ struct PushgatewayRig {
         PushgatewayPusher(sink: sink, name: "pushgateway", transport: transport, report: reports.record)
     }
 }
+
+/// A `pushgateway` sink in a configuration given to `makeForwarder`, the library's way to run
+/// one: the forwarder itself pushes its counters (it used to count them and never push: only
+/// `spool forward --config` ran the pusher).
+@Suite struct ForwarderPushgatewayTests {
+    @Test func aForwarderFromTheConfigurationPushesItsCountersAndOnceMoreAfterTheLastAcknowledgement() async throws {
+        try await TestHTTPServer.withServer(behaviour: .ok()) { server in
+            let directory = TemporaryDirectory()
+            var configuration = try SpoolConfiguration(yaml: """
+                spool: {path: "\(directory.file("pushed.spool"))"}
+                sinks:
+                  gateway: {type: pushgateway, url: "\(server.url(path: "/"))", job: app}
+                """)
+            configuration.store.report = { _ in }
+            let store = try configuration.openStore()
+            try store.append(contentsOf: (0..<3).map {
+                LogEntry(timestamp: Int64($0 + 1), level: .error, topic: "billing", message: "entry \($0)")
+            })
+            let forwarder = try configuration.makeForwarder(store: store, name: "test", environment: [:])
+            try await forwarder.run(until: .empty)
+            try await forwarder.transport.shutdown()
+            let puts = server.requests.filter { $0.method == "PUT" }
+            #expect(!puts.isEmpty, "the forwarder pushed nothing")
+            let last = try #require(puts.last)
+            #expect(last.uri.hasPrefix("/metrics/job/app"))
+            #expect(last.bodyText.contains(#"spool_log_entries_total{level="error",topic="billing"} 3"#), "\(last.bodyText)")
+            #expect(try store.stats().entries == 0)
+            try store.close()
+        }
+    }
+}

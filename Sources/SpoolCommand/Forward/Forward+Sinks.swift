@@ -15,7 +15,7 @@ struct Destination {
     /// A service that works with the sink's scheduler (the Pushgateway's pusher). The command
     /// lists it before the forwarder, so a service group stops it after the forwarder's last
     /// batch: the pusher's final push then carries the last counts.
-    var companion: ((Transport) -> any Service)?
+    var companion: ((Transport) -> PushgatewayPusher)?
     /// The sink's scheduling when a configuration file gave it; nil: from the command's options.
     var scheduling: SinkScheduler.Configuration?
     /// Where entries go, for the start-up line: a URL or standard output.

@@ -17,7 +17,7 @@ extension SpoolConfiguration {
         /// Pushgateway sink's ``PushgatewayPusher`` (the sink only counts; the pusher pushes).
         /// Nil for every other type. In a `ServiceGroup`, list it before the ``Forwarder``, so it
         /// stops after the forwarder's last batch and its final push carries the last counts.
-        package var companion: (@Sendable (Transport) -> any Service)?
+        package var companion: (@Sendable (Transport) -> PushgatewayPusher)?
     }
 
     /// Opens the spool the configuration names, with its store settings.
@@ -100,7 +100,7 @@ extension SpoolConfiguration {
                     }
                     continue
                 }
-                var companion: (@Sendable (Transport) -> any Service)?
+                var companion: (@Sendable (Transport) -> PushgatewayPusher)?
                 if let counting = made.pushgateway {
                     let name = sink.name
                     let credentials = scheduling.credentials
@@ -120,8 +120,8 @@ extension SpoolConfiguration {
     ///
     /// Run it as a swift-service-lifecycle `Service`, or call `run()` in a task: it forwards until
     /// the task is cancelled or a graceful shutdown is asked for, then gives requests in flight
-    /// a few seconds to finish. A `pushgateway` sink is pushed by `spool forward --config`, not by
-    /// this forwarder.
+    /// a few seconds to finish. A `pushgateway` sink's counters are pushed by the forwarder while
+    /// it runs, and once more after its last acknowledgement.
     ///
     /// ```swift
     /// let configuration = try SpoolConfiguration(contentsOfFile: "/etc/billing/spool.yaml")
@@ -168,7 +168,8 @@ extension SpoolConfiguration {
             SinkScheduler(store: store, sink: $0.sink, transport: transport, configuration: $0.scheduling,
                           owner: owner, clock: clock, report: report)
         }
-        return Forwarder(schedulers: schedulers, transport: transport, clock: clock)
+        return Forwarder(schedulers: schedulers, transport: transport, clock: clock,
+                         pushers: resolved.compactMap { $0.companion?(transport) })
     }
 
     /// The protocol value, and the counting sink when it is a Pushgateway's; nil for a

@@ -26,17 +26,23 @@ public final class Forwarder: Service, Sendable {
     private let clock: any WallClock
     /// Test-only: awaited in each scheduler's task before the scheduler runs (one that starts late).
     private let beforeSchedulerRuns: (@Sendable (String) async -> Void)?
+    /// The `pushgateway` sinks' pushers: they push while the schedulers run, and once more after
+    /// the last scheduler has stopped, so the final push carries the last acknowledged counts.
+    package let pushers: [PushgatewayPusher]
 
-    package convenience init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration = .seconds(5), clock: any WallClock = SystemClock()) {
-        self.init(schedulers: schedulers, transport: transport, shutdownGracePeriod: shutdownGracePeriod, clock: clock, beforeSchedulerRuns: nil)
+    package convenience init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration = .seconds(5),
+                             clock: any WallClock = SystemClock(), pushers: [PushgatewayPusher] = []) {
+        self.init(schedulers: schedulers, transport: transport, shutdownGracePeriod: shutdownGracePeriod, clock: clock,
+                  pushers: pushers, beforeSchedulerRuns: nil)
     }
 
     init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration, clock: any WallClock,
-         beforeSchedulerRuns: (@Sendable (String) async -> Void)?) {
+         pushers: [PushgatewayPusher] = [], beforeSchedulerRuns: (@Sendable (String) async -> Void)?) {
         self.schedulers = schedulers
         self.transport = transport
         self.shutdownGracePeriod = shutdownGracePeriod
         self.clock = clock
+        self.pushers = pushers
         self.beforeSchedulerRuns = beforeSchedulerRuns
     }
 
@@ -62,14 +68,34 @@ public final class Forwarder: Service, Sendable {
     /// - Throws: ``SpoolError`` when a sink cannot be registered (nothing was sent then), or
     ///   what a scheduler threw.
     package func run(until stop: SinkScheduler.Stop) async throws {
-        let schedulers = self.schedulers
-        let grace = shutdownGracePeriod
-        let clock = self.clock
-        let beforeSchedulerRuns = self.beforeSchedulerRuns
         for scheduler in schedulers {
             let name = scheduler.configuration.name
             _ = try await scheduler.withStore("register") { store throws(SpoolError) in try store.registerSink(name) }
         }
+        // Unstructured, so that a graceful shutdown does not stop them with the schedulers: they
+        // stop after them, and the final push follows the last acknowledgement.
+        let pushing = pushers.map { pusher in Task { await pusher.pushUntilCancelled() } }
+        do {
+            try await forward(until: stop)
+        } catch {
+            await finishPushing(pushing)
+            throw error
+        }
+        await finishPushing(pushing)
+    }
+
+    /// Stops the pushers' loops, then pushes each sink's counters once more.
+    private func finishPushing(_ pushing: [Task<Void, Never>]) async {
+        for task in pushing { task.cancel() }
+        for task in pushing { await task.value }
+        for pusher in pushers { await pusher.push() }
+    }
+
+    private func forward(until stop: SinkScheduler.Stop) async throws {
+        let schedulers = self.schedulers
+        let grace = shutdownGracePeriod
+        let clock = self.clock
+        let beforeSchedulerRuns = self.beforeSchedulerRuns
         let shutdown = AsyncStream<Void>.makeStream()
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Bool.self) { group in

@@ -58,25 +58,29 @@ package final class PushgatewayPusher: Service, Sendable {
     /// Pushes until graceful shutdown or cancellation, then pushes once more. A push under way
     /// at shutdown finishes first (each is bounded by the transport's request timeout).
     package func run() async throws {
+        await cancelWhenGracefulShutdown { [self] in await pushUntilCancelled() }
+        await push()
+    }
+
+    /// Pushes as counts change and every interval, until the task is cancelled; no final push
+    /// (``run()`` and the ``Forwarder`` make it once the forwarding has stopped).
+    func pushUntilCancelled() async {
         let configuration = sink.configuration
         let tick = max(.milliseconds(1), min(configuration.minimumSpacing, configuration.interval))
-        await cancelWhenGracefulShutdown { [self] in
-            var lastAttempt: UnixInstant?
-            while !Task.isCancelled {
-                let now = clock.now
-                let sinceLast = lastAttempt.map { $0.duration(to: now) }
-                let due = sinceLast.map { $0 >= configuration.interval } ?? true
-                let spaced = sinceLast.map { $0 >= configuration.minimumSpacing } ?? true
-                // While failing, only the interval pushes: no push per batch at a gateway that is down.
-                let failing = state.withLock { $0.failing }
-                if due || (spaced && !failing && sink.changes.take(name)) {
-                    lastAttempt = now
-                    await push()
-                }
-                do { try await clock.sleep(for: tick) } catch { return }
+        var lastAttempt: UnixInstant?
+        while !Task.isCancelled {
+            let now = clock.now
+            let sinceLast = lastAttempt.map { $0.duration(to: now) }
+            let due = sinceLast.map { $0 >= configuration.interval } ?? true
+            let spaced = sinceLast.map { $0 >= configuration.minimumSpacing } ?? true
+            // While failing, only the interval pushes: no push per batch at a gateway that is down.
+            let failing = state.withLock { $0.failing }
+            if due || (spaced && !failing && sink.changes.take(name)) {
+                lastAttempt = now
+                await push()
             }
+            do { try await clock.sleep(for: tick) } catch { return }
         }
-        await push()
     }
 
     /// Pushes the current counters once, after any push already under way has finished.
