@@ -122,6 +122,22 @@ import Testing
         #expect(missing?.message == "t: cannot read the secret: the secret file \(directory.file("nope")) does not exist")
     }
 
+    /// Found in review: a secret pasted where the file's path goes (`token_file: sk_live_…`) was
+    /// repeated in "the secret file … does not exist", and a path with a line break split the
+    /// problem over two lines.
+    @Test(arguments: [
+        ("bearer: {token_file: sk_Live_hunter2}",
+         "sinks.s.credentials.bearer.token: cannot read the secret: the secret file (its path is not shown: it does not start with /, ./ or ../, and may be the secret itself) does not exist"),
+        (#"headers: {X-Api-Key: {file: "/secrets/key\nInjected"}}"#,
+         #"sinks.s.credentials.headers.X-Api-Key: cannot read the secret: the secret file /secrets/key\nInjected does not exist"#),
+    ])
+    func aSecretFilePathIsShownOnlyWhenItLooksLikeOneAndOnOneLine(credentials: String, expected: String) throws {
+        let configuration = try F.load(F.withSink("type: http\nurl: http://127.0.0.1:9/\ncredentials: {\(credentials)}"))
+        let error = #expect(throws: SpoolError.self) { try configuration.checkSinks(environment: [:]) }
+        #expect(error?.message == expected)
+        #expect(error?.message.contains("hunter2") == false)
+    }
+
     @Test func pagerDutyRoutingKeyIsResolvedIntoTheSink() throws {
         let configuration = try F.load(F.withSink("type: pagerduty\nrouting_key_env: PD"))
         let resolved = try configuration.makeSinks(environment: ["PD": Self.secret])

@@ -58,7 +58,7 @@ import Testing
         }
     }
 
-    @Test func aForwarderShutsDownTheClientItMadeWhenItStops() async throws {
+    @Test(.timeLimit(.minutes(1))) func aForwarderShutsDownTheClientItMadeWhenItStopsAndRunsOnce() async throws {
         try await TestHTTPServer.withServer(behaviour: .ok()) { server in
             let directory = TemporaryDirectory()
             let (configuration, store) = try spool(in: directory, server: server)
@@ -77,6 +77,13 @@ import Testing
             }
             #expect(failure.message.contains("alreadyShutdown"), "\(failure)")
             try await forwarder.transport.shutdown()  // a second shutdown does nothing
+
+            // A second run says so at once, instead of retrying through a client that is gone.
+            let requestsBefore = server.requests.count
+            let second = await #expect(throws: SpoolError.self) { try await forwarder.run() }
+            #expect(second?.code == .closed)
+            #expect(second?.message.contains("already run") == true, "\(String(describing: second))")
+            #expect(server.requests.count == requestsBefore)
         }
     }
 

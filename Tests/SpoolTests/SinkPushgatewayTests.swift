@@ -286,3 +286,35 @@ struct PushgatewayRig {
         }
     }
 }
+
+extension ForwarderPushgatewayTests {
+    /// Found in review: the final push waited for a gateway that does not answer for its whole
+    /// request timeout, one pusher after another, past the forwarder's grace period. It is bounded
+    /// by the grace period now (on the forwarder's clock).
+    @Test(.timeLimit(.minutes(1))) func aGatewayThatDoesNotAnswerDoesNotHoldTheStopPastTheGracePeriod() async throws {
+        let gate = Gate()
+        try await TestHTTPServer.withServer(behaviour: .held(by: gate, .ok())) { server in
+            let directory = TemporaryDirectory()
+            let rig = try PushgatewayRig(directory: directory, gateway: server.url(path: "/"))
+            try rig.store.append(contentsOf: [LogEntry(timestamp: 1, level: .info, topic: "app", message: "one")])
+            let clock = ManualClock()
+            let forwarder = Forwarder(schedulers: [rig.scheduler], transport: rig.transport, shutdownGracePeriod: .seconds(5),
+                                      clock: clock, pushers: [rig.pusher()])
+            let running = Task { try await forwarder.run(until: .empty) }
+            // The loop's first push is held at the gateway; the final push waits behind it, and
+            // the grace period's deadline sleeps on the forwarder's clock.
+            _ = try await server.waitForRequests(1)
+            for _ in 0..<10_000 where clock.sleeperCount == 0 { await Task.yield() }
+            #expect(clock.sleeperCount == 1)
+            clock.advance(by: .seconds(5))
+            try await running.value
+            #expect(try rig.store.stats().entries == 0)
+            // It returned while the first push was still held: the final push, queued behind it,
+            // never went out (waiting for both to time out sends both).
+            #expect(server.requests.count == 1)
+            gate.open()
+            try await rig.transport.shutdown()
+            try rig.store.close()
+        }
+    }
+}

@@ -111,7 +111,8 @@ extension SpoolConfiguration {
                 problems.append(error.message)
             }
         }
-        guard problems.isEmpty else { throw SpoolError(.configuration, problems.joined(separator: "\n")) }
+        // One line per problem, whatever a path or name in it holds.
+        guard problems.isEmpty else { throw SpoolError(.configuration, problems.map(ConfigurationReader.oneLine).joined(separator: "\n")) }
         return resolved
     }
 
@@ -121,7 +122,7 @@ extension SpoolConfiguration {
     /// Run it as a swift-service-lifecycle `Service`, or call `run()` in a task: it forwards until
     /// the task is cancelled or a graceful shutdown is asked for, then gives requests in flight
     /// a few seconds to finish. A `pushgateway` sink's counters are pushed by the forwarder while
-    /// it runs, and once more after its last acknowledgement.
+    /// it runs, and once more when its schedulers have stopped (for at most a few seconds more).
     ///
     /// ```swift
     /// let configuration = try SpoolConfiguration(contentsOfFile: "/etc/billing/spool.yaml")
@@ -248,12 +249,16 @@ extension SpoolConfiguration.Secret {
             guard let found = environment[name] else { throw refuse("\(source) is not set") }
             value = found
         case .file(let path):
-            source = "the file \(path)"
+            // A path that does not start like one may be the secret itself, pasted in the wrong
+            // place (`token_file: sk_live_…`): it is not repeated.
+            let shown = path.hasPrefix("/") || path.hasPrefix("./") || path.hasPrefix("../")
+                ? path : "(its path is not shown: it does not start with /, ./ or ../, and may be the secret itself)"
+            source = "the file \(shown)"
             let bytes: [UInt8]
             do throws(SpoolError) {
                 bytes = try readFile(path)
             } catch {
-                throw refuse("cannot read the secret: \(error.message)")
+                throw refuse("cannot read the secret: \(shown == path ? error.message : error.message.replacingOccurrences(of: path, with: shown))")
             }
             guard let text = String(validating: bytes, as: UTF8.self) else { throw refuse("\(source) is not UTF-8 text") }
             var trimmed = Substring(text)

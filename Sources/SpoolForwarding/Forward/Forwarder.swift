@@ -8,8 +8,9 @@ import Synchronization
 /// ``SpoolConfiguration/makeForwarder(store:name:httpClient:environment:)``.
 ///
 /// On graceful shutdown (SIGTERM, SIGINT through a `ServiceGroup`, or task cancellation) it stops
-/// claiming, gives requests in flight up to `shutdownGracePeriod` to finish, then abandons them:
-/// everything acknowledged is already on disk, and what was not is sent again by the next run.
+/// claiming, gives requests in flight up to `shutdownGracePeriod` (5 s) to finish, then abandons
+/// them: everything acknowledged is already on disk, and what was not is sent again by the next
+/// run. A `pushgateway` sink's counters are then pushed once more, for up to another 5 s.
 ///
 /// ```swift
 /// let forwarder = try configuration.makeForwarder(store: store, name: "billing")
@@ -29,6 +30,8 @@ public final class Forwarder: Service, Sendable {
     /// The `pushgateway` sinks' pushers: they push while the schedulers run, and once more after
     /// the last scheduler has stopped, so the final push carries the last acknowledged counts.
     package let pushers: [PushgatewayPusher]
+    /// Set by the first `run()`: a forwarder runs once.
+    private let hasRun = Atomic<Bool>(false)
 
     package convenience init(schedulers: [SinkScheduler], transport: Transport, shutdownGracePeriod: Duration = .seconds(5),
                              clock: any WallClock = SystemClock(), pushers: [PushgatewayPusher] = []) {
@@ -49,8 +52,13 @@ public final class Forwarder: Service, Sendable {
     /// Forwards until graceful shutdown or cancellation, then shuts down the HTTP client the
     /// forwarder made (one the app gave, `makeForwarder(store:name:httpClient:)`, is left
     /// running): a forwarder runs once.
-    /// - Throws: `SpoolError` when a sink cannot be registered, or what a scheduler threw.
+    /// - Throws: `SpoolError` when a sink cannot be registered, or what a scheduler threw;
+    ///   `SpoolError` with code `.closed` when this forwarder has run before (make a new one:
+    ///   its HTTP client is shut down, and every request would fail and be retried forever).
     public func run() async throws {
+        guard !hasRun.exchange(true, ordering: .acquiringAndReleasing) else {
+            throw SpoolError(.closed, "this forwarder has already run, and its HTTP client is shut down; make a new one with makeForwarder to forward again")
+        }
         do {
             try await run(until: .cancelled)
         } catch {
@@ -84,11 +92,31 @@ public final class Forwarder: Service, Sendable {
         await finishPushing(pushing)
     }
 
-    /// Stops the pushers' loops, then pushes each sink's counters once more.
+    /// Stops the pushers' loops, then pushes each sink's counters once more, all at once, for at
+    /// most `shutdownGracePeriod`: a Pushgateway that does not answer does not hold the
+    /// forwarder's stop for its request timeout (a push still under way then fails when the
+    /// transport shuts down; the gateway keeps the previous counts, and the next run pushes).
     private func finishPushing(_ pushing: [Task<Void, Never>]) async {
         for task in pushing { task.cancel() }
-        for task in pushing { await task.value }
-        for pusher in pushers { await pusher.push() }
+        let pushers = self.pushers
+        guard !pushers.isEmpty else { return }
+        let finished = AsyncStream<Void>.makeStream()
+        // Unstructured both: whichever ends first ends the wait (a task group would wait for
+        // a push, which no cancellation cuts short).
+        Task {
+            for task in pushing { await task.value }
+            await withTaskGroup(of: Void.self) { group in
+                for pusher in pushers { group.addTask { _ = await pusher.push() } }
+            }
+            finished.continuation.finish()
+        }
+        let (clock, grace) = (self.clock, shutdownGracePeriod)
+        let deadline = Task {
+            try? await clock.sleep(for: grace)
+            finished.continuation.finish()
+        }
+        for await _ in finished.stream {}
+        deadline.cancel()
     }
 
     private func forward(until stop: SinkScheduler.Stop) async throws {
