@@ -108,9 +108,9 @@ import Testing
         ("spoS3CRET8''re Ss:ra eS.CRET}", "line 1: expected a mapping of keys to values, got text with a colon in it (not shown here: it may be a secret; a key and its value need a space after the colon)"),
         ("sk_Live_hunter2:x", "line 1: expected a mapping of keys to values, got text with a colon in it (not shown here: it may be a secret; a key and its value need a space after the colon)"),
         ("hunter2-S3CRET\n", "line 1: expected a mapping of keys to values, got text (not shown here: it may be a secret)"),
-        // configuration-crash-3f3b592b (the harness was wrong): text in a sink's place is shown,
-        // as any value whose key cannot hold a secret; the harness took a sink named
-        // `headerD` for a line about headers.
+        // configuration-crash-3f3b592b and -9212f00d (the harness was wrong): text in a sink's
+        // place is shown, as any value whose key cannot hold a secret; the harness took a sink
+        // named `headerD`, then one named `a.credentials.bearer.b`, for a line about credentials.
         ("spool:\n  path: a\nsinks:\n  s: hunter2-S3CRET\n", #"sinks.s: line 4: expected a sink (a mapping with at least 'type'), got "hunter2-S3CRET""#),
     ])
     func onlyAKeyPathIsShownBeforeAColon(yaml: String, expected: String) {

@@ -37,13 +37,16 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     expect(!error.message.isEmpty && lines.count <= 10_000, "message of \(lines.count) lines")
     if !canaryIsAKey(bytes) {
         // Lines about credentials: a key path with a `credentials` or `headers` segment, or
-        // text after the path that speaks of them. Not any path that merely contains the word:
-        // sink names are the user's (`sinks.headerD`), and a sink's value is not a secret's
-        // place (crash 3f3b592b: the harness was wrong).
+        // text after the path that speaks of them. Not any path that merely contains the word
+        // (a sink named `headerD`: crash 3f3b592b), and not a line about a sink's own value,
+        // which is not a secret's place even when the sink's name, which may hold dots, looks
+        // like a credentials path (`sinks.a.credentials.bearer.b`: crash 9212f00d). Both were
+        // the harness's mistakes.
         for line in lines {
             let text = withoutKeys(line)
             let segments = keyPath(line).split(separator: ".")
-            guard segments.contains("credentials") || segments.contains("headers")
+            let aboutASink = text.hasPrefix("expected a sink")
+            guard (!aboutASink && (segments.contains("credentials") || segments.contains("headers")))
                 || text.contains("credentials") || text.contains("header") || text.lowercased().contains("secret") else { continue }
             expect(!text.contains(canary), "an inline secret repeated: \(line)")
         }
@@ -77,12 +80,16 @@ func substitutingCanary(_ bytes: [UInt8]) -> [UInt8] {
     return output
 }
 
-/// The canary followed by a colon (after quotes or spaces): a key, which errors name.
+/// The canary followed by a colon (after quotes or spaces), or after `? ` (YAML's explicit
+/// key: crash d13664be, a header named by it): a key, which errors name.
 func canaryIsAKey(_ bytes: [UInt8]) -> Bool {
     let marker = Array(canary.utf8)
     var index = 0
     while index + marker.count <= bytes.count {
         if bytes[index...].starts(with: marker) {
+            var before = index
+            while before > 0, [0x20, 0x22, 0x27, 0x09].contains(bytes[before - 1]) { before -= 1 }
+            if before > 0 && bytes[before - 1] == UInt8(ascii: "?") { return true }
             var next = index + marker.count
             while next < bytes.count, [0x20, 0x22, 0x27, 0x09].contains(bytes[next]) { next += 1 }
             if next >= bytes.count || bytes[next] == UInt8(ascii: ":") || bytes[next] == UInt8(ascii: ",") || bytes[next] == UInt8(ascii: "}") { return true }
