@@ -128,6 +128,9 @@ import Testing
     @Test(arguments: [
         ("bearer: {token_file: sk_Live_hunter2}",
          "sinks.s.credentials.bearer.token: cannot read the secret: the secret file (its path is not shown: it does not start with /, ./ or ../, and may be the secret itself) does not exist"),
+        // A one-letter name: the path is left out of the message, not replaced in it.
+        ("bearer: {token_file: e}",
+         "sinks.s.credentials.bearer.token: cannot read the secret: the secret file (its path is not shown: it does not start with /, ./ or ../, and may be the secret itself) does not exist"),
         (#"headers: {X-Api-Key: {file: "/secrets/key\nInjected"}}"#,
          #"sinks.s.credentials.headers.X-Api-Key: cannot read the secret: the secret file /secrets/key\nInjected does not exist"#),
     ])

@@ -299,8 +299,11 @@ struct Forward: AsyncParsableCommand {
         metrics?.exporter.watch(zip(destinations, zip(configurations, schedulers)).map { destination, pair in
             .init(name: destination.name, registeredName: pair.0.name, scheduler: pair.1)
         })
+        // A Pushgateway sink's pusher runs in the forwarder, as with makeForwarder: it pushes
+        // while the schedulers run and once more after them, within the grace period.
         let forwarder = Forwarder(schedulers: schedulers, transport: transport,
-                                  shutdownGracePeriod: .milliseconds(Int64(shutdownGrace * 1000)))
+                                  shutdownGracePeriod: .milliseconds(Int64(shutdownGrace * 1000)),
+                                  pushers: destinations.compactMap { $0.companion?(transport) })
         let ingestSettings = IngestSettings(file: plan.file?.ingest, format: format, topic: topic, level: level, fields: fields)
         let ingester = stdin
             ? LineIngester(store: store, parser: ingestSettings.parser(maximumMessageBytes: store.configuration.maximumMessageBytes),
@@ -308,14 +311,12 @@ struct Forward: AsyncParsableCommand {
             : nil
         let service = ForwardService(store: store, forwarder: forwarder, names: configurations.map(\.name), ingester: ingester, untilEmpty: untilEmpty,
                                      showsStatus: untilEmpty && isatty(2) == 1)
-        // The store's background work first, then companions: a service group stops services in
-        // reverse order, so they stop after the forwarder has settled its last batch (the
-        // Pushgateway's final push counts it), and the store's checkpoints and buffered
-        // committer (the --stdin lines) stop last.
-        let companions = destinations.compactMap { $0.companion?(transport) }
+        // The store's background work first: a service group stops services in reverse order,
+        // so the store's checkpoints and buffered committer (the --stdin lines) stop after the
+        // forwarder has settled its last batch.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: SpoolStoreService(store))] + companions.map { .init(service: $0) }
-                + [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: [.init(service: SpoolStoreService(store)),
+                       .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "spool.forward", factory: { _ in SwiftLogNoOpLogHandler() })))
 

@@ -12,9 +12,9 @@ struct Destination {
     var credentials: Credentials = .none
     /// Requests per second, with a burst; nil for none.
     var rateLimit: (perSecond: Double, burst: Double)?
-    /// A service that works with the sink's scheduler (the Pushgateway's pusher). The command
-    /// lists it before the forwarder, so a service group stops it after the forwarder's last
-    /// batch: the pusher's final push then carries the last counts.
+    /// The Pushgateway's pusher, which works with the sink's scheduler: the forwarder runs it
+    /// beside the schedulers and pushes once more after them, so the final push carries the
+    /// last counts.
     var companion: ((Transport) -> PushgatewayPusher)?
     /// The sink's scheduling when a configuration file gave it; nil: from the command's options.
     var scheduling: SinkScheduler.Configuration?

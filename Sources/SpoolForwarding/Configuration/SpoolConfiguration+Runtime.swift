@@ -13,10 +13,9 @@ extension SpoolConfiguration {
         /// The scheduling of ``Sink/scheduling``, with ``SinkScheduler/Configuration/credentials``
         /// set from ``Sink/credentials``.
         package var scheduling: SinkScheduler.Configuration
-        /// A service that must run beside the forwarder, given the forwarder's transport: a
-        /// Pushgateway sink's ``PushgatewayPusher`` (the sink only counts; the pusher pushes).
-        /// Nil for every other type. In a `ServiceGroup`, list it before the ``Forwarder``, so it
-        /// stops after the forwarder's last batch and its final push carries the last counts.
+        /// A Pushgateway sink's ``PushgatewayPusher``, given the forwarder's transport (the sink
+        /// only counts; the pusher pushes); nil for every other type. The ``Forwarder`` runs it
+        /// (its `pushers`): beside the schedulers, and once more after them.
         package var companion: (@Sendable (Transport) -> PushgatewayPusher)?
     }
 
@@ -251,14 +250,20 @@ extension SpoolConfiguration.Secret {
         case .file(let path):
             // A path that does not start like one may be the secret itself, pasted in the wrong
             // place (`token_file: sk_live_…`): it is not repeated.
-            let shown = path.hasPrefix("/") || path.hasPrefix("./") || path.hasPrefix("../")
-                ? path : "(its path is not shown: it does not start with /, ./ or ../, and may be the secret itself)"
+            let showsPath = path.hasPrefix("/") || path.hasPrefix("./") || path.hasPrefix("../")
+            let shown = showsPath ? path : "(its path is not shown: it does not start with /, ./ or ../, and may be the secret itself)"
             source = "the file \(shown)"
             let bytes: [UInt8]
             do throws(SpoolError) {
                 bytes = try readFile(path)
             } catch {
-                throw refuse("cannot read the secret: \(shown == path ? error.message : error.message.replacingOccurrences(of: path, with: shown))")
+                // The reader says "the secret file <path> <what is wrong>"; without the path,
+                // only what is wrong is kept (never a search and replace of the path, which a
+                // short path would match all over the message).
+                let prefix = "the secret file \(path) "
+                let message = showsPath ? error.message
+                    : "the secret file \(shown) " + (error.message.hasPrefix(prefix) ? String(error.message.dropFirst(prefix.count)) : "cannot be read")
+                throw refuse("cannot read the secret: \(message)")
             }
             guard let text = String(validating: bytes, as: UTF8.self) else { throw refuse("\(source) is not UTF-8 text") }
             var trimmed = Substring(text)

@@ -13,9 +13,9 @@ import Synchronization
 /// reported once per outage (`spool.pushgateway.failing`, or `spool.pushgateway.misconfigured`
 /// for a 4xx), and the recovery too.
 ///
-/// In a `ServiceGroup`, list the pusher **before** the ``Forwarder``: services stop in reverse
-/// order, so the final push then carries the forwarder's last counts. Without a service group
-/// (`run(until: .empty)`), call ``push()`` after the forwarder returns.
+/// A ``Forwarder`` given the pusher (`pushers`, as `spool forward` and `makeForwarder` do) runs
+/// its loop beside the schedulers and the final push after them, within its grace period.
+/// ``run()`` is the same loop and final push as a `Service` of its own.
 package final class PushgatewayPusher: Service, Sendable {
     let sink: PushgatewaySink
     let name: String
