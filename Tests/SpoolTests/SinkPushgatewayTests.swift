@@ -312,6 +312,7 @@ extension ForwarderPushgatewayTests {
             // It returned while the first push was still held: the final push, queued behind it,
             // never went out (waiting for both to time out sends both).
             #expect(server.requests.count == 1)
+            #expect(rig.reports.topics() == ["spool.pushgateway.final_push_abandoned"], "\(rig.reports.topics())")
             gate.open()
             try await rig.transport.shutdown()
             try rig.store.close()

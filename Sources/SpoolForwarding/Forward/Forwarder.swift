@@ -101,6 +101,7 @@ public final class Forwarder: Service, Sendable {
         let pushers = self.pushers
         guard !pushers.isEmpty else { return }
         let finished = AsyncStream<Void>.makeStream()
+        let pushed = Atomic<Bool>(false)
         // Unstructured both: whichever ends first ends the wait (a task group would wait for
         // a push, which no cancellation cuts short).
         Task {
@@ -108,6 +109,7 @@ public final class Forwarder: Service, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 for pusher in pushers { group.addTask { _ = await pusher.push() } }
             }
+            pushed.store(true, ordering: .releasing)
             finished.continuation.finish()
         }
         let (clock, grace) = (self.clock, shutdownGracePeriod)
@@ -117,6 +119,9 @@ public final class Forwarder: Service, Sendable {
         }
         for await _ in finished.stream {}
         deadline.cancel()
+        if !pushed.load(ordering: .acquiring) {
+            for pusher in pushers { pusher.reportFinalPushAbandoned(after: grace) }
+        }
     }
 
     private func forward(until stop: SinkScheduler.Stop) async throws {

@@ -155,6 +155,14 @@ package final class PushgatewayPusher: Service, Sendable {
         }
     }
 
+    /// Says that the final push did not finish within the forwarder's grace period: the
+    /// gateway keeps older counts until the next run's first push (the spool keeps the counts).
+    func reportFinalPushAbandoned(after grace: Duration) {
+        report(event(.warning, "spool.pushgateway.final_push_abandoned",
+                     "the final push did not finish within \(grace) of the forwarder's stop; the Pushgateway keeps older counts until the next run pushes (the counts are kept in the spool)",
+                     [:]))
+    }
+
     private func event(_ level: LogLevel, _ topic: String, _ message: String, _ context: [String: JSONValue]) -> LogEntry {
         var context = context
         context["sink"] = .string(name)
