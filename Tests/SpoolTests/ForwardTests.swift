@@ -157,6 +157,29 @@ struct ForwardRig {
         }
     }
 
+    /// By default a backlog leaves in batches of up to 2,000 entries or 1 MiB, not of 1,000
+    /// entries (the old default): each batch is a request and a synced acknowledgement.
+    @Test func aBacklogLeavesInBatchesOfTheDefaultSize() async throws {
+        let rig = try ForwardRig()
+        try await TestHTTPServer.withServer(behaviour: .ok()) { server in
+            try rig.store.registerSink("http")
+            let padding = String(repeating: "é", count: 350)  // 700 bytes of UTF-8
+            try rig.store.append(contentsOf: (0..<4000).map { entry($0, message: "entry \($0) \(padding)") })
+            let defaults = SinkScheduler.Configuration(name: "http")
+            let scheduler = rig.scheduler(NDJSONSink(configuration: .init(url: server.url(path: "/ingest")))) {
+                $0.maxBatchEntries = defaults.maxBatchEntries
+                $0.maxBatchBytes = defaults.maxBatchBytes
+            }
+            try await scheduler.run(until: .empty)
+            try await rig.shutdown()
+            let perRequest = try server.requests.map { try ForwardRig.numbers([$0]).count }
+            // ~2.9 MB of messages: three requests of at most 1 MiB each (1,000 entries would be four).
+            #expect(perRequest.count == 3, "\(perRequest)")
+            #expect(perRequest.dropLast().allSatisfy { $0 > 1000 }, "\(perRequest)")
+            #expect(try ForwardRig.numbers(server.requests) == Array(0..<4000))
+        }
+    }
+
     @Test func unauthorizedPausesTheSinkAndDeadLettersNothing() async throws {
         let rig = try ForwardRig()
         try await TestHTTPServer.withServer(behaviour: .status(401, body: "no org id")) { server in

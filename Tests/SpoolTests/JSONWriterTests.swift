@@ -172,6 +172,18 @@ import Testing
         #expect(try SpoolTestServer.Gzip.decompress(bytes) == body)
     }
 
+    /// The output buffer is first sized for half the body, which log lines always fit in; a body
+    /// that does not compress (already compressed, random) is compressed again into the worst
+    /// case's size, never cut short or refused.
+    @Test(arguments: [0, 1, 100, 4096, 1 << 20])
+    func anIncompressibleBodyStillCompressesWhole(_ count: Int) throws {
+        var generator = SystemRandomNumberGenerator()
+        let body = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let bytes = try gzipped(body)
+        #expect(bytes.count > count / 2 + 1024 || count < 2048)
+        #expect(try SpoolTestServer.Gzip.decompress(bytes) == body)
+    }
+
     /// Compressors are kept between requests: one in use by a thread must never be handed to
     /// another (each thread's body is different, so a shared one shows as a wrong result).
     @Test func gzipFromManyThreadsAtOnceGivesEachItsOwnBody() async throws {

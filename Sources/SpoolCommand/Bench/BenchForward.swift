@@ -8,7 +8,7 @@ struct ForwardBenchOptions: ParsableArguments {
     @Flag(help: "The old micro-benchmark instead of the corpus: fixed ASCII messages of --message-bytes, no context, one level and topic.")
     var synthetic = false
     @Option(help: "Message size in bytes (--synthetic only).") var messageBytes = 200
-    @Option(help: "Most entries per request (the scheduler's default: 1000).") var batchSize = 1000
+    @Option(help: "Most entries per request, and rows per transaction of the raw drain (the scheduler's default: 2000; its requests also stop at 1 MiB).") var batchSize = 2000
     @Option(help: "Batches in flight (the scheduler's default: 2).") var maxInFlight = 2
     @Option(help: "Directory for the spool file (default: a new temporary directory, removed after).") var directory: String?
     @Option(help: "Seconds to wait for the receiver's count after the forwarder returned.") var settleSeconds = 10.0
@@ -93,8 +93,8 @@ struct BenchDrain: AsyncParsableCommand {
         abstract: "A backlog (as after an outage) drained to a parsing receiver, against a raw SQLite drain; entries/s, CPU, peak RSS.",
         discussion: """
             The baseline first: the same backlog in a spool of its own, drained with the SQLite \
-            C API alone (read 1000 rows in id order, delete them in one transaction, no encoding \
-            or sending). Then appends --entries entries of the corpus (timed on its own: committed \
+            C API alone (read --batch-size rows in id order, delete them in one transaction, no \
+            encoding or sending). Then appends --entries entries of the corpus (timed on its own: committed \
             mode, 1000 per transaction), starts the forwarder with one Loki sink sending gzip to \
             `spool bench receiver` (another process, which parses every body) and times it until \
             nothing is pending. Prints both rates and their ratio, CPU seconds per million, and the \

@@ -137,8 +137,8 @@ struct Forward: AsyncParsableCommand {
 
     // MARK: - Batching
 
-    @Option(help: ArgumentHelp("Most entries per request.", valueName: "n"))
-    var batchSize = 1000
+    @Option(help: ArgumentHelp("Most entries per request (a request also stops at 1 MiB).", valueName: "n"))
+    var batchSize = 2000
 
     @Option(help: ArgumentHelp("Batches in flight per sink; 1 gives strict order.", valueName: "n"))
     var maxInFlight = 2

@@ -29,13 +29,15 @@ extension SinkScheduler {
                 verdict = await local.deliver(entries, sink: configuration.name)
                 metrics.latency.recordNanoseconds(started.duration(to: clock.now).totalNanoseconds)
             } else {
-                let request: SinkRequest?
+                var encoded: SinkRequest?
                 do {
-                    request = try sink.encode(entries)
+                    encoded = try sink.encode(entries)
                 } catch {
                     return try await reject(entries, status: nil, reason: "could not encode: \(error.message)", attempts: previous + attempt)
                 }
-                guard let request else {
+                // Held once, by `request`, which the transport consumes: the body is let go once
+                // compressed, not kept through the round trip.
+                guard let request = encoded.take() else {
                     // Nothing of these entries is for this destination (e.g. below its level).
                     return Settlement(delivered: entries.count)
                 }
@@ -46,7 +48,7 @@ extension SinkScheduler {
                 // here, right before anything is sent.
                 try await holdLease()
                 let started = clock.now
-                let result = await transport.send(request, credentials: configuration.credentials)
+                let result = await transport.send(consume request, credentials: configuration.credentials)
                 metrics.latency.recordNanoseconds(started.duration(to: clock.now).totalNanoseconds)
 
                 switch result {
