@@ -138,7 +138,7 @@ struct Forward: AsyncParsableCommand {
     // MARK: - Batching
 
     @Option(help: ArgumentHelp("Most entries per request (a request also stops at 1 MiB).", valueName: "n"))
-    var batchSize = 2000
+    var batchSize = SinkScheduler.Configuration.defaultMaxBatchEntries
 
     @Option(help: ArgumentHelp("Batches in flight per sink; 1 gives strict order.", valueName: "n"))
     var maxInFlight = 2

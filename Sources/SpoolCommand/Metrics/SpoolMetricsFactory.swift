@@ -102,7 +102,7 @@ enum MetricsCatalogue {
     static func buckets(_ name: String) -> [Double] {
         switch name {
         case "spool_batch_entries":
-            [1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000]
+            [1, 5, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10_000]
         case "spool_delivery_latency_seconds":
             // From a fraction of a second (a batch's wait) to an hour (an outage being caught up).
             [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]

@@ -14,17 +14,19 @@ enum Gzip {
     static let fastestLevel = 1
 
     /// `bytes` compressed as a gzip member at `level` (1 fastest … 9 smaller), written straight
-    /// into a buffer the transport sends: the body is read once and the output written once.
-    /// - Throws: ``SpoolError`` `.io` if libdeflate cannot allocate a compressor.
+    /// into a buffer the transport sends. The buffer is first sized for half the body, which
+    /// log lines fit in with room to spare (they compress 5–10×); a body that does not fit
+    /// (already compressed, random) is compressed again into libdeflate's worst-case bound.
+    /// A buffer left mostly empty is copied into one of the output's size: a request in flight
+    /// holds what it sends, not the room it was given.
+    /// - Throws: ``SpoolError`` `.io` if libdeflate cannot allocate a compressor, or (never
+    ///   seen) finds no room within its own bound.
     static func compress(_ bytes: [UInt8], level: Int = fastestLevel, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(SpoolError) -> ByteBuffer {
         let level = max(1, min(9, level))
         guard let compressor = Compressors.shared.take(level: level) else {
             throw SpoolError(.io, "gzip: libdeflate could not allocate a compressor (out of memory)")
         }
         defer { Compressors.shared.give(compressor, level: level) }
-        // Log lines compress 5–10×: a buffer of half the input holds the output but for nearly
-        // incompressible bodies, which are compressed again into the worst case's size. Sized
-        // for the worst case every time, each request in flight held ~1 MiB it never wrote.
         let bound = libdeflate_gzip_compress_bound(compressor, bytes.count)
         for capacity in [min(bound, 1024 + bytes.count / 2), bound] {
             var output = allocator.buffer(capacity: capacity)
@@ -33,8 +35,13 @@ enum Gzip {
                     libdeflate_gzip_compress(compressor, source.baseAddress, source.count, target.baseAddress, target.count)
                 }
             }
-            // Zero only when the output does not fit, which the bound rules out.
-            if written > 0 || bytes.isEmpty { return output }
+            // Zero when the output does not fit: expected of the first try now and then, never
+            // of the second (the bound is libdeflate's worst case).
+            guard written > 0 || bytes.isEmpty else { continue }
+            guard output.capacity > 2 * output.readableBytes + 4096 else { return output }
+            var exact = allocator.buffer(capacity: output.readableBytes)
+            exact.writeBuffer(&output)
+            return exact
         }
         throw SpoolError(.io, "gzip: libdeflate found no room for \(bytes.count) bytes")
     }
