@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SpoolTesting
 import Testing
 @testable import Spool
@@ -24,6 +25,46 @@ import Testing
         #expect(single.entries[0].message == "entry 7")
         #expect(single.entries[0].contextJSON == #"{"n":7}"#)
         #expect(single.entries[0].entry == entry(7))
+    }
+
+    /// A claim of entries already synced takes only the reader's lock: it never waits behind an
+    /// app's commit or another sink's acknowledgement holding the writer. An acknowledgement's
+    /// synced commit makes every entry committed before it synced for claims too, so a live
+    /// stream's claims need no sync (and no writer) of their own.
+    @Test func aClaimOfSyncedEntriesDoesNotWaitForTheWriter() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("loki")
+        try spool.append(contentsOf: (1...10).map { entry($0) })
+        let first = try spool.claim(sink: "loki", owner: "a", maxCount: 4)  // syncs through 10
+        #expect(try claimWhileTheWriterIsHeld(spool, after: first.lastID, maxCount: 4) == [5, 6, 7, 8])
+        try spool.append(contentsOf: (11...20).map { entry($0) })
+        try spool.acknowledge(sink: "loki", owner: "a", through: 8, delivered: 8)  // synced: through 20
+        #expect(try claimWhileTheWriterIsHeld(spool, after: 8, maxCount: 100) == Array(9...20))
+    }
+
+    /// The ids `claim` returns while another thread holds the store's writer, or nil if it
+    /// waited for the writer (10 s).
+    private func claimWhileTheWriterIsHeld(_ spool: SpoolStore, after: Int64, maxCount: Int) throws -> [Int64]? {
+        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), claimed = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            spool.writer.withLock { _ in
+                held.signal()
+                release.wait()
+            }
+        }
+        held.wait()
+        let result = Mutex<Result<[Int64], SpoolError>?>(nil)
+        Thread.detachNewThread {
+            let ids = Result { () throws(SpoolError) -> [Int64] in
+                try spool.claim(sink: "loki", owner: "a", after: after, maxCount: maxCount).entries.map(\.id)
+            }
+            result.withLock { $0 = ids }
+            claimed.signal()
+        }
+        let waited = claimed.wait(timeout: .now() + 10) == .timedOut
+        release.signal()
+        if waited { claimed.wait() }
+        return waited ? nil : try result.withLock { $0 }?.get()
     }
 
     @Test func acknowledgedEntriesAreDeletedOnlyWhenEverySinkPassedThem() throws {

@@ -44,6 +44,10 @@ public final class SpoolStore: Sendable {
     private let dropped = Mutex<[String: Int]>([:])
     /// Leases this process holds, so claims renew them only when half-expired.
     let leases = Mutex<[String: LeaseRecord]>([:])
+    /// Entries up to this id are on disk (synced) for claims: ``Writer/claimedDurableThrough``,
+    /// readable without the writer's lock. A claim of entries below it takes no lock but the
+    /// reader's, so it never waits behind a commit or an acknowledgement's sync.
+    let durableForClaims = Atomic<Int64>(0)
     let checkpointer: Checkpointer
     /// The background work while ``run()`` runs (see SpoolStore+Run.swift).
     let background = Mutex<BackgroundRun?>(nil)
