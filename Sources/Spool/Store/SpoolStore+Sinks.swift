@@ -289,8 +289,8 @@ extension SpoolStore {
                 newest = try connection.scalarInt("SELECT max(id) FROM entries")
                 return result
             }
-            // The commit was synced: every entry committed before it is on disk, so the claims
-            // of a live stream need no sync of their own for them (one sync per batch, not two).
+            // The commit was synced: every entry committed before it is on disk, so a claim of
+            // them needs no sync of its own (entries appended while the batch was out).
             if !isFsyncMode, let newest {
                 writer.claimedDurableThrough = max(writer.claimedDurableThrough, newest)
                 durableForClaims.max(writer.claimedDurableThrough, ordering: .releasing)
