@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import Synchronization
 import SpoolTesting
@@ -38,13 +39,17 @@ import Testing
         let first = try spool.claim(sink: "loki", owner: "a", maxCount: 4)  // syncs through 10
         #expect(try claimWhileTheWriterIsHeld(spool, after: first.lastID, maxCount: 4) == [5, 6, 7, 8])
         try spool.append(contentsOf: (11...20).map { entry($0) })
+        // An acknowledgement that moves nothing writes nothing, so it syncs nothing either: the
+        // claim of 11…20 must still sync them, and so wait for the writer.
+        try spool.acknowledge(sink: "loki", owner: "a", through: 0, delivered: 0)
+        #expect(try claimWhileTheWriterIsHeld(spool, after: 8, maxCount: 100, patience: .milliseconds(300)) == nil)
         try spool.acknowledge(sink: "loki", owner: "a", through: 8, delivered: 8)  // synced: through 20
         #expect(try claimWhileTheWriterIsHeld(spool, after: 8, maxCount: 100) == Array(9...20))
     }
 
     /// The ids `claim` returns while another thread holds the store's writer, or nil if it
-    /// waited for the writer (10 s).
-    private func claimWhileTheWriterIsHeld(_ spool: SpoolStore, after: Int64, maxCount: Int) throws -> [Int64]? {
+    /// waited for the writer (`patience`; a claim that must not wait gets 10 s).
+    private func claimWhileTheWriterIsHeld(_ spool: SpoolStore, after: Int64, maxCount: Int, patience: DispatchTimeInterval = .seconds(10)) throws -> [Int64]? {
         let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), claimed = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             spool.writer.withLock { _ in
@@ -61,10 +66,35 @@ import Testing
             result.withLock { $0 = ids }
             claimed.signal()
         }
-        let waited = claimed.wait(timeout: .now() + 10) == .timedOut
+        let waited = claimed.wait(timeout: .now() + patience) == .timedOut
         release.signal()
         if waited { claimed.wait() }
         return waited ? nil : try result.withLock { $0 }?.get()
+    }
+
+    /// Registering a sink that exists already (what every `spool forward` does at start) reads
+    /// nothing of the backlog: its books were set when it was first registered. It used to count
+    /// over every entry, all of a backlog after an outage, before the first batch could leave.
+    @Test func registeringAKnownSinkAgainDoesNotReadTheBacklog() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.append(contentsOf: (1...3000).map { entry($0, message: String(repeating: "x", count: 300)) })
+        try spool.registerSink("loki")
+        func pagesRead(_ body: () throws -> Void) throws -> Int32 {
+            func misses() -> Int32 {
+                spool.writer.withLock { writer in
+                    var current: Int32 = 0, highest: Int32 = 0
+                    sqlite3_db_status(writer.connection.handle, SQLITE_DBSTATUS_CACHE_MISS, &current, &highest, 0)
+                    return current
+                }
+            }
+            let before = misses()
+            try body()
+            return misses() - before
+        }
+        // ~1 MB of entries: some 250 pages, more than the writer's cache holds.
+        #expect(try pagesRead { try spool.registerSink("loki") } < 10)
+        #expect(try pagesRead { try spool.registerSink("otlp") } > 200, "a new sink counts what is stored")
+        #expect(try spool.position(of: "loki") == 0 && spool.position(of: "otlp") == 0)
     }
 
     @Test func acknowledgedEntriesAreDeletedOnlyWhenEverySinkPassedThem() throws {

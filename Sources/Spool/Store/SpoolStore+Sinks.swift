@@ -43,6 +43,12 @@ extension SpoolStore {
         let created = now
         try writer.withLock { writer throws(SpoolError) in
             try writer.transaction { () throws(SpoolError) in
+                // Registered already (every `spool forward` registers its sinks): nothing to
+                // count. The count below reads every entry, a whole backlog after an outage.
+                let known = try writer.connection.prepare("SELECT 1 FROM sinks WHERE name = ?")
+                known.bind(1, name)
+                guard try !known.step() else { return }
+                known.reset()
                 // Its books start at its position: entries stored from there on, less those
                 // addressed to other sinks, are accepted for it.
                 let statement = try writer.connection.prepare("""
@@ -286,7 +292,8 @@ extension SpoolStore {
                     try drop.run()
                 }
                 try writer.deletePassedEntries()
-                newest = try connection.scalarInt("SELECT max(id) FROM entries")
+                // Only a commit that writes is synced: one that moves the position always does.
+                if through > position { newest = try connection.scalarInt("SELECT max(id) FROM entries") }
                 return result
             }
             // The commit was synced: every entry committed before it is on disk, so a claim of
