@@ -46,7 +46,8 @@ public final class SpoolStore: Sendable {
     let leases = Mutex<[String: LeaseRecord]>([:])
     /// Entries up to this id are on disk (synced) for claims: ``Writer/claimedDurableThrough``,
     /// readable without the writer's lock. A claim of entries below it takes no lock but the
-    /// reader's, so it never waits behind a commit or an acknowledgement's sync.
+    /// reader's (and the writer's once per half-lease, to renew the lease), so it does not wait
+    /// behind a commit or an acknowledgement's sync.
     let durableForClaims = Atomic<Int64>(0)
     let checkpointer: Checkpointer
     /// The background work while ``run()`` runs (see SpoolStore+Run.swift).
