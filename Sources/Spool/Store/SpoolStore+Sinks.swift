@@ -208,11 +208,12 @@ extension SpoolStore {
             try reader.entries(for: sink, after: start, maxCount: max(1, maxCount), maxBytes: max(1, maxBytes))
         }
         if let last = entries.last?.id, !isFsyncMode, last > durableForClaims.load(ordering: .acquiring) {
-            let durable = try writer.withLock { writer throws(SpoolError) -> Int64 in
-                try writer.syncForClaim(through: last)
-                return writer.claimedDurableThrough
+            try writer.withLock { writer throws(SpoolError) in
+                // Another claim may have synced them while this one waited for the writer.
+                guard last > durableForClaims.load(ordering: .acquiring),
+                      let synced = try writer.syncForClaim(through: last) else { return }
+                durableForClaims.max(synced, ordering: .releasing)
             }
-            durableForClaims.max(durable, ordering: .releasing)
         }
         CrashPoint.reached("store.claim")
         return ClaimedBatch(sink: sink, entries: entries, lastID: entries.last?.id ?? start)
@@ -298,10 +299,7 @@ extension SpoolStore {
             }
             // The commit was synced: every entry committed before it is on disk, so a claim of
             // them needs no sync of its own (entries appended while the batch was out).
-            if !isFsyncMode, let newest {
-                writer.claimedDurableThrough = max(writer.claimedDurableThrough, newest)
-                durableForClaims.max(writer.claimedDurableThrough, ordering: .releasing)
-            }
+            if !isFsyncMode, let newest { durableForClaims.max(newest, ordering: .releasing) }
             return acknowledgement
         }
     }

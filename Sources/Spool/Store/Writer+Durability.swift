@@ -18,11 +18,13 @@ extension Writer {
     }
 
     /// Committed and buffered modes: syncs the WAL before a claim hands out entries up to
-    /// `id`, unless it did so already. An entry sent and then lost with a power cut would
-    /// leave the destination holding it while its id went to a new entry (found by
-    /// tools/powercut). One sync per batch with new entries; nothing in fsync mode.
-    func syncForClaim(through id: Int64) throws(SpoolError) {
-        guard !syncsEveryCommit, id > claimedDurableThrough else { return }
+    /// `id`. An entry sent and then lost with a power cut would leave the destination holding
+    /// it while its id went to a new entry (found by tools/powercut). The caller asks only for
+    /// entries not synced yet (``SpoolStore/durableForClaims``); nothing in fsync mode.
+    /// - Returns: the id through which entries are now synced (at least `id`), or nil when
+    ///   nothing was synced (fsync mode; no WAL open on this connection yet).
+    func syncForClaim(through id: Int64) throws(SpoolError) -> Int64? {
+        guard !syncsEveryCommit else { return nil }
         // Everything committed before the sync is durable after it, not only this batch: a
         // backlog drained batch after batch costs one sync, not one per batch. No commit can
         // come between (this runs under the writer's lock; another process's commits after
@@ -33,9 +35,9 @@ extension Writer {
         // durable, so the next claim tries again rather than trusting an unsynced WAL.
         guard sqlite3_file_control(connection.handle, "main", SQLITE_FCNTL_JOURNAL_POINTER, &pointer) == SQLITE_OK,
               let file = pointer, let sync = file.pointee.pMethods?.pointee.xSync
-        else { return }
+        else { return nil }
         let rc = sync(file, SQLITE_SYNC_NORMAL)
         guard rc == SQLITE_OK else { throw SQLiteFailure.error(rc, "cannot sync the WAL before a claim", connection: connection) }
-        claimedDurableThrough = max(id, newest ?? id)
+        return max(id, newest ?? id)
     }
 }

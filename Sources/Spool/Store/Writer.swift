@@ -25,9 +25,6 @@ package final class Writer {
     let policy: SpoolStore.OverflowPolicy
     /// fsync mode: every commit is synced already (`synchronous=FULL`).
     let syncsEveryCommit: Bool
-    /// Committed and buffered modes: the highest entry id known durable after a WAL sync for a
-    /// claim (Writer+Durability.swift).
-    var claimedDurableThrough: Int64 = 0
     /// Estimate of the database's used bytes; measured exactly when it nears the bound.
     var usedBytesEstimate: Int64 = 0
     var bytesSinceMeasure: Int64 = 0
