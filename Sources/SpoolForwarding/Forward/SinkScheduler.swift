@@ -12,12 +12,13 @@ package final class SinkScheduler: Sendable {
     package struct Configuration: Sendable {
         /// The sink's name: its position in the spool. Default the sink's kind.
         package var name: String
-        /// Most entries per request. Default 1000 (the sink may ask for fewer). Each batch costs
-        /// a request and a synced acknowledgement, so larger batches drain a backlog on less CPU
-        /// (2,000: 5 % less; 1 MiB batches: 13 % less), but each batch in flight is held in
-        /// memory: with 2,000 `spool forward` reached 32 MiB (BENCHMARKS.md, "Session 9").
+        /// Most entries per request. Default 2000 (the sink may ask for fewer). Each batch costs
+        /// a request and a synced acknowledgement, so larger batches drain a backlog on less CPU,
+        /// but each batch in flight is held in memory: draining 10 million entries, `spool
+        /// forward` peaks at 24.5 MiB with 1000, 27.4 with 2000 and 30.6–31.4 with 4000
+        /// (BENCHMARKS.md, "Session 10").
         package var maxBatchEntries: Int = Self.defaultMaxBatchEntries
-        package static let defaultMaxBatchEntries = 1000
+        package static let defaultMaxBatchEntries = 2000
         /// Most bytes of topic, message and context per request. Default 1 MiB.
         package var maxBatchBytes: Int = 1 << 20
         /// A partial batch leaves after waiting this long for more entries. Default 1 s.
