@@ -165,6 +165,13 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
         // Autocheckpoint stays off on the writer: the append path never checkpoints itself.
         #expect(try spool.writer.withLock { try $0.connection.scalarInt("PRAGMA wal_autocheckpoint") } == 0)
     }
+
+    // Whatever the platform's SQLite was built with (Debian: ON, SQLite's default: OFF), the
+    // connection that deletes delivered entries zeroes them only where it writes anyway.
+    @Test func deletesZeroOnlyPagesTheyWriteAnyway() throws {
+        let spool = try SpoolStore(path: path)
+        #expect(try spool.writer.withLock { try $0.connection.scalarInt("PRAGMA secure_delete") } == 2)  // FAST
+    }
 }
 
 @Suite struct CheckpointModeTests {

@@ -9,7 +9,7 @@ struct ForwardBenchOptions: ParsableArguments {
     @Flag(help: "The old micro-benchmark instead of the corpus: fixed ASCII messages of --message-bytes, no context, one level and topic.")
     var synthetic = false
     @Option(help: "Message size in bytes (--synthetic only).") var messageBytes = 200
-    @Option(help: "Most entries per request, and rows per transaction of the raw drain (the scheduler's default: 2000; its requests also stop at 1 MiB).") var batchSize = SinkScheduler.Configuration.defaultMaxBatchEntries
+    @Option(help: "Most entries per request (a request also stops at 1 MiB), and rows per transaction of the raw drain.") var batchSize = SinkScheduler.Configuration.defaultMaxBatchEntries
     @Option(help: "Batches in flight (the scheduler's default: 2).") var maxInFlight = 2
     @Option(help: "Directory for the spool file (default: a new temporary directory, removed after).") var directory: String?
     @Option(help: "Seconds to wait for the receiver's count after the forwarder returned.") var settleSeconds = 10.0
