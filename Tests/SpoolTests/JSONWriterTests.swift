@@ -40,6 +40,20 @@ import Testing
         #expect(writer.count <= text.utf8.count + 2 + escapes * 5)
     }
 
+    @Test func everyEscapeIsSpelledOneWayAcrossLongRuns() {
+        // Escapes first, last, adjacent and between runs longer than the eight-byte scan.
+        let run = "logfmt é東 line "  // 18 bytes
+        let text = "\"" + run + "\\\n\r\t\u{8}\u{C}\u{0}\u{1F}" + run + run + "\u{7F}/\""
+        var writer = JSONWriter()
+        writer.append(raw: "x")  // the string lands after what is already written
+        writer.writeString(text)
+        let expected = #"x"\""# + run + #"\\\n\r\t\b\f\u0000\u001f"# + run + run + "\u{7F}/" + #"\"""#
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == expected)
+        var plain = JSONWriter()
+        plain.writeString(run + run)
+        #expect(String(decoding: plain.bytes, as: UTF8.self) == "\"" + run + run + "\"")
+    }
+
     @Test func randomTextRoundTrips() throws {
         // Seeded, so a failure repeats; scalars from every UTF-8 length and the escape set.
         var state: UInt64 = 0x1234_5678
