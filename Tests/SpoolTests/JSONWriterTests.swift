@@ -54,6 +54,56 @@ import Testing
         #expect(String(decoding: plain.bytes, as: UTF8.self) == "\"" + run + run + "\"")
     }
 
+    @Test func longStringsMatchAPerByteReference() {
+        // Past the 1 KiB stack buffer: its flushes, a run longer than it, an escape on each side
+        // of a flush, a string of escapes only; and seeded random text up to 5,000 bytes.
+        let long = String(repeating: "a", count: 3000)
+        var cases = [
+            "\"" + String(repeating: "x", count: 10_000) + "\n",
+            String(repeating: "\u{1}", count: 300),
+            String(repeating: "ab\"", count: 700),
+            "\t" + long + "\"" + long + "\\",
+            String(repeating: "y", count: 1020) + "\n\u{0}" + String(repeating: "z", count: 1030),
+        ]
+        var state: UInt64 = 0x9E37_79B9
+        func next() -> UInt64 {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return state
+        }
+        let pool: [String] = ["\"", "\\", "\n", "\u{1F}", "a", "é", "東", "😀", String(repeating: "r", count: 200)]
+        for _ in 0..<200 {
+            var text = ""
+            while text.utf8.count < Int(next() % 5000) { text += pool[Int(next() % UInt64(pool.count))] }
+            cases.append(text)
+        }
+        for text in cases {
+            var writer = JSONWriter()
+            writer.writeString(text)
+            #expect(writer.bytes == Self.referenceEscape(text), "\(text.utf8.count) bytes")
+        }
+    }
+
+    /// RFC 8259's escaping, byte by byte, spelled as the writer spells it.
+    static func referenceEscape(_ text: String) -> [UInt8] {
+        var out: [UInt8] = [0x22]
+        let hex = Array("0123456789abcdef".utf8)
+        for byte in text.utf8 {
+            switch byte {
+            case 0x22: out += [0x5C, 0x22]
+            case 0x5C: out += [0x5C, 0x5C]
+            case 0x0A: out += [0x5C, UInt8(ascii: "n")]
+            case 0x0D: out += [0x5C, UInt8(ascii: "r")]
+            case 0x09: out += [0x5C, UInt8(ascii: "t")]
+            case 0x08: out += [0x5C, UInt8(ascii: "b")]
+            case 0x0C: out += [0x5C, UInt8(ascii: "f")]
+            case ..<0x20: out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            default: out.append(byte)
+            }
+        }
+        out.append(0x22)
+        return out
+    }
+
     @Test func randomTextRoundTrips() throws {
         // Seeded, so a failure repeats; scalars from every UTF-8 length and the escape set.
         var state: UInt64 = 0x1234_5678

@@ -1,13 +1,14 @@
 /// The one JSON writer of the project: appends JSON to a byte array. Every request body, every
 /// stored context and every `--json` line is written through it.
 ///
-/// Strings are escaped with one scan and one copy per run of bytes that need no escape: only
+/// Strings are escaped in one scan, eight bytes at a time between escapes: only
 /// `"`, `\` and the control characters below U+0020 are escaped, as RFC 8259 requires; every
 /// other byte, non-ASCII included, is copied as it is. A Swift `String` is always valid UTF-8
 /// (invalid input was replaced by U+FFFD when it became one), so the output is valid UTF-8 too.
 ///
-/// Per entry it allocates nothing but the array's own growth: give `init(capacity:)` a
-/// generous guess and a batch is written in one allocation.
+/// Per entry it allocates nothing but the array's own growth (a string with escapes passes
+/// through a 1 KiB buffer on the stack): give `init(capacity:)` a generous guess and a batch is
+/// written in one allocation.
 package struct JSONWriter {
     /// The JSON written so far.
     package var bytes: [UInt8]
@@ -54,8 +55,9 @@ package struct JSONWriter {
     /// Appends valid UTF-8 `utf8` as a JSON string literal.
     ///
     /// A string with nothing to escape is appended in one copy. One with escapes (a JSON or
-    /// logfmt line has dozens of quotes) is written into a temporary buffer first and appended
-    /// once: appending each run and each escape to the array took a drain ~5 % of its CPU.
+    /// logfmt line has dozens of quotes) is written through a 1 KiB buffer on the stack and
+    /// appended a kilobyte at a time; appending each run and each escape on its own made Loki
+    /// bodies cost 10 % more CPU (BENCHMARKS.md, "Session 10").
     package mutating func writeString(utf8: UnsafeBufferPointer<UInt8>) {
         guard let base = utf8.baseAddress, !utf8.isEmpty else {
             append("\"\"")
@@ -69,29 +71,46 @@ package struct JSONWriter {
             bytes.append(UInt8(ascii: "\""))
             return
         }
-        // Each byte from the first escape on takes at most six (\u00XX), plus the quotes.
-        let capacity = clean + (count - clean) * 6 + 2
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.chunkBytes) { buffer in
             let out = buffer.baseAddress!
-            out[0] = UInt8(ascii: "\"")
+            out.initialize(to: UInt8(ascii: "\""))
             var written = 1
             var index = 0
             var runEnd = clean
             while true {
                 // The run [index, runEnd) needs no escape.
-                if runEnd > index {
-                    (out + written).update(from: base + index, count: runEnd - index)
-                    written += runEnd - index
+                let run = runEnd - index
+                if written + run > Self.chunkBytes {
+                    bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: written))
+                    written = 0
+                }
+                if run > Self.chunkBytes {
+                    bytes.append(contentsOf: UnsafeBufferPointer(start: base + index, count: run))
+                } else if run > 0 {
+                    (out + written).initialize(from: base + index, count: run)
+                    written += run
                 }
                 guard runEnd < count else { break }
+                if written + 6 > Self.chunkBytes {
+                    bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: written))
+                    written = 0
+                }
                 written += Self.writeEscape(of: base[runEnd], to: out + written)
                 index = runEnd + 1
                 runEnd = Self.cleanPrefix(base, from: index, count: count)
             }
-            out[written] = UInt8(ascii: "\"")
+            if written == Self.chunkBytes {
+                bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: written))
+                written = 0
+            }
+            (out + written).initialize(to: UInt8(ascii: "\""))
             bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: written + 1))
         }
     }
+
+    /// The stack buffer of ``writeString(utf8:)``: `withUnsafeTemporaryAllocation` stays on the
+    /// stack up to 1 KiB.
+    static let chunkBytes = 1024
 
     /// The index of the first byte at or after `start` that needs an escape, or `count`.
     @inline(__always)
