@@ -88,11 +88,11 @@ package enum SpoolFile {
         // A reset WAL is truncated back to this size, so an outage's peak does not stay on disk.
         try connection.execute("PRAGMA journal_size_limit = \(64 << 20)")
         // Delivered entries' bytes are zeroed where the page is written anyway, not in pages an
-        // acknowledgement frees. SQLite's own default (OFF) zeroes nothing; Debian and Fedora
-        // build it with ON, which writes every freed page once more: 24,000 of 58,600 writes in
-        // a drain of 200,000 entries, 7 % of its CPU (BENCHMARKS.md, "Session 10"). The writer's
-        // connection, which every deletion of entries goes through, behaves the same on every
-        // platform; what it leaves on disk: docs/architecture.md, section 2.
+        // acknowledgement frees. SQLite's own default (OFF) zeroes nothing; Debian and many other
+        // distributions build it with ON, which writes every freed page once more: 24,000 of 58,600
+        // writes in a drain of 200,000 entries, 7 % of its CPU (BENCHMARKS.md, "Session 10"). The
+        // writer's connection, which every deletion of entries goes through, behaves the same on
+        // every platform; what it leaves on disk: docs/architecture.md, section 2.
         try connection.execute("PRAGMA secure_delete = FAST")
         if let pages = configuration.maximumPageCount { _ = try connection.scalarInt("PRAGMA max_page_count = \(pages)") }
         if case .spool(let version) = kind, version == Migrations.latestVersion { return connection }
