@@ -34,8 +34,9 @@ public final class SpoolStore: Sendable {
     /// ``Configuration/logger``, or one JSON line on stderr.
     package let reporter: @Sendable (LogEntry) -> Void
 
-    /// The one writing connection. Whoever holds this lock owns it.
-    let writer: Mutex<Writer>
+    /// The one writing connection. Whoever holds this lock owns it. A plain mutex, not `Mutex`:
+    /// see ``FastLock``.
+    let writer: FastLock<Writer>
     /// A second connection for reads (claims, stats), so readers never wait for commits.
     let reader: Mutex<Reader>
     /// Entries waiting for a commit, and who waits for them (see GroupCommit.swift).
@@ -117,7 +118,7 @@ public final class SpoolStore: Sendable {
         let checkpointPages = configuration.effectiveCheckpointPages(fileSystemBytes: Writer.fileSystemBytes(path))
         checkpointer = Checkpointer(path: path, threshold: checkpointPages, durability: configuration.durability, report: reporter, clock: configuration.clock)
         checkpointer.attach(to: connection)
-        writer = Mutex(try Writer(connection: connection, configuration: configuration, checkpointPages: checkpointPages))
+        writer = FastLock(try Writer(connection: connection, configuration: configuration, checkpointPages: checkpointPages))
         let readConnection = try Connection(path: path, create: false)
         SpoolFile.applyBusyTimeout(readConnection, configuration.busyTimeout)
         try SpoolFile.applyCacheSize(readConnection)

@@ -5,7 +5,10 @@ extension SinkScheduler {
     /// The one retry loop: sends `entries` until the destination settles them. Transient
     /// failures are retried forever with backoff; 413 splits; a rejection splits down to the
     /// offending entries, which become dead letters; a misconfigured sink pauses and keeps all.
-    func deliver(_ entries: ArraySlice<StoredEntry>, attempts previous: Int) async throws -> Settlement {
+    /// - Parameter gate: nothing of the batch is sent before this has finished (the previous
+    ///   batch's acknowledgement); the batch is encoded and compressed meanwhile.
+    func deliver(_ entries: ArraySlice<StoredEntry>, attempts previous: Int, after gate: Task<Void, any Error>? = nil) async throws -> Settlement {
+        var gate = gate
         var attempt = 0
         var reportedOutage = false
         while true {
@@ -22,6 +25,7 @@ extension SinkScheduler {
             if let local = sink as? any LocalSink {
                 // Not HTTP (console, counters): the sink takes the batch itself; everything
                 // around this step (limits, breaker, verdicts) is the same as for HTTP.
+                try await gate.take()?.value
                 try await bucket?.acquire()
                 try await breaker.permit()
                 try await holdLease()
@@ -33,6 +37,7 @@ extension SinkScheduler {
                 do {
                     encoded = try sink.encode(entries)
                 } catch {
+                    try await gate.take()?.value
                     return try await reject(entries, status: nil, reason: "could not encode: \(error.message)", attempts: previous + attempt)
                 }
                 // Held once, by `request`, which the transport consumes: the body is let go once
@@ -41,6 +46,8 @@ extension SinkScheduler {
                     // Nothing of these entries is for this destination (e.g. below its level).
                     return Settlement(delivered: entries.count)
                 }
+                let prepared = transport.prepare(request, credentials: configuration.credentials)
+                try await gate.take()?.value
                 try await bucket?.acquire()
                 try await breaker.permit()
                 // The lease renews itself while the scheduler runs; a lease lost meanwhile (also
@@ -48,7 +55,7 @@ extension SinkScheduler {
                 // here, right before anything is sent.
                 try await holdLease()
                 let started = clock.now
-                let result = await transport.send(consume request, credentials: configuration.credentials)
+                let result = await transport.send(prepared)
                 metrics.latency.recordNanoseconds(started.duration(to: clock.now).totalNanoseconds)
 
                 switch result {

@@ -280,7 +280,7 @@ package final class SinkScheduler: Sendable {
     // MARK: - Forwarding
 
     private func forward(until stop: Stop) async throws {
-        let (name, owner, lease) = (configuration.name, owner, configuration.lease)
+        let (name, owner) = (configuration.name, owner)
         var cursor = try await withStore("read the position") { store throws(SpoolError) in try store.position(of: name) }
         var inFlight: [(lastID: Int64, task: Task<Settlement, any Error>)] = []
         var partialSince: UnixInstant?
@@ -289,6 +289,7 @@ package final class SinkScheduler: Sendable {
             countInFlight(0)
         }
         let batchEntries = max(1, min(configuration.maxBatchEntries, sink.maximumEntriesPerRequest ?? .max))
+        var lastClaimWasFull = false
         var gaugesUpdated: UnixInstant?
         while !Task.isCancelled {
             let untilEmpty = stop == .empty || finishing.load(ordering: .acquiring)
@@ -298,14 +299,10 @@ package final class SinkScheduler: Sendable {
             }
             // Keep the pipe full.
             while inFlight.count < max(1, configuration.maxInFlight) && !isStopping {
-                try await holdLease()
-                let (after, maxBytes) = (cursor, configuration.maxBatchBytes)
-                let batch = try await withStore("claim") { store throws(SpoolError) in
-                    try store.claim(sink: name, owner: owner, lease: lease, after: after, maxCount: batchEntries, maxBytes: maxBytes)
-                }
-                guard !batch.entries.isEmpty else { partialSince = nil; break }
-                let bytes = batch.entries.reduce(0) { $0 + $1.topic.utf8.count + $1.message.utf8.count + ($1.contextJSON?.utf8.count ?? 0) }
-                let full = batch.entries.count >= batchEntries || bytes * 10 >= configuration.maxBatchBytes * 9
+                let batch = try await claim(after: cursor, maxCount: batchEntries)
+                guard !batch.entries.isEmpty else { partialSince = nil; lastClaimWasFull = false; break }
+                let full = isFull(batch, maxCount: batchEntries)
+                lastClaimWasFull = full
                 if !full && !untilEmpty {
                     let since = partialSince ?? clock.now
                     partialSince = since
@@ -335,18 +332,40 @@ package final class SinkScheduler: Sendable {
             }
             inFlight.removeFirst()
             countInFlight(inFlight.count)
-            do {
-                let through = oldest.lastID
-                let (dropped, reason) = (settlement.rejectedByDestination, settlement.rejectionReason)
-                let acknowledgement = try await withStore("acknowledge") { store throws(SpoolError) in
-                    try store.acknowledge(sink: name, owner: owner, through: through,
-                                          delivered: settlement.delivered, deadLetters: settlement.deadLetters,
-                                          droppedByDestination: dropped, dropReason: reason)
+            let through = oldest.lastID
+            let (dropped, reason) = (settlement.rejectedByDestination, settlement.rejectionReason)
+            let acknowledged = Task {
+                do {
+                    let acknowledgement = try await self.withStore("acknowledge") { store throws(SpoolError) in
+                        try store.acknowledge(sink: name, owner: owner, through: through,
+                                              delivered: settlement.delivered, deadLetters: settlement.deadLetters,
+                                              droppedByDestination: dropped, dropReason: reason)
+                    }
+                    self.deliveryLatency.record(acknowledgement)
+                } catch let error as SpoolError {
+                    throw self.lost(error)
                 }
-                deliveryLatency.record(acknowledgement)
-            } catch let error as SpoolError {
-                throw lost(error)
             }
+            // A backlog: while the acknowledgement writes and syncs (the writer's connection),
+            // the next batch is claimed (the reader's), encoded and compressed. It is sent only
+            // once the acknowledgement has committed, so no more than `maxInFlight` batches are
+            // ever sent and not acknowledged. A batch that is not full is claimed again later.
+            if lastClaimWasFull && !isStopping && inFlight.count < max(1, configuration.maxInFlight) {
+                do {
+                    let batch = try await claim(after: cursor, maxCount: batchEntries)
+                    if isFull(batch, maxCount: batchEntries) {
+                        cursor = batch.lastID
+                        metrics.batchSize.record(batch.entries.count)
+                        let entries = batch.entries[...]
+                        inFlight.append((batch.lastID, Task { try await self.deliver(entries, attempts: 0, after: acknowledged) }))
+                        countInFlight(inFlight.count)
+                    }
+                } catch {
+                    _ = try? await acknowledged.value
+                    throw error
+                }
+            }
+            try await acknowledged.value
             progress.withLock {
                 $0.delivered += settlement.delivered
                 $0.deadLettered += settlement.deadLetters.count
@@ -356,6 +375,23 @@ package final class SinkScheduler: Sendable {
             if settlement.rejectedByDestination > 0 { metrics.dropped.increment(by: settlement.rejectedByDestination) }
         }
         throw CancellationError()
+    }
+
+    /// Claims the batch after `cursor` under the lease (renewed first if it needs it).
+    private func claim(after cursor: Int64, maxCount: Int) async throws -> ClaimedBatch {
+        try await holdLease()
+        let (name, owner, lease, maxBytes) = (configuration.name, owner, configuration.lease, configuration.maxBatchBytes)
+        return try await withStore("claim") { store throws(SpoolError) in
+            try store.claim(sink: name, owner: owner, lease: lease, after: cursor, maxCount: maxCount, maxBytes: maxBytes)
+        }
+    }
+
+    /// A batch at its entry bound, or within a tenth of its byte bound: waiting would not make
+    /// a larger request.
+    private func isFull(_ batch: ClaimedBatch, maxCount: Int) -> Bool {
+        if batch.entries.count >= maxCount { return true }
+        let bytes = batch.entries.reduce(0) { $0 + $1.topic.utf8.count + $1.message.utf8.count + ($1.contextJSON?.utf8.count ?? 0) }
+        return bytes * 10 >= configuration.maxBatchBytes * 9
     }
 
     /// Spool depth, oldest pending age and the WAL's size, as gauges.

@@ -104,6 +104,22 @@ package final class Transport: Sendable {
     /// - Returns: the response (status, headers, at most `SinkResponse.maximumBodyBytes` of body),
     ///   or why there was none.
     package func send(_ request: consuming SinkRequest, credentials: [SinkRequest.Header] = []) async -> Result<SinkResponse, Failure> {
+        await send(prepare(request, credentials: credentials))
+    }
+
+    /// A request ready to go: headers set, body compressed. Made by ``prepare(_:credentials:)``
+    /// ahead of ``send(_:)-(Prepared)``, so compression can run while something else decides
+    /// whether the request may leave yet.
+    package struct Prepared: Sendable {
+        fileprivate var url: String
+        fileprivate var request: HTTPClientRequest
+        fileprivate var credentials: [SinkRequest.Header]
+    }
+
+    /// Sets the headers (User-Agent, the request's own, `credentials` last) and compresses the
+    /// body when the request allows gzip and reaches ``Configuration/gzipThreshold``. The
+    /// request is consumed: its JSON is let go once the compressed copy exists.
+    package func prepare(_ request: consuming SinkRequest, credentials: [SinkRequest.Header] = []) -> Prepared {
         let url = request.url
         var outgoing = HTTPClientRequest(url: url)
         outgoing.method = HTTPMethod(rawValue: request.method)
@@ -119,6 +135,14 @@ package final class Transport: Sendable {
             outgoing.body = .bytes(ByteBuffer(bytes: request.body))
         }
         request.body = []
+        return Prepared(url: url, request: outgoing, credentials: credentials)
+    }
+
+    /// Sends a prepared request once.
+    /// - Returns: the response (status, headers, at most `SinkResponse.maximumBodyBytes` of body),
+    ///   or why there was none.
+    package func send(_ prepared: Prepared) async -> Result<SinkResponse, Failure> {
+        let (url, outgoing, credentials) = (prepared.url, prepared.request, prepared.credentials)
         let timeout = TimeAmount.nanoseconds(configuration.requestTimeout.totalNanoseconds)
         let client = self.client
         let clock = self.clock
