@@ -33,6 +33,25 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
         #expect(rows.map { $0[0] } == ["1", "2", "3"])
     }
 
+    /// A claim reads the level and the schema from the column's bytes, without a `String`:
+    /// every level, the current schema and another one come back as stored.
+    @Test func aClaimReadsBackEveryLevelAndSchemaAsStored() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("s")
+        try spool.append(contentsOf: LogLevel.allCases.enumerated().map { entry($0.offset, level: $0.element) })
+        let sql = try SQL(path)
+        try sql.connection.execute("UPDATE entries SET schema = 'spool/log/v2' WHERE id = 2")
+        let claimed = try spool.claim(sink: "s", owner: "t").entries
+        #expect(claimed.map(\.level) == LogLevel.allCases)
+        #expect(claimed.map(\.schema) == LogLevel.allCases.indices.map { $0 == 1 ? "spool/log/v2" : "spool/log/v1" })
+        for level in LogLevel.allCases {
+            #expect(level.rawValue.utf8.withContiguousStorageIfAvailable(LogLevel.init(rawValueUTF8:)) == level)
+        }
+        for wrong in ["", "inf", "infx", "Info", "INFO", "warn", "errors", "tracer", "notices", "criticall", "xxxxx", "dbug"] {
+            #expect(Array(wrong.utf8).withUnsafeBufferPointer(LogLevel.init(rawValueUTF8:)) == nil, "\(wrong)")
+        }
+    }
+
     @Test func fsyncModeUsesFullSynchronousAndCommittedModeNormal() throws {
         let fsync = try SpoolStore(path: path, configuration: .init(durability: .fsync))
         let level = try fsync.writer.withLock { try $0.connection.scalarInt("PRAGMA synchronous") }

@@ -7,7 +7,9 @@
 /// ```
 public struct LogEntry: Sendable, Hashable, Codable {
     /// The payload schema every stored entry and every sink payload carries.
-    package static let currentSchema = "spool/log/v1"
+    package static let currentSchema = currentSchemaUTF8.description
+    /// ``currentSchema``'s bytes, for comparing a stored column without making a `String`.
+    package static let currentSchemaUTF8: StaticString = "spool/log/v1"
 
     /// Event time in Unix nanoseconds.
     public var timestamp: Int64

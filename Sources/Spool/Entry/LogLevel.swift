@@ -30,6 +30,25 @@ public enum LogLevel: String, Sendable, Hashable, Codable, CaseIterable, Compara
         }
     }
 
+    /// The level whose raw value is exactly `bytes` (a stored `level` column), without making
+    /// a `String` of them: a claim reads one per entry.
+    package init?(rawValueUTF8 bytes: UnsafeBufferPointer<UInt8>) {
+        let (candidate, spelling): (LogLevel, StaticString)
+        switch (bytes.count, bytes.first) {
+        case (4, _): (candidate, spelling) = (.info, "info")
+        case (5, UInt8(ascii: "t")): (candidate, spelling) = (.trace, "trace")
+        case (5, UInt8(ascii: "d")): (candidate, spelling) = (.debug, "debug")
+        case (5, _): (candidate, spelling) = (.error, "error")
+        case (6, _): (candidate, spelling) = (.notice, "notice")
+        case (7, _): (candidate, spelling) = (.warning, "warning")
+        case (8, _): (candidate, spelling) = (.critical, "critical")
+        default: return nil
+        }
+        // Byte buffers compared, not a `String`'s UTF-8 view (which cost ~700 instructions).
+        guard spelling.withUTF8Buffer({ $0.elementsEqual(bytes) }) else { return nil }
+        self = candidate
+    }
+
     /// Position in severity order, 0 (trace) to 6 (critical).
     @inlinable
     package var severity: Int {

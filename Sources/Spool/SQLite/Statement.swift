@@ -101,9 +101,14 @@ package final class Statement {
     func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
 
     func text(_ column: Int32) -> String? {
+        textBytes(column).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// A text column's bytes in place, valid until the next step or reset: for a value that
+    /// is compared, not kept.
+    func textBytes(_ column: Int32) -> UnsafeBufferPointer<UInt8>? {
         guard let pointer = sqlite3_column_text(handle, column) else { return nil }
-        let count = Int(sqlite3_column_bytes(handle, column))
-        return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
+        return UnsafeBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, column)))
     }
 
     /// Number of columns in the result.

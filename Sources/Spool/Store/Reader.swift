@@ -28,13 +28,21 @@ package final class Reader {
             entries.append(StoredEntry(
                 id: batch.int64(0),
                 timestamp: batch.int64(1),
-                level: LogLevel(rawValue: batch.text(2) ?? "") ?? .info,
+                level: batch.textBytes(2).flatMap(LogLevel.init(rawValueUTF8:)) ?? .info,
                 topic: batch.text(3) ?? "",
                 message: batch.text(4) ?? "",
                 contextJSON: batch.text(5),
-                schema: batch.text(6) ?? LogEntry.currentSchema))
+                schema: Self.schema(batch.textBytes(6))))
         }
         return entries
+    }
+
+    /// The stored schema; the current one (nearly every entry) without making a new `String`.
+    private static func schema(_ bytes: UnsafeBufferPointer<UInt8>?) -> String {
+        guard let bytes else { return LogEntry.currentSchema }
+        // Byte buffers compared, not a `String`'s UTF-8 view (which cost ~700 instructions).
+        let current = LogEntry.currentSchemaUTF8.withUTF8Buffer { $0.elementsEqual(bytes) }
+        return current ? LogEntry.currentSchema : String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -35,9 +35,12 @@ package struct NDJSONSink: SinkProtocol {
     /// One line per entry, in id order, each ending in `\n`.
     package func encode(_ entries: ArraySlice<StoredEntry>) throws(SpoolError) -> SinkRequest? {
         var body = JSONWriter(capacity: entries.estimatedJSONBytes)
-        for entry in entries {
-            EntryJSON.write(entry, to: &body)
-            body.append(byte: UInt8(ascii: "\n"))
+        // Through the slice's buffer, as LokiSink does.
+        entries.withUnsafeBufferPointer { entries in
+            for index in entries.indices {
+                EntryJSON.write(entries[index], to: &body)
+                body.append(byte: UInt8(ascii: "\n"))
+            }
         }
         return SinkRequest(
             url: configuration.url,

@@ -108,9 +108,12 @@ package struct OTLPSink: SinkProtocol {
         body.append(",\"version\":")
         body.writeString(configuration.scopeVersion)
         body.append("},\"logRecords\":[")
-        for (index, entry) in entries.enumerated() {
-            if index > 0 { body.append(byte: UInt8(ascii: ",")) }
-            writeRecord(entry, to: &body)
+        // Through the slice's buffer, as LokiSink does.
+        entries.withUnsafeBufferPointer { entries in
+            for index in entries.indices {
+                if index > 0 { body.append(byte: UInt8(ascii: ",")) }
+                writeRecord(entries[index], to: &body)
+            }
         }
         body.append("]}]}]}")
         return SinkRequest(
