@@ -50,9 +50,26 @@ import Testing
         #expect(try claimWhileTheWriterIsHeld(spool, after: 20, maxCount: 100) == Array(21...30))
     }
 
+    /// The scheduler claims the next batch of a backlog while an acknowledgement holds the
+    /// writer: that claim must not wait for the writer to sync, and the entries are synced
+    /// (`makeDurable`) before they are sent.
+    @Test func aClaimWithoutItsSyncDoesNotWaitAndMakeDurableSyncsWhatItHandedOut() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("loki")
+        try spool.acquireLease(sink: "loki", owner: "a", duration: .seconds(30))  // as a scheduler holds it
+        try spool.append(contentsOf: (1...10).map { entry($0) })
+        #expect(!spool.isDurable(through: 10))
+        #expect(try claimWhileTheWriterIsHeld(spool, after: 0, maxCount: 100, syncing: false) == Array(1...10))
+        #expect(!spool.isDurable(through: 10))
+        try spool.makeDurable(through: 10)
+        #expect(spool.isDurable(through: 10))
+        #expect(try claimWhileTheWriterIsHeld(spool, after: 0, maxCount: 100) == Array(1...10))
+    }
+
     /// The ids `claim` returns while another thread holds the store's writer, or nil if it
     /// waited for the writer (`patience`; a claim that must not wait gets 10 s).
-    private func claimWhileTheWriterIsHeld(_ spool: SpoolStore, after: Int64, maxCount: Int, patience: DispatchTimeInterval = .seconds(10)) throws -> [Int64]? {
+    private func claimWhileTheWriterIsHeld(_ spool: SpoolStore, after: Int64, maxCount: Int, syncing: Bool = true,
+                                           patience: DispatchTimeInterval = .seconds(10)) throws -> [Int64]? {
         let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), claimed = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             spool.writer.withLock { _ in
@@ -64,7 +81,7 @@ import Testing
         let result = Mutex<Result<[Int64], SpoolError>?>(nil)
         Thread.detachNewThread {
             let ids = Result { () throws(SpoolError) -> [Int64] in
-                try spool.claim(sink: "loki", owner: "a", after: after, maxCount: maxCount).entries.map(\.id)
+                try spool.claim(sink: "loki", owner: "a", after: after, maxCount: maxCount, syncing: syncing).entries.map(\.id)
             }
             result.withLock { $0 = ids }
             claimed.signal()

@@ -101,14 +101,14 @@ package final class Statement {
     func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
 
     func text(_ column: Int32) -> String? {
-        textBytes(column).map { String(decoding: $0, as: UTF8.self) }
+        withTextBytes(column) { $0.map { String(decoding: $0, as: UTF8.self) } }
     }
 
-    /// A text column's bytes in place, valid until the next step or reset: for a value that
-    /// is compared, not kept.
-    func textBytes(_ column: Int32) -> UnsafeBufferPointer<UInt8>? {
-        guard let pointer = sqlite3_column_text(handle, column) else { return nil }
-        return UnsafeBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, column)))
+    /// Calls `body` with a text column's bytes in place (nil for NULL), for a value that is
+    /// compared, not kept: they are SQLite's, valid only until the next step or reset.
+    func withTextBytes<R>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
+        guard let pointer = sqlite3_column_text(handle, column) else { return body(nil) }
+        return body(UnsafeBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, column))))
     }
 
     /// Number of columns in the result.

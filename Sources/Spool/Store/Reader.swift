@@ -28,11 +28,11 @@ package final class Reader {
             entries.append(StoredEntry(
                 id: batch.int64(0),
                 timestamp: batch.int64(1),
-                level: batch.textBytes(2).flatMap(LogLevel.init(rawValueUTF8:)) ?? .info,
+                level: batch.withTextBytes(2) { $0.flatMap(LogLevel.init(rawValueUTF8:)) } ?? .info,
                 topic: batch.text(3) ?? "",
                 message: batch.text(4) ?? "",
                 contextJSON: batch.text(5),
-                schema: Self.schema(batch.textBytes(6))))
+                schema: batch.withTextBytes(6, Self.schema)))
         }
         return entries
     }

@@ -196,10 +196,11 @@ extension SpoolStore {
     /// Claims the next batch for `sink` under `owner`'s lease (taken or renewed as needed):
     /// entries after `cursor` (default: the sink's position), in id order, bounded by count and
     /// bytes (at least one entry when any is pending). In committed and buffered modes the WAL
-    /// is synced first, so nothing handed out can vanish with a power cut.
+    /// is synced first, so nothing handed out can vanish with a power cut; with `syncing`
+    /// false the caller must call ``makeDurable(through:)`` before it sends any of them.
     package func claim(
         sink: String, owner: String, lease: Duration = .seconds(30),
-        after cursor: Int64? = nil, maxCount: Int = 1000, maxBytes: Int = 1 << 20
+        after cursor: Int64? = nil, maxCount: Int = 1000, maxBytes: Int = 1 << 20, syncing: Bool = true
     ) throws(SpoolError) -> ClaimedBatch {
         try acquireLease(sink: sink, owner: owner, duration: lease)
         let start: Int64
@@ -207,16 +208,26 @@ extension SpoolStore {
         let entries = try reader.withLock { reader throws(SpoolError) -> [StoredEntry] in
             try reader.entries(for: sink, after: start, maxCount: max(1, maxCount), maxBytes: max(1, maxBytes))
         }
-        if let last = entries.last?.id, !isFsyncMode, last > durableForClaims.load(ordering: .acquiring) {
-            try writer.withLock { writer throws(SpoolError) in
-                // Another claim may have synced them while this one waited for the writer.
-                guard last > durableForClaims.load(ordering: .acquiring),
-                      let synced = try writer.syncForClaim(through: last) else { return }
-                durableForClaims.max(synced, ordering: .releasing)
-            }
-        }
+        if syncing, let last = entries.last?.id { try makeDurable(through: last) }
         CrashPoint.reached("store.claim")
         return ClaimedBatch(sink: sink, entries: entries, lastID: entries.last?.id ?? start)
+    }
+
+    /// Whether entries up to `id` are known to be on disk: no ``makeDurable(through:)`` needed.
+    package func isDurable(through id: Int64) -> Bool {
+        isFsyncMode || id <= durableForClaims.load(ordering: .acquiring)
+    }
+
+    /// Syncs the WAL unless entries up to `id` are known to be on disk already (fsync mode, an
+    /// earlier claim's sync, an acknowledgement's synced commit), so nothing sent can vanish
+    /// with a power cut.
+    package func makeDurable(through id: Int64) throws(SpoolError) {
+        guard !isDurable(through: id) else { return }
+        try writer.withLock { writer throws(SpoolError) in
+            // Another claim may have synced them while this one waited for the writer.
+            guard !isDurable(through: id), let synced = try writer.syncForClaim(through: id) else { return }
+            durableForClaims.max(synced, ordering: .releasing)
+        }
     }
 
     /// Records the destination's verdict on everything up to `through` for `sink`: the position

@@ -26,6 +26,7 @@ extension SinkScheduler {
                 // Not HTTP (console, counters): the sink takes the batch itself; everything
                 // around this step (limits, breaker, verdicts) is the same as for HTTP.
                 try await gate.take()?.value
+                try Task.checkCancellation()
                 try await bucket?.acquire()
                 try await breaker.permit()
                 try await holdLease()
@@ -38,6 +39,7 @@ extension SinkScheduler {
                     encoded = try sink.encode(entries)
                 } catch {
                     try await gate.take()?.value
+                    try Task.checkCancellation()
                     return try await reject(entries, status: nil, reason: "could not encode: \(error.message)", attempts: previous + attempt)
                 }
                 // Held once, by `request`, which the transport consumes: the body is let go once
@@ -48,6 +50,7 @@ extension SinkScheduler {
                 }
                 let prepared = transport.prepare(request, credentials: configuration.credentials)
                 try await gate.take()?.value
+                try Task.checkCancellation()
                 try await bucket?.acquire()
                 try await breaker.permit()
                 // The lease renews itself while the scheduler runs; a lease lost meanwhile (also

@@ -135,7 +135,8 @@ package final class SinkScheduler: Sendable {
         /// When the current run of failed attempts began (a network error, a retryable status, a
         /// misconfiguration); nil once an attempt reached the destination and was answered.
         package var failingSince: UnixInstant?
-        /// Batches sent and not yet settled.
+        /// Batches claimed and not yet settled: sent, or (the newest, in a backlog) encoded and
+        /// waiting for the acknowledgement before it.
         package var inFlight = 0
     }
 
@@ -347,25 +348,37 @@ package final class SinkScheduler: Sendable {
                 }
             }
             // A backlog: while the acknowledgement writes and syncs (the writer's connection),
-            // the next batch is claimed (the reader's), encoded and compressed. It is sent only
-            // once the acknowledgement has committed, so no more than `maxInFlight` batches are
-            // ever sent and not acknowledged. A batch that is not full is claimed again later.
+            // the next batch is claimed (the reader's, without a sync of its own), encoded and
+            // compressed. It is sent only once the acknowledgement has committed and its
+            // entries are on disk, so no more than `maxInFlight` batches are ever sent and not
+            // acknowledged, and nothing sent can vanish with a power cut. A batch that is not
+            // full is claimed again when its turn comes.
+            var claimFailure: (any Error)?
             if lastClaimWasFull && !isStopping && inFlight.count < max(1, configuration.maxInFlight) {
                 do {
-                    let batch = try await claim(after: cursor, maxCount: batchEntries)
-                    if isFull(batch, maxCount: batchEntries) {
+                    let batch = try await claim(after: cursor, maxCount: batchEntries, syncing: false)
+                    if !batch.entries.isEmpty && isFull(batch, maxCount: batchEntries) {
                         cursor = batch.lastID
                         metrics.batchSize.record(batch.entries.count)
                         let entries = batch.entries[...]
-                        inFlight.append((batch.lastID, Task { try await self.deliver(entries, attempts: 0, after: acknowledged) }))
+                        let sendable = Task {
+                            try await acknowledged.value
+                            try await self.makeDurable(through: batch.lastID)
+                        }
+                        inFlight.append((batch.lastID, Task { try await self.deliver(entries, attempts: 0, after: sendable) }))
                         countInFlight(inFlight.count)
                     }
                 } catch {
-                    _ = try? await acknowledged.value
-                    throw error
+                    claimFailure = error  // after the acknowledgement is counted
                 }
             }
-            try await acknowledged.value
+            // A cancelled scheduler stops waiting for a busy spool here, as it did before the
+            // acknowledgement had a task of its own.
+            try await withTaskCancellationHandler {
+                try await acknowledged.value
+            } onCancel: {
+                acknowledged.cancel()
+            }
             progress.withLock {
                 $0.delivered += settlement.delivered
                 $0.deadLettered += settlement.deadLetters.count
@@ -373,17 +386,26 @@ package final class SinkScheduler: Sendable {
             metrics.delivered.increment(by: settlement.delivered)
             if !settlement.deadLetters.isEmpty { metrics.deadLettered.increment(by: settlement.deadLetters.count) }
             if settlement.rejectedByDestination > 0 { metrics.dropped.increment(by: settlement.rejectedByDestination) }
+            if let claimFailure { throw claimFailure }
         }
         throw CancellationError()
     }
 
-    /// Claims the batch after `cursor` under the lease (renewed first if it needs it).
-    private func claim(after cursor: Int64, maxCount: Int) async throws -> ClaimedBatch {
+    /// Claims the batch after `cursor` under the lease (renewed first if it needs it). Without
+    /// `syncing`, ``makeDurable(through:)`` must come before anything of it is sent.
+    private func claim(after cursor: Int64, maxCount: Int, syncing: Bool = true) async throws -> ClaimedBatch {
         try await holdLease()
         let (name, owner, lease, maxBytes) = (configuration.name, owner, configuration.lease, configuration.maxBatchBytes)
         return try await withStore("claim") { store throws(SpoolError) in
-            try store.claim(sink: name, owner: owner, lease: lease, after: cursor, maxCount: maxCount, maxBytes: maxBytes)
+            try store.claim(sink: name, owner: owner, lease: lease, after: cursor, maxCount: maxCount, maxBytes: maxBytes, syncing: syncing)
         }
+    }
+
+    /// Syncs the WAL unless entries up to `id` are known to be on disk (usually they are: the
+    /// acknowledgement just before synced its commit).
+    private func makeDurable(through id: Int64) async throws {
+        guard !store.isDurable(through: id) else { return }
+        try await withStore("sync") { store throws(SpoolError) in try store.makeDurable(through: id) }
     }
 
     /// A batch at its entry bound, or within a tenth of its byte bound: waiting would not make
