@@ -101,7 +101,11 @@ public enum PowerCutWorkload: String, CaseIterable, Sendable {
                 }
                 try appender.settle(store)
                 for sink in round % 3 == 2 ? ["s", "lag"] : ["s"] {
-                    let batch = try store.claim(sink: sink, owner: "w", maxCount: sink == "s" ? 3 + round % 3 : 100)
+                    // Every other round as a scheduler claims the next batch of a backlog: no sync
+                    // at the claim, `makeDurable` before anything is sent ("claimed" is the send).
+                    let syncing = round % 2 == 0
+                    let batch = try store.claim(sink: sink, owner: "w", maxCount: sink == "s" ? 3 + round % 3 : 100, syncing: syncing)
+                    if !syncing { try store.makeDurable(through: batch.lastID) }
                     log.note { .claimed(batch.entries.map { ($0.id, $0.message) }, at: $0) }
                     let letters = sink == "s" && round % 4 == 3 ? batch.entries.prefix(1).map { DeadLetter(entryID: $0.id, status: 400, reason: "bad", attempts: 1) } : []
                     try store.acknowledge(sink: sink, owner: "w", through: batch.lastID, delivered: batch.entries.count - letters.count, deadLetters: letters)

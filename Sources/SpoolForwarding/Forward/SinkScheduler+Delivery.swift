@@ -25,8 +25,7 @@ extension SinkScheduler {
             if let local = sink as? any LocalSink {
                 // Not HTTP (console, counters): the sink takes the batch itself; everything
                 // around this step (limits, breaker, verdicts) is the same as for HTTP.
-                try await gate.take()?.value
-                try Task.checkCancellation()
+                try await passGate(&gate)
                 try await bucket?.acquire()
                 try await breaker.permit()
                 try await holdLease()
@@ -38,19 +37,18 @@ extension SinkScheduler {
                 do {
                     encoded = try sink.encode(entries)
                 } catch {
-                    try await gate.take()?.value
-                    try Task.checkCancellation()
+                    try await passGate(&gate)
                     return try await reject(entries, status: nil, reason: "could not encode: \(error.message)", attempts: previous + attempt)
                 }
                 // Held once, by `request`, which the transport consumes: the body is let go once
                 // compressed, not kept through the round trip.
                 guard let request = encoded.take() else {
                     // Nothing of these entries is for this destination (e.g. below its level).
+                    gate.take()?.cancel()  // nothing is sent: no sync needed
                     return Settlement(delivered: entries.count)
                 }
                 let prepared = transport.prepare(request, credentials: configuration.credentials)
-                try await gate.take()?.value
-                try Task.checkCancellation()
+                try await passGate(&gate)
                 try await bucket?.acquire()
                 try await breaker.permit()
                 // The lease renews itself while the scheduler runs; a lease lost meanwhile (also
@@ -129,6 +127,19 @@ extension SinkScheduler {
                 try await waitBeforeRetry(configuration.retry.misconfigurationPause)
             }
         }
+    }
+
+    /// Waits for `gate` (once: it is taken), passing on cancellation; then a cancelled or
+    /// stopping scheduler sends nothing: the batch stays in the spool, as a stopped retry does.
+    private func passGate(_ gate: inout Task<Void, any Error>?) async throws {
+        guard let waiting = gate.take() else { return }
+        try await withTaskCancellationHandler {
+            try await waiting.value
+        } onCancel: {
+            waiting.cancel()
+        }
+        try Task.checkCancellation()
+        if isStopping { throw CancellationError() }
     }
 
     /// A rejected batch: split to isolate the offending entries; a single one is dead-lettered.

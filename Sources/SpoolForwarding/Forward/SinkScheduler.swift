@@ -284,9 +284,12 @@ package final class SinkScheduler: Sendable {
         let (name, owner) = (configuration.name, owner)
         var cursor = try await withStore("read the position") { store throws(SpoolError) in try store.position(of: name) }
         var inFlight: [(lastID: Int64, task: Task<Settlement, any Error>)] = []
+        /// The gates of deliveries claimed ahead, cancelled with them.
+        var gates: [Task<Void, any Error>] = []
         var partialSince: UnixInstant?
         defer {
             for flight in inFlight { flight.task.cancel() }
+            for gate in gates { gate.cancel() }
             countInFlight(0)
         }
         let batchEntries = max(1, min(configuration.maxBatchEntries, sink.maximumEntriesPerRequest ?? .max))
@@ -363,10 +366,14 @@ package final class SinkScheduler: Sendable {
                         let entries = batch.entries[...]
                         let sendable = Task {
                             try await acknowledged.value
+                            try Task.checkCancellation()
                             try await self.makeDurable(through: batch.lastID)
                         }
+                        gates = (gates.last.map { [$0] } ?? []) + [sendable]  // older ones have finished
                         inFlight.append((batch.lastID, Task { try await self.deliver(entries, attempts: 0, after: sendable) }))
                         countInFlight(inFlight.count)
+                    } else {
+                        lastClaimWasFull = false
                     }
                 } catch {
                     claimFailure = error  // after the acknowledgement is counted
@@ -374,10 +381,13 @@ package final class SinkScheduler: Sendable {
             }
             // A cancelled scheduler stops waiting for a busy spool here, as it did before the
             // acknowledgement had a task of its own.
+            let (deliveries, waitingGates) = (inFlight.map(\.task), gates)
             try await withTaskCancellationHandler {
                 try await acknowledged.value
             } onCancel: {
                 acknowledged.cancel()
+                for task in deliveries { task.cancel() }
+                for gate in waitingGates { gate.cancel() }
             }
             progress.withLock {
                 $0.delivered += settlement.delivered
