@@ -283,13 +283,10 @@ package final class SinkScheduler: Sendable {
     private func forward(until stop: Stop) async throws {
         let (name, owner) = (configuration.name, owner)
         var cursor = try await withStore("read the position") { store throws(SpoolError) in try store.position(of: name) }
-        var inFlight: [(lastID: Int64, task: Task<Settlement, any Error>)] = []
-        /// The gates of deliveries claimed ahead, cancelled with them.
-        var gates: [Task<Void, any Error>] = []
+        var inFlight: [Flight] = []
         var partialSince: UnixInstant?
         defer {
-            for flight in inFlight { flight.task.cancel() }
-            for gate in gates { gate.cancel() }
+            for flight in inFlight { flight.cancel() }
             countInFlight(0)
         }
         let batchEntries = max(1, min(configuration.maxBatchEntries, sink.maximumEntriesPerRequest ?? .max))
@@ -316,7 +313,7 @@ package final class SinkScheduler: Sendable {
                 cursor = batch.lastID
                 metrics.batchSize.record(batch.entries.count)
                 let entries = batch.entries[...]
-                inFlight.append((batch.lastID, Task { try await self.deliver(entries, attempts: 0) }))
+                inFlight.append(Flight(lastID: batch.lastID, task: Task { try await self.deliver(entries, attempts: 0) }))
                 countInFlight(inFlight.count)
             }
             guard let oldest = inFlight.first else {
@@ -328,11 +325,11 @@ package final class SinkScheduler: Sendable {
             // Settle in order: the oldest batch first, whatever finished meanwhile. The deliveries
             // are unstructured tasks, which a cancelled caller does not cancel by itself: pass it
             // on, or a batch in backoff (or a paused sink) would hold shutdown for its whole wait.
-            let pending = inFlight.map(\.task)
+            let pending = inFlight
             let settlement = try await withTaskCancellationHandler {
                 try await oldest.task.value
             } onCancel: {
-                for task in pending { task.cancel() }
+                for flight in pending { flight.cancel() }
             }
             inFlight.removeFirst()
             countInFlight(inFlight.count)
@@ -369,8 +366,8 @@ package final class SinkScheduler: Sendable {
                             try Task.checkCancellation()
                             try await self.makeDurable(through: batch.lastID)
                         }
-                        gates = (gates.last.map { [$0] } ?? []) + [sendable]  // older ones have finished
-                        inFlight.append((batch.lastID, Task { try await self.deliver(entries, attempts: 0, after: sendable) }))
+                        let task = Task { try await self.deliver(entries, attempts: 0, after: sendable) }
+                        inFlight.append(Flight(lastID: batch.lastID, task: task, gate: sendable))
                         countInFlight(inFlight.count)
                     } else {
                         lastClaimWasFull = false
@@ -381,13 +378,12 @@ package final class SinkScheduler: Sendable {
             }
             // A cancelled scheduler stops waiting for a busy spool here, as it did before the
             // acknowledgement had a task of its own.
-            let (deliveries, waitingGates) = (inFlight.map(\.task), gates)
+            let waiting = inFlight
             try await withTaskCancellationHandler {
                 try await acknowledged.value
             } onCancel: {
                 acknowledged.cancel()
-                for task in deliveries { task.cancel() }
-                for gate in waitingGates { gate.cancel() }
+                for flight in waiting { flight.cancel() }
             }
             progress.withLock {
                 $0.delivered += settlement.delivered
@@ -399,6 +395,19 @@ package final class SinkScheduler: Sendable {
             if let claimFailure { throw claimFailure }
         }
         throw CancellationError()
+    }
+
+    /// A batch out: its delivery, and for a batch claimed ahead the gate it waits at before it
+    /// is sent (the acknowledgement before it, then its sync). Cancelled together.
+    private struct Flight: Sendable {
+        var lastID: Int64
+        var task: Task<Settlement, any Error>
+        var gate: Task<Void, any Error>?
+
+        func cancel() {
+            task.cancel()
+            gate?.cancel()
+        }
     }
 
     /// Claims the batch after `cursor` under the lease (renewed first if it needs it). Without
@@ -476,53 +485,5 @@ package final class SinkScheduler: Sendable {
     func countInFlight(_ batches: Int) {
         progress.withLock { $0.inFlight = batches }
         metrics.inFlight.record(batches)
-    }
-}
-
-/// The sink's metrics, through swift-metrics: whatever backend the app bootstrapped gets them.
-/// Names follow Prometheus' conventions (docs/operations.md, "Reading the metrics").
-struct SinkMetrics: Sendable {
-    let delivered: Counter
-    let failed: Counter
-    let retried: Counter
-    let deadLettered: Counter
-    let dropped: Counter
-    let latency: Metrics.Timer
-    let batchSize: Recorder
-    let breakerState: Gauge
-    let inFlight: Gauge
-    /// One series per reason, 1 for the reason the sink is paused for, 0 otherwise.
-    let paused: [(reason: SinkScheduler.PauseReason, gauge: Gauge)]
-    let depth: Gauge
-    let oldestPendingAge: Gauge
-    let walBytes: Gauge
-
-    init(sink: String, factory: any MetricsFactory) {
-        let dimensions = [("sink", sink)]
-        delivered = Counter(label: "spool_entries_delivered_total", dimensions: dimensions, factory: factory)
-        failed = Counter(label: "spool_requests_failed_total", dimensions: dimensions, factory: factory)
-        retried = Counter(label: "spool_requests_retried_total", dimensions: dimensions, factory: factory)
-        deadLettered = Counter(label: "spool_entries_dead_lettered_total", dimensions: dimensions, factory: factory)
-        dropped = Counter(label: "spool_entries_dropped_by_destination_total", dimensions: dimensions, factory: factory)
-        latency = Metrics.Timer(label: "spool_request_duration_seconds", dimensions: dimensions, factory: factory)
-        batchSize = Recorder(label: "spool_batch_entries", dimensions: dimensions, factory: factory)
-        breakerState = Gauge(label: "spool_breaker_state", dimensions: dimensions, factory: factory)
-        inFlight = Gauge(label: "spool_batches_in_flight", dimensions: dimensions, factory: factory)
-        paused = SinkScheduler.PauseReason.allCases.map { reason in
-            (reason, Gauge(label: "spool_sink_paused", dimensions: dimensions + [("reason", reason.rawValue)], factory: factory))
-        }
-        depth = Gauge(label: "spool_pending_entries", dimensions: dimensions, factory: factory)
-        oldestPendingAge = Gauge(label: "spool_oldest_pending_age_seconds", dimensions: dimensions, factory: factory)
-        // The spool's, not the sink's: a reader holding an old snapshot makes it grow.
-        walBytes = Gauge(label: "spool_wal_bytes", dimensions: [], factory: factory)
-        // Every series exists from the start, so a scrape (and an alert on it) sees 0, not nothing.
-        breakerState.record(0)
-        inFlight.record(0)
-        recordPause(nil)
-    }
-
-    /// Sets `spool_sink_paused`: 1 for `reason`, 0 for every other (all 0 when running).
-    func recordPause(_ reason: SinkScheduler.PauseReason?) {
-        for series in paused { series.gauge.record(series.reason == reason ? 1 : 0) }
     }
 }
