@@ -322,6 +322,87 @@ import Testing
         }
     }
 
+    /// What the decoding path writes for `context`: `,` and the sorted object, or nothing.
+    static func decodingPathBytes(_ sink: LokiSink, _ entry: StoredEntry) -> [UInt8] {
+        guard let metadata = sink.metadataObject(for: entry) else { return [] }
+        var writer = JSONWriter()
+        writer.append(byte: UInt8(ascii: ","))
+        writer.writeObject(metadata)
+        return writer.bytes
+    }
+
+    static func storedFormBytes(_ context: String, topic: String?) -> [UInt8]? {
+        var context = context
+        var writer = JSONWriter()
+        var members: [LokiSink.StoredFormMember] = []
+        let taken = context.withUTF8 { LokiSink.writeStoredFormMetadata($0, topic: topic, to: &writer, members: &members) }
+        return taken ? writer.bytes : nil
+    }
+
+    /// Contexts as Spool stores them (written by `JSONWriter`) are copied byte for byte, and
+    /// the copy is exactly what the decoding path writes; 2,000 random contexts, every value
+    /// shape the stored form holds, topics before, between and after the keys.
+    @Test func storedFormMetadataIsTheDecodingPathsBytes() throws {
+        var generator = SplitMix64(seed: 12)
+        let values: [JSONValue] = [
+            "8f14e45f", "", "say \"hi\"", "back\\slash", "line\nbreak\ttab\r\u{8}\u{c}", "Grüße 🚀", "日本語のログ",
+            .int(0), .int(-42), .int(4411), .int(999_999_999_999_999_999), .int(-999_999_999_999_999_999),
+            .double(281.4), .double(0.1), .double(12.0), .double(-0.0), .double(0.0001), .double(1234567.125),
+            .double(999_999_999_999_999.0), .double(-3.25), .bool(true), .bool(false), .null,
+        ]
+        let keys = ["duration_ms", "request_id", "user", "path", "a", "Z", "topic", "toq", "tapir", "zeta", "_x", "k9", "user_id"]
+        let topics: [String?] = [nil, "billing.payment", "a \"quoted\" topic"]
+        for round in 0..<2000 {
+            var object: [String: JSONValue] = [:]
+            for _ in 0..<Int.random(in: 1...6, using: &generator) {
+                object[keys.randomElement(using: &generator)!] = values.randomElement(using: &generator)!
+            }
+            let context = JSON.string(object)
+            let topic = topics[round % topics.count]
+            let sink = try LokiSink(configuration: .init(url: "http://127.0.0.1:1", topic: topic == nil ? .line : .structuredMetadata))
+            let entry = StoredEntry(id: 1, timestamp: 5, level: .info, topic: topic ?? "t", message: "m", contextJSON: context,
+                                    schema: LogEntry.currentSchema)
+            let copied = try #require(Self.storedFormBytes(context, topic: topic), "not taken as stored form: \(context)")
+            #expect(copied == Self.decodingPathBytes(sink, entry), "\(context)")
+            // And the whole entry, through encode, says the same.
+            var writer = JSONWriter()
+            sink.writeStructuredMetadata(for: entry, to: &writer)
+            #expect(writer.bytes == copied)
+        }
+    }
+
+    /// Text in any other form is left to the decoding path, which then writes the metadata.
+    @Test(arguments: [
+        #"{"a":1e-05}"#, #"{"a":1e+17}"#, #"{"a":12.50}"#, #"{"a":0.00001}"#, #"{"a":-0}"#, #"{"a":1234567890123456789}"#,
+        #"{"a":1.2345678901234567}"#, #"{"a":01}"#, #"{"a":"\u00e9"}"#, #"{"a":"\/"}"#, #"{"a":{"b":1}}"#, #"{"a":[1]}"#,
+        #"{"b":1,"a":2}"#, #"{"a":1,"a":2}"#, #"{"a.b":1}"#, #"{"9a":1}"#, #"{"__a":1}"#, #"{ "a":1}"#, #"{"a" :1}"#,
+        #"{"a":1,}"#, #"{"a":tru}"#, #"{"a":"x}"#, #"{"a""#, "{}", "[1]", "not json",
+    ])
+    func otherFormsAreLeftToTheDecodingPath(_ context: String) throws {
+        #expect(Self.storedFormBytes(context, topic: "t") == nil)
+    }
+
+    /// Loki's limits cut the copy where they cut the decoding path: 128 entries, 64 KiB, a
+    /// topic too long to fit (then a context key named `topic` takes its place).
+    @Test func storedFormMetadataKeepsLokisLimits() throws {
+        let many = Dictionary(uniqueKeysWithValues: (0..<200).map { ("k\($0)", JSONValue.int(Int64($0))) })
+        let big = String(repeating: "x", count: 30_000)
+        let cases: [(context: [String: JSONValue], topic: String)] = [
+            (many, "billing"),
+            (["a": .string(big), "b": .string(big), "c": .string(big), "d": "small"], "t"),
+            (["topic": "from the context", "user": .int(1)], String(repeating: "t", count: 70_000)),
+            (["topic": "from the context", "user": .int(1)], "billing"),
+        ]
+        for (object, topic) in cases {
+            let context = JSON.string(object)
+            let sink = try LokiSink(configuration: .init(url: "http://127.0.0.1:1"))
+            let entry = StoredEntry(id: 1, timestamp: 5, level: .info, topic: topic, message: "m", contextJSON: context,
+                                    schema: LogEntry.currentSchema)
+            let copied = try #require(Self.storedFormBytes(context, topic: topic))
+            #expect(copied == Self.decodingPathBytes(sink, entry))
+        }
+    }
+
     @Test func metadataStopsAtLokisByteLimitAsBefore() throws {
         let sink = try LokiSink(configuration: .init(url: "http://127.0.0.1:1"))
         let big = String(repeating: "x", count: 30_000)
