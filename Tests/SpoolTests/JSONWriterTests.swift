@@ -54,6 +54,21 @@ import Testing
         #expect(String(decoding: plain.bytes, as: UTF8.self) == "\"" + run + run + "\"")
     }
 
+    /// The word-at-a-time scan trusts the lowest byte its mask flags: it must be the first byte
+    /// to escape, and a mask of zero must mean there is none; bytes drawn around every edge of
+    /// the tests (0x1F/0x20, the quote, the backslash, 0x7F/0x80, borrows from 0x00).
+    @Test func theEscapeMasksLowestByteIsTheFirstToEscape() {
+        let edges: [UInt8] = [0x00, 0x01, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x61, 0x7F, 0x80, 0x9F, 0xA2, 0xDC, 0xFF]
+        var generator = SplitMix64(seed: 8)
+        for _ in 0..<200_000 {
+            let bytes = (0..<8).map { _ in edges.randomElement(using: &generator)! }
+            let word = bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let first = bytes.firstIndex { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
+            let mask = JSONWriter.escapeMask(word)
+            #expect(mask == 0 ? first == nil : first == mask.trailingZeroBitCount / 8, "\(bytes)")
+        }
+    }
+
     @Test func longStringsMatchAPerByteReference() {
         // Past the 1 KiB stack buffer: its flushes, a run longer than it, an escape on each side
         // of a flush, a string of escapes only; and seeded random text up to 5,000 bytes.

@@ -57,7 +57,10 @@ package struct JSONWriter {
     /// A string with nothing to escape is appended in one copy. One with escapes (a JSON or
     /// logfmt line has dozens of quotes) is written through a 1 KiB buffer on the stack and
     /// appended a kilobyte at a time; appending each run and each escape on its own made Loki
-    /// bodies cost 10 % more CPU (BENCHMARKS.md, "Session 10").
+    /// bodies cost 10 % more CPU (BENCHMARKS.md, "Session 10"). From its first escape on, the
+    /// string is copied a word (eight bytes) at a time: a word with something to escape is
+    /// copied up to it, the escape written, and the next word read just after it, so no byte
+    /// is looked at alone and no run needs a `memcpy` of its own (BENCHMARKS.md, "Session 12").
     package mutating func writeString(utf8: UnsafeBufferPointer<UInt8>) {
         guard let base = utf8.baseAddress, !utf8.isEmpty else {
             append("\"\"")
@@ -71,39 +74,47 @@ package struct JSONWriter {
             bytes.append(UInt8(ascii: "\""))
             return
         }
+        bytes.append(UInt8(ascii: "\""))
+        // The clean prefix in one copy, then the rest through the buffer.
+        bytes.append(contentsOf: UnsafeBufferPointer(start: base, count: clean))
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.chunkBytes) { buffer in
             let out = buffer.baseAddress!
-            out.initialize(to: UInt8(ascii: "\""))
-            var written = 1
-            var index = 0
-            var runEnd = clean
-            while true {
-                // The run [index, runEnd) needs no escape.
-                let run = runEnd - index
-                if written + run > Self.chunkBytes {
+            var written = 0
+            var index = clean
+            while index < count {
+                // A step writes at most 14 bytes (8, or 7 and a six-byte `\u00XX`), leaving room
+                // for the closing quote.
+                if written + 16 > Self.chunkBytes {
                     bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: written))
                     written = 0
                 }
-                if run > Self.chunkBytes {
-                    bytes.append(contentsOf: UnsafeBufferPointer(start: base + index, count: run))
-                } else if run > 0 {
-                    (out + written).initialize(from: base + index, count: run)
+                guard index + 8 <= count else {
+                    let byte = base[index]
+                    if byte < 0x20 || byte == 0x22 || byte == 0x5C {
+                        written += Self.writeEscape(of: byte, to: out + written)
+                    } else {
+                        out[written] = byte
+                        written += 1
+                    }
+                    index += 1
+                    continue
+                }
+                // Copy the word; keep the bytes before its first escape, if it has one.
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+                UnsafeMutableRawPointer(out + written).storeBytes(of: word.littleEndian, as: UInt64.self)
+                let escapes = Self.escapeMask(word)
+                if escapes == 0 {
+                    written += 8
+                    index += 8
+                } else {
+                    let run = escapes.trailingZeroBitCount >> 3
                     written += run
+                    index += run
+                    written += Self.writeEscape(of: base[index], to: out + written)
+                    index += 1
                 }
-                guard runEnd < count else { break }
-                if written + 6 > Self.chunkBytes {
-                    bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: written))
-                    written = 0
-                }
-                written += Self.writeEscape(of: base[runEnd], to: out + written)
-                index = runEnd + 1
-                runEnd = Self.cleanPrefix(base, from: index, count: count)
             }
-            if written == Self.chunkBytes {
-                bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: written))
-                written = 0
-            }
-            (out + written).initialize(to: UInt8(ascii: "\""))
+            out[written] = UInt8(ascii: "\"")
             bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: written + 1))
         }
     }
@@ -160,18 +171,26 @@ package struct JSONWriter {
         nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ (nibble &- 10)
     }
 
-    /// Whether any of the eight bytes of `word` is below 0x20, `"` or `\\` (the classic SWAR
-    /// tests: a byte below n, a byte equal to c). Exact for "none": a false answer means no
-    /// byte needs an escape; a true one sends the scan to look at each byte.
+    /// Whether any of the eight bytes of `word` is below 0x20, `"` or `\\`. Exact for "none":
+    /// a false answer means no byte needs an escape.
     @inline(__always)
     static func mayNeedEscape(_ word: UInt64) -> Bool {
+        escapeMask(word) != 0
+    }
+
+    /// The high bit of each byte of `word` (first byte lowest) that may need an escape, by the
+    /// classic SWAR tests (a byte below n, a byte equal to c). A borrow can flag a byte above
+    /// one that matched, never below, so the lowest bit set is always a byte to escape, and
+    /// zero means none.
+    @inline(__always)
+    static func escapeMask(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         let control = (word &- ones &* 0x20) & ~word & highs
         let quote = word ^ (ones &* 0x22)
         let backslash = word ^ (ones &* 0x5C)
         let hasQuote = (quote &- ones) & ~quote & highs
         let hasBackslash = (backslash &- ones) & ~backslash & highs
-        return control | hasQuote | hasBackslash != 0
+        return control | hasQuote | hasBackslash
     }
 
     /// Appends an integer in decimal, without making a `String`.
