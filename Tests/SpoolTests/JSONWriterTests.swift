@@ -143,6 +143,24 @@ import Testing
         #expect(String(decoding: writer.bytes, as: UTF8.self) == String(number))
     }
 
+    /// Two digits at a time: every count of digits, odd and even, and the numbers around each
+    /// power of ten.
+    @Test func integersOfEveryLengthAreWrittenInDecimal() {
+        var numbers = Array(Int64(-1000)...1000)
+        var power: Int64 = 10
+        while true {
+            numbers += [power - 1, power, power + 1, -power, 7 * power + 3]
+            let (next, overflow) = power.multipliedReportingOverflow(by: 10)
+            if overflow { break }
+            power = next
+        }
+        for number in numbers {
+            var writer = JSONWriter()
+            writer.writeInt(number)
+            #expect(String(decoding: writer.bytes, as: UTF8.self) == String(number))
+        }
+    }
+
     @Test(arguments: [(Int64(0), "1970-01-01T00:00:00.000Z"), (-1, "1969-12-31T23:59:59.999Z"),
                       (1_732_873_200_123_456_789, "2024-11-29T09:40:00.123Z"), (Int64.max, "2262-04-11T23:47:16.854Z")])
     func timestampsAreWrittenInISO8601(_ nanoseconds: Int64, _ expected: String) {
@@ -349,8 +367,8 @@ import Testing
     static func storedFormBytes(_ context: String, topic: String?) -> [UInt8]? {
         var context = context
         var writer = JSONWriter()
-        var members: [LokiSink.StoredFormMember] = []
-        let taken = context.withUTF8 { LokiSink.writeStoredFormMetadata($0, topic: topic, to: &writer, members: &members) }
+        var scratch = LokiSink.MetadataScratch()
+        let taken = context.withUTF8 { LokiSink.writeStoredFormMetadata($0, topic: topic, to: &writer, scratch: &scratch) }
         return taken ? writer.bytes : nil
     }
 

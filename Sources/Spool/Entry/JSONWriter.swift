@@ -18,17 +18,18 @@ package struct JSONWriter {
         bytes.reserveCapacity(capacity)
     }
 
+    @inlinable
     package var count: Int { bytes.count }
 
     // MARK: - Raw bytes
 
     /// Appends ASCII text as it is (punctuation, keys known not to need escaping).
-    @inline(__always)
+    @inlinable @inline(__always)
     package mutating func append(_ literal: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     package mutating func append(byte: UInt8) {
         bytes.append(byte)
     }
@@ -39,8 +40,48 @@ package struct JSONWriter {
         text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
+    @inlinable
     package mutating func append(raw utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(contentsOf: utf8)
+    }
+
+    /// Appends `count` bytes that `fill` writes, from its first argument on, with a
+    /// ``ByteCursor``: output made of many small pieces (a Loki entry's metadata) goes into the
+    /// array in one copy, from a buffer on the stack up to 1 KiB. `fill` must write exactly
+    /// `count` bytes.
+    package mutating func append(assembling count: Int, _ fill: (inout ByteCursor) -> Void) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer in
+            var cursor = ByteCursor(buffer.baseAddress!)
+            fill(&cursor)
+            precondition(cursor.position == buffer.baseAddress! + count, "append(assembling:) wrote another count than announced")
+            bytes.append(contentsOf: UnsafeBufferPointer(buffer))
+        }
+    }
+
+    /// Writes bytes one piece after the other into a buffer of ``append(assembling:_:)``.
+    package struct ByteCursor {
+        package private(set) var position: UnsafeMutablePointer<UInt8>
+
+        init(_ start: UnsafeMutablePointer<UInt8>) { position = start }
+
+        @inlinable @inline(__always)
+        package mutating func put(_ byte: UInt8) {
+            position.initialize(to: byte)
+            position += 1
+        }
+
+        @inlinable @inline(__always)
+        package mutating func put(_ literal: StaticString) {
+            position.initialize(from: literal.utf8Start, count: literal.utf8CodeUnitCount)
+            position += literal.utf8CodeUnitCount
+        }
+
+        @inlinable @inline(__always)
+        package mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+            guard let base = bytes.baseAddress else { return }
+            position.initialize(from: base, count: bytes.count)
+            position += bytes.count
+        }
     }
 
     // MARK: - Values
@@ -193,21 +234,42 @@ package struct JSONWriter {
         return control | hasQuote | hasBackslash
     }
 
-    /// Appends an integer in decimal, without making a `String`.
-    package mutating func writeInt(_ number: Int64) {
+    /// Appends an integer in decimal, without making a `String`: two digits per division (a
+    /// timestamp has 19), read from a table of the hundred pairs. `prefix` and `suffix` (ASCII
+    /// punctuation, such as a Loki value's `["` and `",`) go out in the same copy.
+    package mutating func writeInt(_ number: Int64, prefix: StaticString = "", suffix: StaticString = "") {
         // 20 digits and a sign hold any Int64.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+        let capacity = prefix.utf8CodeUnitCount + 21 + suffix.utf8CodeUnitCount
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
+            let digits = buffer.baseAddress!
+            let end = capacity - suffix.utf8CodeUnitCount
+            (digits + end).initialize(from: suffix.utf8Start, count: suffix.utf8CodeUnitCount)
+            let pairs = Self.digitPairs.utf8Start
             var magnitude = number.magnitude
-            var start = 20
-            repeat {
+            var start = end
+            while magnitude >= 10 {
+                let pair = Int(truncatingIfNeeded: magnitude % 100) &* 2
+                magnitude /= 100
+                start -= 2
+                digits[start] = pairs[pair]
+                digits[start + 1] = pairs[pair + 1]
+            }
+            // The first digit of a number with an odd count of them, or the zero of 0.
+            if magnitude > 0 || start == end {
                 start -= 1
-                digits[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if number < 0 { bytes.append(UInt8(ascii: "-")) }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start..<20]))
+                digits[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude)
+            }
+            if number < 0 {
+                start -= 1
+                digits[start] = UInt8(ascii: "-")
+            }
+            start -= prefix.utf8CodeUnitCount
+            (digits + start).initialize(from: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+            bytes.append(contentsOf: UnsafeBufferPointer(start: digits + start, count: capacity - start))
         }
     }
+
+    private static let digitPairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 
     /// Appends a double: Swift's shortest round-trip form ("3.0", "1e-05", "1e+16"), which is
     /// valid JSON; NaN and the infinities, which JSON cannot hold, as the strings `"NaN"`,

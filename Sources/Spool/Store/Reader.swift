@@ -41,7 +41,7 @@ package final class Reader {
     private static func schema(_ bytes: UnsafeBufferPointer<UInt8>?) -> String {
         guard let bytes else { return LogEntry.currentSchema }
         // Byte buffers compared, not a `String`'s UTF-8 view (which cost ~700 instructions).
-        let current = LogEntry.currentSchemaUTF8.withUTF8Buffer { $0.elementsEqual(bytes) }
+        let current = LogEntry.currentSchemaUTF8.withUTF8Buffer { $0.hasSameBytes(as: bytes) }
         return current ? LogEntry.currentSchema : String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -40,6 +40,8 @@ extension LokiSink {
         var values = JSONWriter()
         /// The members of a context in the form Spool stores it (``writeStoredFormMetadata``).
         var stored: [StoredFormMember] = []
+        /// The topic as a JSON string, for ``writeStoredFormMetadata``.
+        var topic = JSONWriter()
     }
 
     /// The metadata of an entry whose context goes into it, written straight from the stored
@@ -53,7 +55,7 @@ extension LokiSink {
     private func writeContextMetadata(for entry: StoredEntry, to output: inout JSONWriter, scratch: inout MetadataScratch) -> Bool {
         guard var context = entry.contextJSON else { return false }
         let topic = configuration.topic == .structuredMetadata ? entry.topic : nil
-        if context.withUTF8({ Self.writeStoredFormMetadata($0, topic: topic, to: &output, members: &scratch.stored) }) {
+        if context.withUTF8({ Self.writeStoredFormMetadata($0, topic: topic, to: &output, scratch: &scratch) }) {
             return true
         }
         scratch.members.removeAll(keepingCapacity: true)
@@ -193,12 +195,19 @@ extension LokiSink {
     /// One scan and a copy took the metadata of a 50,000-entry drain (half of them with a
     /// context of 3-4 keys) from 318 M instructions to 97 M (BENCHMARKS.md, "Session 12").
     static func writeStoredFormMetadata(_ text: UnsafeBufferPointer<UInt8>, topic: String?, to output: inout JSONWriter,
-                                        members: inout [StoredFormMember]) -> Bool {
+                                        scratch: inout MetadataScratch) -> Bool {
         guard let base = text.baseAddress, text.count >= 2, base[0] == UInt8(ascii: "{"), base[text.count - 1] == UInt8(ascii: "}")
         else { return false }
-        members.removeAll(keepingCapacity: true)
+        scratch.stored.removeAll(keepingCapacity: true)
+        return writeStoredFormMetadata(base, count: text.count, topic: topic, to: &output, members: &scratch.stored,
+                                       topicLiteral: &scratch.topic)
+    }
+
+    private static func writeStoredFormMetadata(_ base: UnsafePointer<UInt8>, count textCount: Int, topic: String?,
+                                                to output: inout JSONWriter, members: inout [StoredFormMember],
+                                                topicLiteral: inout JSONWriter) -> Bool {
         // Every scan below stops at the closing brace: `end` is its index.
-        let end = text.count - 1
+        let end = textCount - 1
         var index = 1
         while true {
             guard let key = storedFormKey(base, at: index, end: end) else { return false }
@@ -232,38 +241,46 @@ extension LokiSink {
         }
         guard count > 0 else { return true }
 
-        // Written in name order, the topic in its place among the keys.
-        output.append(",{")
-        var first = true
-        var topicPending = topicAccepted
+        // Written in name order, the topic in its place among the keys, in one copy: `,{`, each
+        // member with a comma before all but the first, `}`.
+        topicLiteral.bytes.removeAll(keepingCapacity: true)
+        if topicAccepted { topicLiteral.writeString(topic!) }
+        var length = 2 + count
+        if topicAccepted { length += 8 + topicLiteral.count }
         for member in members where member.accepted {
-            if topicPending, !precedes(member.key, "topic", in: base) {
-                writeTopic(topic!, first: &first, to: &output)
-                topicPending = false
-            }
-            if !first { output.append(byte: UInt8(ascii: ",")) }
-            first = false
-            output.append(byte: UInt8(ascii: "\""))
-            output.append(raw: UnsafeBufferPointer(start: base + member.key.lowerBound, count: member.key.count))
-            output.append("\":")
-            let value = UnsafeBufferPointer(start: base + member.value.lowerBound, count: member.value.count)
-            if member.isString {
-                output.append(raw: value)
-            } else {
-                output.append(byte: UInt8(ascii: "\""))
-                output.append(raw: value)
-                output.append(byte: UInt8(ascii: "\""))
+            length += member.key.count + 3 + member.value.count + (member.isString ? 0 : 2)
+        }
+        topicLiteral.bytes.withUnsafeBufferPointer { topicBytes in
+            output.append(assembling: length) { cursor in
+                cursor.put(",{")
+                var first = true
+                var topicPending = topicAccepted
+                func putTopic() {
+                    cursor.put(first ? "\"topic\":" : ",\"topic\":")
+                    cursor.put(topicBytes)
+                    first = false
+                    topicPending = false
+                }
+                for member in members where member.accepted {
+                    if topicPending, !precedes(member.key, "topic", in: base) { putTopic() }
+                    cursor.put(first ? "\"" : ",\"")
+                    first = false
+                    cursor.put(UnsafeBufferPointer(start: base + member.key.lowerBound, count: member.key.count))
+                    cursor.put("\":")
+                    let value = UnsafeBufferPointer(start: base + member.value.lowerBound, count: member.value.count)
+                    if member.isString {
+                        cursor.put(value)
+                    } else {
+                        cursor.put(UInt8(ascii: "\""))
+                        cursor.put(value)
+                        cursor.put(UInt8(ascii: "\""))
+                    }
+                }
+                if topicPending { putTopic() }
+                cursor.put(UInt8(ascii: "}"))
             }
         }
-        if topicPending { writeTopic(topic!, first: &first, to: &output) }
-        output.append(byte: UInt8(ascii: "}"))
         return true
-    }
-
-    private static func writeTopic(_ topic: String, first: inout Bool, to output: inout JSONWriter) {
-        output.append(first ? "\"topic\":" : ",\"topic\":")
-        output.writeString(topic)
-        first = false
     }
 
     /// The key starting with the quote at `index`, quotes excluded, when it is a label name as

@@ -79,9 +79,7 @@ package struct LokiSink: SinkProtocol {
             body.writeObject(streamLabels)
             body.append(",\"values\":[")
             for (position, index) in members[stream].enumerated() {
-                body.append(position == 0 ? "[\"" : ",[\"")
-                body.writeInt(entries[index].timestamp)
-                body.append("\",")
+                body.writeInt(entries[index].timestamp, prefix: position == 0 ? "[\"" : ",[\"", suffix: "\",")
                 writeLine(for: entries[index], to: &body, scratch: &scratch)
                 writeStructuredMetadata(for: entries[index], to: &body, scratch: &metadata)
                 body.append(byte: UInt8(ascii: "]"))
