@@ -117,6 +117,43 @@ import Testing
         #expect(try spool.position(of: "loki") == 0 && spool.position(of: "otlp") == 0)
     }
 
+    /// A drain's acknowledgements read each page of the backlog once on the writer: SQLite's
+    /// rebalancing of a leaf it empties reads the leaves after it, and the writer's cache keeps
+    /// them for the next acknowledgement, which deletes them. With the readers' 256 KiB the
+    /// writer read every leaf twice.
+    @Test func acknowledgementsReadEachPageOfABacklogOnce() throws {
+        do {
+            let spool = try SpoolStore(path: path)
+            try spool.registerSink("loki")
+            for start in stride(from: 1, through: 30_000, by: 3000) {
+                try spool.append(contentsOf: (start..<(start + 3000)).map { entry($0, message: String(repeating: "x", count: 300)) })
+            }
+            try spool.close()
+        }
+        // A new connection's cache holds nothing of what the appends wrote.
+        let reopened = try SpoolStore(path: path)
+        func misses() -> Int32 {
+            reopened.writer.withLock { writer in
+                var current: Int32 = 0, highest: Int32 = 0
+                sqlite3_db_status(writer.connection.handle, SQLITE_DBSTATUS_CACHE_MISS, &current, &highest, 0)
+                return current
+            }
+        }
+        // ~10 MB of entries: about 2,600 pages, ten times the writer's cache.
+        let pages = try #require(try reopened.writer.withLock { try $0.connection.scalarInt("PRAGMA page_count") })
+        let before = misses()
+        var position: Int64 = 0
+        while position < 30_000 {
+            let batch = try reopened.claim(sink: "loki", owner: "a", after: position, maxCount: 2000)
+            let last = try #require(batch.entries.last?.id)
+            try reopened.acknowledge(sink: "loki", owner: "a", through: last, delivered: batch.entries.count)
+            position = last
+        }
+        let read = Int64(misses() - before)
+        #expect(read < pages * 5 / 4, "the writer read \(read) pages for a table of \(pages)")
+        #expect(try reopened.writer.withLock { try $0.connection.scalarInt("SELECT count(*) FROM entries") } == 0)
+    }
+
     @Test func acknowledgedEntriesAreDeletedOnlyWhenEverySinkPassedThem() throws {
         let spool = try SpoolStore(path: path)
         try spool.registerSink("loki")

@@ -66,7 +66,7 @@ package enum SpoolFile {
         if let foreign = foreignWAL(path) { throw SpoolError(.corrupt, foreign) }
         let connection = try Connection(path: path, create: false)
         applyBusyTimeout(connection, configuration.busyTimeout)
-        try applyCacheSize(connection)
+        try applyCacheSize(connection, kib: writerCacheKiB)
         // Until the file is recognised and verified, closing this connection must not write the
         // WAL into it: a damaged file is set aside exactly as it was found.
         spool_sqlite_no_checkpoint_on_close(connection.handle, 1)
@@ -112,6 +112,13 @@ package enum SpoolFile {
     /// the B-tree's interior pages along those edges; full default caches were 1.8 MiB of a
     /// forwarder's memory for nothing (BENCHMARKS.md, "Peak RSS of `spool forward`").
     static let cacheKiB = 256
+    /// The writer's page cache, in KiB. An acknowledgement deletes from the table's start, and
+    /// SQLite's rebalancing of each leaf it empties reads the leaves after it, which the next
+    /// acknowledgement deletes: with ``cacheKiB`` they were gone by then and read again (the
+    /// writer read each leaf twice in a drain, ~5,600 extra `pread`s per 50,000 entries). 1 MiB
+    /// keeps them: 3 % less CPU in a 1M drain, 0.75 MiB more resident at most
+    /// (BENCHMARKS.md, "Session 12").
+    static let writerCacheKiB = 1024
     /// Pages a write transaction may hold before SQLite spills dirty pages to the WAL in its
     /// middle: SQLite's default cache (2000 KiB of 4 KiB pages), so large transactions (a
     /// buffered commit writes ~2.7 MB) behave as before: the cache grows while one runs and
@@ -119,8 +126,8 @@ package enum SpoolFile {
     /// appends 8–12 % slower.
     static let spillPages = 500
 
-    static func applyCacheSize(_ connection: Connection) throws(SpoolError) {
-        try connection.execute("PRAGMA cache_size = -\(cacheKiB); PRAGMA cache_spill = \(spillPages)")
+    static func applyCacheSize(_ connection: Connection, kib: Int = cacheKiB) throws(SpoolError) {
+        try connection.execute("PRAGMA cache_size = -\(kib); PRAGMA cache_spill = \(spillPages)")
     }
 
     /// Apple platforms: `fsync` leaves what it wrote in the drive's cache, where a power cut can
