@@ -143,6 +143,14 @@ import Testing
         #expect(String(decoding: writer.bytes, as: UTF8.self) == String(number))
     }
 
+    @Test(arguments: [Int64.min, -1, 0, 9, 10, 1_732_873_200_000_000_000, Int64.max])
+    func integersGoOutWithTheirPunctuationInOneCopy(_ number: Int64) {
+        var writer = JSONWriter()
+        writer.append(byte: UInt8(ascii: "x"))
+        writer.writeInt(number, prefix: ",[\"", suffix: "\",")
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == "x,[\"\(number)\",")
+    }
+
     /// Two digits at a time: every count of digits, odd and even, and the numbers around each
     /// power of ten.
     @Test func integersOfEveryLengthAreWrittenInDecimal() {
@@ -383,25 +391,43 @@ import Testing
             .double(281.4), .double(0.1), .double(12.0), .double(-0.0), .double(0.0001), .double(1234567.125),
             .double(999_999_999_999_999.0), .double(-3.25), .bool(true), .bool(false), .null,
         ]
-        let keys = ["duration_ms", "request_id", "user", "path", "a", "Z", "topic", "toq", "tapir", "zeta", "_x", "k9", "user_id"]
+        let keys = ["duration_ms", "request_id", "user", "path", "a", "Z", "topic", "toq", "tapir", "zeta", "_x", "k9", "user_id",
+                    "topi", "topica", "topic_id", "Topic", "_", String(repeating: "k", count: 1024), String(repeating: "k", count: 1025)]
         let topics: [String?] = [nil, "billing.payment", "a \"quoted\" topic"]
+        var doublesCopied = 0
         for round in 0..<2000 {
             var object: [String: JSONValue] = [:]
             for _ in 0..<Int.random(in: 1...6, using: &generator) {
                 object[keys.randomElement(using: &generator)!] = values.randomElement(using: &generator)!
+            }
+            // Half the time a double of any magnitude and precision: the copy takes it only when
+            // its text is what the decoding path writes, and must then write the same.
+            let withDouble = Bool.random(using: &generator)
+            if withDouble {
+                let magnitude = Double.random(in: -12...18, using: &generator)
+                let digits = pow(10, Double(Int.random(in: 0...6, using: &generator)))
+                object["d"] = .double((Double.random(in: -1...1, using: &generator) * pow(10, magnitude) * digits).rounded() / digits)
             }
             let context = JSON.string(object)
             let topic = topics[round % topics.count]
             let sink = try LokiSink(configuration: .init(url: "http://127.0.0.1:1", topic: topic == nil ? .line : .structuredMetadata))
             let entry = StoredEntry(id: 1, timestamp: 5, level: .info, topic: topic ?? "t", message: "m", contextJSON: context,
                                     schema: LogEntry.currentSchema)
-            let copied = try #require(Self.storedFormBytes(context, topic: topic), "not taken as stored form: \(context)")
+            let sanitizable = object.keys.contains { $0.utf8.count > 1024 }
+            guard let copied = Self.storedFormBytes(context, topic: topic) else {
+                // Only a key longer than a label name or a double may send it to the parser.
+                #expect(sanitizable || withDouble, "not taken as stored form: \(context)")
+                continue
+            }
+            if withDouble { doublesCopied += 1 }
+            #expect(!sanitizable, "a key longer than a label name was copied: \(context.prefix(80))")
             #expect(copied == Self.decodingPathBytes(sink, entry), "\(context)")
             // And the whole entry, through encode, says the same.
             var writer = JSONWriter()
             sink.writeStructuredMetadata(for: entry, to: &writer)
             #expect(writer.bytes == copied)
         }
+        #expect(doublesCopied > 200, "too few contexts with a double were copied to test the copy: \(doublesCopied)")
     }
 
     /// Text in any other form is left to the decoding path, which then writes the metadata.
@@ -425,6 +451,10 @@ import Testing
             (["a": .string(big), "b": .string(big), "c": .string(big), "d": "small"], "t"),
             (["topic": "from the context", "user": .int(1)], String(repeating: "t", count: 70_000)),
             (["topic": "from the context", "user": .int(1)], "billing"),
+            // The topic sorts among the keys, and the entry limit falls after it.
+            (Dictionary(uniqueKeysWithValues: (0..<200).map { ("\($0 % 2 == 0 ? "a" : "z")\($0)", JSONValue.int(Int64($0))) }), "billing"),
+            (Dictionary(uniqueKeysWithValues: (0..<200).map { ("\($0 % 2 == 0 ? "a" : "z")\($0)", JSONValue.int(Int64($0))) })
+                .merging(["topic": "x"]) { $1 }, "billing"),
         ]
         for (object, topic) in cases {
             let context = JSON.string(object)

@@ -139,7 +139,7 @@ import Testing
                 return current
             }
         }
-        // ~10 MB of entries: about 2,600 pages, ten times the writer's cache.
+        // ~10 MB of entries: about 2,750 pages, ten times the writer's cache.
         let pages = try #require(try reopened.writer.withLock { try $0.connection.scalarInt("PRAGMA page_count") })
         let before = misses()
         var position: Int64 = 0

@@ -7,7 +7,8 @@
 /// (invalid input was replaced by U+FFFD when it became one), so the output is valid UTF-8 too.
 ///
 /// Per entry it allocates nothing but the array's own growth (a string with escapes passes
-/// through a 1 KiB buffer on the stack): give `init(capacity:)` a generous guess and a batch is
+/// through a 1 KiB buffer on the stack, and so does `append(assembling:)` up to 1 KiB; beyond,
+/// its buffer comes from the heap): give `init(capacity:)` a generous guess and a batch is
 /// written in one allocation.
 package struct JSONWriter {
     /// The JSON written so far.
@@ -51,27 +52,34 @@ package struct JSONWriter {
     /// `count` bytes.
     package mutating func append(assembling count: Int, _ fill: (inout ByteCursor) -> Void) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer in
-            var cursor = ByteCursor(buffer.baseAddress!)
+            var cursor = ByteCursor(buffer.baseAddress!, end: buffer.baseAddress! + count)
             fill(&cursor)
-            precondition(cursor.position == buffer.baseAddress! + count, "append(assembling:) wrote another count than announced")
+            precondition(cursor.position == cursor.end, "append(assembling:) wrote fewer bytes than announced")
             bytes.append(contentsOf: UnsafeBufferPointer(buffer))
         }
     }
 
-    /// Writes bytes one piece after the other into a buffer of ``append(assembling:_:)``.
+    /// Writes bytes one piece after the other into a buffer of ``append(assembling:_:)``;
+    /// a piece that would pass the announced end stops the program rather than write past it.
     package struct ByteCursor {
         package private(set) var position: UnsafeMutablePointer<UInt8>
+        package let end: UnsafeMutablePointer<UInt8>
 
-        init(_ start: UnsafeMutablePointer<UInt8>) { position = start }
+        init(_ start: UnsafeMutablePointer<UInt8>, end: UnsafeMutablePointer<UInt8>) {
+            position = start
+            self.end = end
+        }
 
         @inlinable @inline(__always)
         package mutating func put(_ byte: UInt8) {
+            precondition(position < end, "append(assembling:) wrote more bytes than announced")
             position.initialize(to: byte)
             position += 1
         }
 
         @inlinable @inline(__always)
         package mutating func put(_ literal: StaticString) {
+            precondition(end - position >= literal.utf8CodeUnitCount, "append(assembling:) wrote more bytes than announced")
             position.initialize(from: literal.utf8Start, count: literal.utf8CodeUnitCount)
             position += literal.utf8CodeUnitCount
         }
@@ -79,6 +87,7 @@ package struct JSONWriter {
         @inlinable @inline(__always)
         package mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
             guard let base = bytes.baseAddress else { return }
+            precondition(end - position >= bytes.count, "append(assembling:) wrote more bytes than announced")
             position.initialize(from: base, count: bytes.count)
             position += bytes.count
         }
@@ -100,8 +109,9 @@ package struct JSONWriter {
     /// appended a kilobyte at a time; appending each run and each escape on its own made Loki
     /// bodies cost 10 % more CPU (BENCHMARKS.md, "Session 10"). From its first escape on, the
     /// string is copied a word (eight bytes) at a time: a word with something to escape is
-    /// copied up to it, the escape written, and the next word read just after it, so no byte
-    /// is looked at alone and no run needs a `memcpy` of its own (BENCHMARKS.md, "Session 12").
+    /// copied up to it, the escape written, and the next word read just after it, so only the
+    /// last seven bytes or fewer are looked at alone and no run needs a `memcpy` of its own
+    /// (BENCHMARKS.md, "Session 12").
     package mutating func writeString(utf8: UnsafeBufferPointer<UInt8>) {
         guard let base = utf8.baseAddress, !utf8.isEmpty else {
             append("\"\"")
@@ -123,7 +133,7 @@ package struct JSONWriter {
             var written = 0
             var index = clean
             while index < count {
-                // A step writes at most 14 bytes (8, or 7 and a six-byte `\u00XX`), leaving room
+                // A step writes at most 13 bytes (8, or 7 and a six-byte `\u00XX`), leaving room
                 // for the closing quote.
                 if written + 16 > Self.chunkBytes {
                     bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: written))

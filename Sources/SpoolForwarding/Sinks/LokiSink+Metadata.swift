@@ -340,12 +340,10 @@ extension LokiSink {
             }
             return nil
         case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
-            for word in ["true", "false", "null"] as [StaticString] where word.utf8Start.pointee == base[index] {
-                let length = word.utf8CodeUnitCount
-                guard index + length <= end, compare(base + index, word.utf8Start, length) == 0 else { return nil }
-                return (index..<(index + length), false, length)
-            }
-            return nil
+            let word: StaticString = base[index] == UInt8(ascii: "t") ? "true" : base[index] == UInt8(ascii: "f") ? "false" : "null"
+            let length = word.utf8CodeUnitCount
+            guard index + length <= end, compare(base + index, word.utf8Start, length) == 0 else { return nil }
+            return (index..<(index + length), false, length)
         default:
             guard let length = storedFormNumberLength(base, at: index, end: end) else { return nil }
             return (index..<(index + length), false, length)

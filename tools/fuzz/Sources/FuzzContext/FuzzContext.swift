@@ -2,6 +2,7 @@ import Foundation
 import FuzzSupport
 import Logging
 @testable import Spool
+@testable import SpoolForwarding
 import Synchronization
 
 // Context decoding: JSON text to `JSONValue` (the parser behind ingest, `spool` flags and the
@@ -11,7 +12,9 @@ import Synchronization
 // a parsed value and parsing it again gives the same value (non-finite numbers, which JSON
 // cannot hold, become their documented string names) and the same bytes; and an object logged
 // as swift-log metadata arrives as the entry's context, every key present, redacted keys
-// hidden at any depth.
+// hidden at any depth. And Loki's structured metadata copied straight from a stored context
+// (`LokiSink.writeStoredFormMetadata`) is, whenever the copy takes the text, byte for byte what
+// the decoding path writes.
 
 @main enum FuzzContext {
     static func main() { runFuzzer { data, count in fuzz(data, count) } }
@@ -19,6 +22,7 @@ import Synchronization
 
 func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let bytes = input(data, count)
+    checkStoredFormMetadata(bytes)
     let value: JSONValue
     do {
         value = try JSONValue(parsing: bytes)
@@ -128,4 +132,25 @@ func expectRedacted(_ value: JSONValue) {
     case .array(let elements): elements.forEach(expectRedacted)
     default: break
     }
+}
+
+// MARK: - Loki metadata from a stored context
+
+let lokiSink = try! LokiSink(configuration: .init(url: "http://127.0.0.1:1"))
+
+/// A stored context is a Swift `String`'s bytes, so valid UTF-8: only such input is tried.
+func checkStoredFormMetadata(_ bytes: UnsafeBufferPointer<UInt8>) {
+    guard let text = String(validating: bytes, as: UTF8.self) else { return }
+    var copied = JSONWriter()
+    var scratch = LokiSink.MetadataScratch()
+    guard LokiSink.writeStoredFormMetadata(bytes, topic: "billing", to: &copied, scratch: &scratch) else { return }
+    let entry = StoredEntry(id: 1, timestamp: 1, level: .info, topic: "billing", message: "m", contextJSON: text,
+                            schema: LogEntry.currentSchema)
+    var decoded = JSONWriter()
+    if let metadata = lokiSink.metadataObject(for: entry) {
+        decoded.append(byte: UInt8(ascii: ","))
+        decoded.writeObject(metadata)
+    }
+    expect(copied.bytes == decoded.bytes,
+           "metadata copied from \(text.debugDescription): \(String(decoding: copied.bytes, as: UTF8.self)), decoded: \(String(decoding: decoded.bytes, as: UTF8.self))")
 }
