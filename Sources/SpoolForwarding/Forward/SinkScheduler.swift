@@ -15,8 +15,8 @@ package final class SinkScheduler: Sendable {
         /// Most entries per request. Default 2000 (the sink may ask for fewer). Each batch costs
         /// a request and a synced acknowledgement, so larger batches drain a backlog on less CPU,
         /// but each batch in flight is held in memory: draining 10 million entries, `spool
-        /// forward` peaks at 24.5 MiB with 1000 (one run, session 10), 28.1 with 2000 (median
-        /// of eight, session 11) and 30.6–31.4 with 4000 (BENCHMARKS.md, "Session 10", "Session 11").
+        /// forward` peaks at 24.5 MiB with 1000 (one run, session 10), 29.2 with 2000 (median
+        /// of ten, session 12) and 30.6–31.4 with 4000 (BENCHMARKS.md, "Session 10", "Session 12").
         package var maxBatchEntries: Int = Self.defaultMaxBatchEntries
         package static let defaultMaxBatchEntries = 2000
         /// Most bytes of topic, message and context per request. Default 1 MiB.

@@ -193,7 +193,7 @@ extension LokiSink {
     ///
     /// Returns false, having written nothing, for any other text; the caller parses it then.
     /// One scan and a copy took the metadata of a 50,000-entry drain (half of them with a
-    /// context of 3-4 keys) from 318 M instructions to 97 M (BENCHMARKS.md, "Session 12").
+    /// context of 3-4 keys) from 318 M instructions to 75 M (BENCHMARKS.md, "Session 12").
     static func writeStoredFormMetadata(_ text: UnsafeBufferPointer<UInt8>, topic: String?, to output: inout JSONWriter,
                                         scratch: inout MetadataScratch) -> Bool {
         guard let base = text.baseAddress, text.count >= 2, base[0] == UInt8(ascii: "{"), base[text.count - 1] == UInt8(ascii: "}")
