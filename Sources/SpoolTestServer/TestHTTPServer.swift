@@ -2,10 +2,14 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A real HTTP/1.1 server on 127.0.0.1 whose answers a test scripts, faults included.
 ///
-/// It listens on a port the OS picks, records every request (body gunzipped for inspection),
+/// It listens on a free port below the OS's ephemeral range (so no client's connection takes it
+/// while the server is stopped), records every request (body gunzipped for inspection),
 /// counts connections and in-flight requests, and answers as its ``behaviour`` says, which a
 /// test may change at any moment from any thread. ``stop()`` and ``restart()`` close and reopen
 /// the listening socket on the same port, so clients see real `ECONNREFUSED` in between.
@@ -92,8 +96,52 @@ public final class TestHTTPServer: Sendable {
         behaviour: Behaviour = .ok(), configuration: Configuration = Configuration()
     ) async throws -> TestHTTPServer {
         let server = TestHTTPServer(behaviour: behaviour, configuration: configuration)
+        guard configuration.port == 0 else {
+            try await server.restart()
+            return server
+        }
+        // Any free port would do for a server that never stops. One that ``stop()``s gives its
+        // port back meanwhile, and a port from the OS's ephemeral range can then become the
+        // local end of some client's connection (every connect takes one from that range),
+        // after which ``restart()`` cannot bind it. A port below that range is never handed
+        // out that way.
+        for candidate in Self.portsOutsideEphemeralRange() {
+            server.state.withLockedValue { $0.port = candidate }
+            do {
+                try await server.restart()
+                return server
+            } catch {
+                continue  // Taken by another listener: the next one.
+            }
+        }
+        server.state.withLockedValue { $0.port = 0 }
         try await server.restart()
         return server
+    }
+
+    /// Up to 32 random ports between 10000 and the start of the OS's ephemeral port range
+    /// (Linux: `/proc/sys/net/ipv4/ip_local_port_range`), or none where that range is unknown
+    /// or leaves too little room below it.
+    static func portsOutsideEphemeralRange() -> [Int] {
+        guard let low = ephemeralPortRange?.lowerBound, low > 11_000 else { return [] }
+        return (0..<32).map { _ in Int.random(in: 10_000..<low) }
+    }
+
+    /// The ports the OS gives to a `bind` of port 0 and to a connecting socket, where known.
+    package static var ephemeralPortRange: ClosedRange<Int>? {
+        #if os(Linux)
+        let descriptor = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY)
+        guard descriptor >= 0 else { return nil }
+        defer { Glibc.close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        let bounds = String(decoding: buffer[..<count], as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        guard bounds.count == 2, bounds[0] <= bounds[1] else { return nil }
+        return bounds[0]...bounds[1]
+        #else
+        return nil
+        #endif
     }
 
     /// Runs `body` with a started server and shuts the server down afterwards, even on error.

@@ -101,6 +101,27 @@ import SpoolForwarding
         }
     }
 
+    /// A stopped server's port must stay free for its restart: a port from the ephemeral range
+    /// can become the local end of any client's connection meanwhile (the suite's flake of
+    /// session 10: a restart that could not bind).
+    @Test(.enabled(if: TestHTTPServer.ephemeralPortRange != nil, "the OS says which ports are ephemeral (Linux)"))
+    func listensBelowTheEphemeralPortRange() async throws {
+        let range = try #require(TestHTTPServer.ephemeralPortRange)
+        try await TestHTTPServer.withServer { server in
+            #expect(server.port >= 10_000 && server.port < range.lowerBound)
+            await server.stop()
+            // Connections made while it is stopped take their local ports from the range.
+            try await TestHTTPServer.withServer { other in
+                for _ in 0..<20 {
+                    let status = try await Client.exchange(port: other.port, Client.request()).response?.status
+                    #expect(status == 204)
+                }
+            }
+            try await server.restart()
+            #expect(try await Client.exchange(port: server.port, Client.request()).response?.status == 204)
+        }
+    }
+
     @Test func stopClosesOpenConnectionsToo() async throws {
         try await TestHTTPServer.withServer(behaviour: .held(by: Gate())) { server in
             async let reply = Client.exchange(port: server.port, Client.request())
