@@ -52,4 +52,53 @@ import Testing
         #expect(reports.topics().filter { $0 == "spool.forward.busy" }.count == 1, "\(reports.topics())")
         #expect(try store.stats().entries == 0)
     }
+
+    /// The claim ahead and an acknowledgement can wait out the same busy spool at once. One of
+    /// them getting through while the other still waits does not end the episode, so the
+    /// warning is not said again; once no call waits, the next busy spool is a new episode.
+    @Test func aBusyEpisodeIsReportedOnceWhateverCallsOverlapIt() async throws {
+        let directory = TemporaryDirectory()
+        let store = try SpoolStore(path: directory.file("episode.spool"))
+        let clock = ManualClock()
+        let reports = Reports()
+        let transport = Transport(configuration: .init())
+        let scheduler = SinkScheduler(store: store, sink: NDJSONSink(configuration: .init(url: "http://127.0.0.1:9/ingest")),
+                                      transport: transport, configuration: .init(name: "http"), owner: "test",
+                                      clock: clock, report: reports.record)
+        let locked = Shared(true)
+        let attempts = Shared(0)
+        let busy = SpoolError(.io, "database is locked", sqliteCode: 5)  // SQLITE_BUSY
+        func claim() -> Task<Int, any Error> {
+            Task {
+                try await scheduler.withStore("claim") { _ throws(SpoolError) -> Int in
+                    attempts.update { $0 += 1 }
+                    if locked.value { throw busy }
+                    return 1
+                }
+            }
+        }
+        let busyReports = { reports.topics().filter { $0 == "spool.forward.busy" }.count }
+
+        let waiting = claim()
+        await eventually("the claim waits out the lock") { clock.sleeperCount == 1 && attempts.value == 1 }
+        #expect(busyReports() == 1)
+        // An acknowledgement gets through while the claim still waits: the same episode.
+        #expect(try await scheduler.withStore("acknowledge") { _ throws(SpoolError) -> Int in 2 } == 2)
+        clock.advance(by: .milliseconds(10))
+        await eventually("the claim tried again") { clock.sleeperCount == 1 && attempts.value == 2 }
+        #expect(busyReports() == 1, "\(reports.topics())")
+        locked.update { $0 = false }
+        clock.advance(by: .milliseconds(20))
+        #expect(try await waiting.value == 1)
+
+        // No call waits any more: a lock now is a new episode, said again.
+        locked.update { $0 = true }
+        let again = claim()
+        await eventually("the next claim waits") { clock.sleeperCount == 1 && attempts.value == 4 }
+        #expect(busyReports() == 2)
+        locked.update { $0 = false }
+        clock.advance(by: .milliseconds(10))
+        #expect(try await again.value == 1)
+        try await transport.shutdown()
+    }
 }

@@ -77,8 +77,11 @@ package final class SinkScheduler: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let finishing = Atomic<Bool>(false)
     private let leaseLost = Atomic<Bool>(false)
-    /// Set while store calls find the spool busy, so that is reported once per episode.
-    private let busyReported = Atomic<Bool>(false)
+    /// A busy spool's episode: the store calls now waiting it out, and whether it was reported.
+    /// It ends when the last of them gets through, not when any call does: the claim ahead and
+    /// an acknowledgement may run at once, and one of them succeeding while the other still
+    /// waits is the same episode, reported once.
+    private let busyEpisode = Mutex<(waiting: Int, reported: Bool)>((0, false))
     /// Entries dead-lettered since the last one delivered (``Configuration/pauseAfterConsecutiveRejections``).
     let consecutiveRejections = Atomic<Int>(0)
 
@@ -225,15 +228,31 @@ package final class SinkScheduler: Sendable {
     func withStore<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (SpoolStore) throws(SpoolError) -> T) async throws -> T {
         var delay = Duration.milliseconds(10)
         let store = self.store
+        // Whether this call is counted in the episode; it leaves the count however it ends.
+        var waiting = false
+        defer {
+            if waiting {
+                busyEpisode.withLock { episode in
+                    episode.waiting -= 1
+                    if episode.waiting == 0 { episode.reported = false }
+                }
+            }
+        }
         while true {
             let result: Result<T, SpoolError>
             do { result = .success(try await BlockingWork.run { () throws(SpoolError) -> T in try body(store) }) } catch { result = .failure(error) }
             switch result {
             case .success(let value):
-                busyReported.store(false, ordering: .relaxed)
                 return value
             case .failure(let error) where error.isBusy:
-                if !busyReported.exchange(true, ordering: .relaxed) {
+                let first = !waiting
+                waiting = true
+                let reports = busyEpisode.withLock { episode -> Bool in
+                    if first { episode.waiting += 1 }
+                    defer { episode.reported = true }
+                    return !episode.reported
+                }
+                if reports {
                     report(event(.warning, "spool.forward.busy",
                                  "sink '\(configuration.name)': the spool is locked by another connection (\(operation)); trying again with backoff",
                                  ["operation": .string(operation), "error": .string(error.message)]))
