@@ -106,7 +106,7 @@ let package = Package(
                 "Spool",
                 "SpoolForwarding",
                 "CSQLite",  // the raw-SQLite baselines of `spool bench`
-                "CZlib",  // the receiver (demo, bench) reads gzip bodies
+                "CDeflate",  // the receiver (demo, bench) reads gzip bodies
                 "CMalloc",  // `spool forward` limits malloc to one arena
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),  // ServiceGroup's (silent) logger

@@ -3,9 +3,9 @@ import CZlib
 /// gzip decompression through the system zlib, for checking request bodies in tests.
 ///
 /// Independent on purpose: the package has one gzip encoder (the transport's, libdeflate) and
-/// one decoder (`spool`'s streaming `Inflater`, zlib too), and this decoder shares no Swift
-/// code with either, so a test never checks our gzip handling with itself. Tests build gzip
-/// bodies with the transport's encoder.
+/// one decoder (`spool`'s `Inflater`, libdeflate too), and this one, through another library,
+/// shares no code with either, so a test never checks our gzip handling with itself. Tests
+/// build gzip bodies with the transport's encoder.
 public enum Gzip: Sendable {
     /// A zlib failure, with zlib's return code.
     public struct Failure: Error, CustomStringConvertible, Sendable {

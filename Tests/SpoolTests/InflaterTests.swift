@@ -4,36 +4,73 @@ import Testing
 @testable import SpoolForwarding
 @testable import SpoolCommand
 
-/// The receiver's gzip reader: a corrupt body and one cut short are both refused, so the
-/// receiver never counts what it could not read whole.
+/// The receiver's gzip reader: a corrupt body, one cut short and one too large are all
+/// refused, so the receiver never counts what it could not read whole.
 @Suite struct InflaterTests {
     let body = Array(String(repeating: "{\"line\":\"entry ü\"}\n", count: 2000).utf8)
 
+    /// Collects `compressed` in chunks of `chunk` bytes, as a connection receives it.
+    func inflate(_ compressed: [UInt8], chunk: Int = 97, limit: Int = 1 << 20) -> Result<[UInt8], Inflater.Failure> {
+        let inflater = Inflater(limit: limit)
+        for start in stride(from: 0, to: compressed.count, by: chunk) {
+            compressed[start..<min(compressed.count, start + chunk)].withUnsafeBytes { inflater.append($0) }
+        }
+        return inflater.inflate()
+    }
+
+    /// Whether two byte arrays are equal (a failed expectation prints this, not the arrays).
+    func same(_ a: [UInt8], _ b: [UInt8]) -> Bool { a == b }
+
+    /// What `inflate` gave, short enough for a failed expectation to print.
+    func outcome(_ result: Result<[UInt8], Inflater.Failure>) -> String {
+        switch result {
+        case .success(let bytes): "\(bytes.count) bytes"
+        case .failure(let failure): "\(failure)"
+        }
+    }
+
     @Test func aWholeBodyInChunksInflatesCompletely() throws {
         let compressed = try gzipped(body)
-        let inflater = Inflater()
-        var output: [UInt8] = []
-        for start in stride(from: 0, to: compressed.count, by: 97) {
-            compressed[start..<min(compressed.count, start + 97)].withUnsafeBytes { inflater.inflate($0) { output += $0 } }
-        }
-        #expect(inflater.isComplete && output == body)
-        // Two members back to back, the second in its own chunk.
-        compressed.withUnsafeBytes { inflater.inflate($0) { output += $0 } }
-        #expect(inflater.isComplete && output == body + body)
+        #expect(same(try inflate(compressed).get(), body))
+        // Two members back to back.
+        #expect(same(try inflate(compressed + compressed).get(), body + body))
+        // A member whose size is not what the last member's trailer says: the output grows.
+        let small = try gzipped(Array("{\"line\":1}\n".utf8))
+        #expect(same(try inflate(compressed + small).get(), body + Array("{\"line\":1}\n".utf8)))
     }
 
-    @Test func aBodyCutShortIsNotComplete() throws {
+    /// Written by another encoder (Python's `gzip`, that is zlib, level 9, no file name), so the
+    /// reader is not only checked against the transport's own libdeflate output.
+    @Test func aBodyFromZlibInflates() throws {
+        let fromZlib: [UInt8] = [
+            0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0xab, 0x56, 0xca, 0xc9, 0xcc, 0x4b, 0x55, 0xb2,
+            0x52, 0x4a, 0xcd, 0x2b, 0x29, 0xaa, 0x54, 0x38, 0xbc, 0x47, 0xa9, 0x96, 0xab, 0x9a, 0x48, 0x31, 0x00, 0x77,
+            0x4b, 0x39, 0xa6, 0x3c, 0x00, 0x00, 0x00,
+        ]
+        #expect(same(try inflate(fromZlib).get(), Array(String(repeating: "{\"line\":\"entry ü\"}\n", count: 3).utf8)))
+    }
+
+    @Test func aBodyCutShortIsInvalid() throws {
         let compressed = try gzipped(body)
-        let inflater = Inflater()
-        compressed.dropLast(12).withUnsafeBytes { inflater.inflate($0) { _ in } }
-        #expect(!inflater.hasFailed && !inflater.isComplete)
+        #expect(outcome(inflate(Array(compressed.dropLast(12)))) == "invalid")
+        // A whole member followed by the start of another.
+        #expect(outcome(inflate(compressed + compressed.prefix(30))) == "invalid")
+        #expect(outcome(inflate([])) == "invalid")
     }
 
-    @Test func aCorruptBodyFails() throws {
+    @Test func aCorruptBodyIsInvalid() throws {
         var compressed = try gzipped(body)
         for index in 20..<40 { compressed[index] ^= 0xFF }
-        let inflater = Inflater()
-        compressed.withUnsafeBytes { inflater.inflate($0) { _ in } }
-        #expect(inflater.hasFailed && !inflater.isComplete)
+        #expect(outcome(inflate(compressed)) == "invalid")
+        #expect(outcome(inflate(Array(body))) == "invalid")  // not gzip at all
+    }
+
+    @Test func aBodyAboveTheLimitIsRefusedCompressedOrInflated() throws {
+        let compressed = try gzipped(body)
+        #expect(same(try inflate(compressed, limit: body.count).get(), body))
+        // Inflated, one byte over: the bound against decompression bombs.
+        #expect(outcome(inflate(compressed, limit: body.count - 1)) == "tooLarge")
+        // Compressed, over the limit before anything is inflated.
+        #expect(outcome(inflate(compressed, limit: compressed.count - 1)) == "tooLarge")
     }
 }

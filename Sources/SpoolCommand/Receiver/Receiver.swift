@@ -10,7 +10,7 @@ import Synchronization
 /// `spool bench forward` / `drain`, `tools/compare-syslog-ng` and `tools/rss-forward`
 /// (``EntryID/sequenceNumber``).
 ///
-/// A gzip body (`Content-Encoding: gzip`) is inflated as it arrives (``Inflater``). A body sent
+/// A gzip body (`Content-Encoding: gzip`) is inflated once it has arrived (``Inflater``). A body sent
 /// to `/loki/api/v1/push` must be a whole Loki push; any other body is lines, each checked
 /// against JSON's grammar when it starts with `{` (NDJSON, syslog-ng's `format-json`)
 /// (``ReceivedBody``). A body is answered 204 when it reads whole and holds at least one entry,

@@ -1,8 +1,8 @@
 import NIOCore
 import NIOHTTP1
 
-/// One connection to the ``Receiver``: reads each request's body (inflating gzip as it
-/// arrives), has it counted, and answers.
+/// One connection to the ``Receiver``: reads each request's body (inflating gzip once it has
+/// arrived), has it counted, and answers.
 final class ReceiverConnection: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -26,11 +26,12 @@ final class ReceiverConnection: ChannelInboundHandler {
             head = requestHead
             body.removeAll(keepingCapacity: true)
             tooLarge = false
-            inflater = requestHead.headers["Content-Encoding"].contains { $0.lowercased().contains("gzip") } ? Inflater() : nil
+            inflater = requestHead.headers["Content-Encoding"].contains { $0.lowercased().contains("gzip") }
+                ? Inflater(limit: Self.maximumBodyBytes) : nil
         case .body(let buffer):
             buffer.withUnsafeReadableBytes { bytes in
                 if let inflater {
-                    inflater.inflate(bytes) { append($0) }
+                    inflater.append(bytes)
                 } else {
                     append(bytes)
                 }
@@ -48,7 +49,13 @@ final class ReceiverConnection: ChannelInboundHandler {
                 respond(context: context, head: head, status: .serviceUnavailable, body: nil)
             } else {
                 // A corrupt body, one cut short and one too large all count as invalid.
-                let readWhole = !tooLarge && (inflater.map(\.isComplete) ?? true)
+                if let inflater {
+                    switch inflater.inflate() {
+                    case .success(let inflated): body = inflated
+                    case .failure: tooLarge = true
+                    }
+                }
+                let readWhole = !tooLarge
                 var received = readWhole ? ReceivedBody.parse(body, loki: head.uri.contains("/loki/api/v1/push"), ids: books.ids)
                     : ReceivedBody(valid: false)
                 if received.entries == 0 { received.valid = false }
