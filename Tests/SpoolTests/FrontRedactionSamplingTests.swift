@@ -12,6 +12,7 @@ import Testing
             "request": ["headers": ["Authorization": "Bearer abc", "Accept": "json"], "API_KEY": ["nested": "x"]],
             "attempts": [["token": "t1", "ok": false], "plain"],
             "set-cookie": "sid=1",
+            "db_password": "pw", "accessToken": "at", "X-Api-Key": "k", "prompt_tokens": 812,
         ])
         let context = try #require(fixture.recorder.entries.first?.context)
         #expect(context == [
@@ -20,7 +21,42 @@ import Testing
             "request": ["headers": ["Authorization": "[REDACTED]", "Accept": "json"], "API_KEY": "[REDACTED]"],
             "attempts": [["token": "[REDACTED]", "ok": false], "plain"],
             "set-cookie": "[REDACTED]",
+            "db_password": "[REDACTED]", "accessToken": "[REDACTED]", "X-Api-Key": "[REDACTED]", "prompt_tokens": 812,
         ])
+    }
+
+    /// The default keys are matched by words, so the secret names applications actually use
+    /// (`db_password`, `accessToken`, `X-Api-Key`, `client_secret`) are hidden, and words that
+    /// merely contain one (`passwordless`, `prompt_tokens`, `author`) are not.
+    @Test(arguments: [
+        "password", "Password", "PASSWORD", "db_password", "DB-Password", "passwordHash", "user.password", "pass word",
+        "passwd", "passphrase", "ssh_passphrase", "secret", "client_secret", "clientSecret", "secret_key", "SECRET-KEY",
+        "token", "access_token", "accessToken", "authToken", "AUTH_TOKEN", "refresh_token", "oauth2Token", "token2",
+        "auth", "Authorization", "proxy-authorization", "api_key", "api-key", "apiKey", "APIKey", "X-Api-Key",
+        "x_api_key", "apikey", "private_key", "privateKey", "credential", "credentials", "aws_credentials",
+        "cookie", "Cookie", "set-cookie", "cookies", "Session-Token", "Ключ_token",
+    ])
+    func theDefaultKeysHideSecretNamesByTheirWords(key: String) {
+        #expect(Redaction().matches(key))
+    }
+
+    @Test(arguments: [
+        "passwordless", "prompt_tokens", "total_tokens", "tokens", "tokenizer", "secretary", "author", "authority",
+        "authenticated", "oauth_provider", "cookieless", "user", "request_id", "keyboard", "api", "key", "pass", "word",
+        "", "_", "Ключ",
+    ])
+    func wordsThatOnlyContainADefaultKeyAreKept(key: String) {
+        #expect(!Redaction().matches(key))
+    }
+
+    @Test func configuredKeysAreMatchedByWordsToo() {
+        let redaction = Redaction(keys: ["session_id", "", "--"])
+        for key in ["session_id", "SessionId", "sessionID", "user_session_id", "session-id", "sessionid"] {
+            #expect(redaction.matches(key), "\(key)")
+        }
+        for key in ["session", "sessions_id", "session_identifier", "password", "x"] {
+            #expect(!redaction.matches(key), "\(key)")
+        }
     }
 
     @Test func redactionHappensBeforeAnyHandlerAndBeforeTheFailureReport() throws {

@@ -1,41 +1,50 @@
 /// Which context values a logger hides before any handler sees the entry.
 ///
-/// A context key matches when it equals one of the redaction's keys ignoring case, at any depth (inside
-/// nested objects and objects inside arrays); its whole value, whatever its shape, is replaced by
-/// the redaction's marker. Redaction runs once per entry, before the first handler, so nothing unredacted is
-/// stored, printed or sent. Only context is redacted: messages are text the caller wrote.
+/// A context key matches when one of the redaction's keys is one of its words, or several
+/// words in a row, ignoring case: the words of a key are what `_`, `-`, `.`, spaces, a change
+/// from lower to upper case (`accessToken`) or between letters and digits separate. So
+/// `password` hides `password`, `db_password`, `DB-Password` and `passwordHash` but not
+/// `passwordless`; `apikey` hides `api_key`, `X-Api-Key` and `apiKey`; `token` hides
+/// `access_token` and `authToken` but not `prompt_tokens`. At any depth (inside nested objects
+/// and objects inside arrays), the whole value, whatever its shape, is replaced by the
+/// redaction's marker. Redaction runs once per entry, before the first handler, so nothing
+/// unredacted is stored, printed or sent. Only context is redacted: messages are text the caller
+/// wrote.
 ///
 /// ```swift
 /// var configuration = SpoolLogger.Configuration()
 /// configuration.redaction.keys.append("session_id")
 /// ```
 public struct Redaction: Sendable, Hashable {
-    /// The default keys: `password`, `passwd`, `secret`, `token`, `authorization`, `api_key`,
-    /// `apikey`, `cookie`, `set-cookie`.
+    /// The default keys: `password`, `passwd`, `passphrase`, `secret`, `token`, `auth`,
+    /// `authorization`, `apikey`, `privatekey`, `credential`, `credentials`, `cookie`, `cookies`.
     public static let defaultKeys = [
-        "password", "passwd", "secret", "token", "authorization", "api_key", "apikey", "cookie", "set-cookie",
+        "password", "passwd", "passphrase", "secret", "token", "auth", "authorization", "apikey", "privatekey",
+        "credential", "credentials", "cookie", "cookies",
     ]
 
     /// No redaction at all.
     public static let disabled = Redaction(keys: [])
 
-    /// Keys whose values are hidden, compared ignoring case. Default ``defaultKeys``.
+    /// Keys whose values are hidden, matched by words and ignoring case (see ``Redaction``).
+    /// Default ``defaultKeys``.
     package var keys: [String] {
-        didSet { lowered = keys.map { $0.lowercased() } }
+        didSet { stems = Self.stems(of: keys) }
     }
     /// What a hidden value becomes. Default `"[REDACTED]"`.
     package var marker: JSONValue
 
-    private var lowered: [String]
+    /// The keys as matched: lowercased, without separators; empty ones left out.
+    private var stems: [[UInt8]]
 
     /// Creates a redaction rule.
     /// - Parameters:
-    ///   - keys: Keys to hide, compared ignoring case.
+    ///   - keys: Keys to hide, matched by words and ignoring case (see ``Redaction``).
     ///   - marker: The value put in place of a hidden one.
     public init(keys: [String] = Redaction.defaultKeys, marker: JSONValue = "[REDACTED]") {
         self.keys = keys
         self.marker = marker
-        self.lowered = keys.map { $0.lowercased() }
+        self.stems = Self.stems(of: keys)
     }
 
     /// The context with every matching key's value replaced by ``marker``. A context without a
@@ -52,15 +61,69 @@ public struct Redaction: Sendable, Hashable {
     /// its first handler; `spool ingest` and `spool forward --stdin` before appending.
     /// - Parameter entry: The entry; only its context changes.
     package func apply(to entry: inout LogEntry) {
-        guard !lowered.isEmpty, entry.context != nil else { return }
+        guard !stems.isEmpty, entry.context != nil else { return }
         redact(&entry.context!)
     }
 
-    /// Whether `key` is one of ``keys``, ignoring case; ASCII keys are compared without allocating.
+    /// Whether one of ``keys`` is one or more consecutive words of `key` (see ``Redaction``).
+    /// An ASCII key is read in place, without allocating.
     package func matches(_ key: String) -> Bool {
-        let length = key.utf8.count
-        for candidate in lowered where candidate.utf8.count == length {
-            if Self.asciiCaseInsensitiveEqual(key, candidate) ?? (key.lowercased() == candidate) { return true }
+        guard !stems.isEmpty else { return false }
+        if let found = key.utf8.withContiguousStorageIfAvailable({ bytes -> Bool? in
+            bytes.allSatisfy { $0 < 0x80 } ? Self.matches(bytes, stems: stems) : nil
+        }), let found {
+            return found
+        }
+        // Not ASCII (or not contiguous): lowercased first, so other scripts' cases fold too.
+        let lowered = Array(key.lowercased().utf8)
+        return lowered.withUnsafeBufferPointer { Self.matches($0, stems: stems) }
+    }
+
+    // MARK: - Words
+
+    /// `_`, `-`, `.` and space: what separates words and is left out of a stem.
+    @inline(__always)
+    private static func isSeparator(_ byte: UInt8) -> Bool {
+        byte == 0x5F || byte == 0x2D || byte == 0x2E || byte == 0x20
+    }
+
+    private static func stems(of keys: [String]) -> [[UInt8]] {
+        keys.map { Array($0.lowercased().utf8.filter { !isSeparator($0) }) }.filter { !$0.isEmpty }
+    }
+
+    /// Whether a word begins at `index` of `key` (0 < index < count), in the original case.
+    @inline(__always)
+    private static func isBoundary(_ key: UnsafeBufferPointer<UInt8>, _ index: Int) -> Bool {
+        let before = key[index - 1], here = key[index]
+        if isSeparator(before) || isSeparator(here) { return true }
+        let upper = { (byte: UInt8) in byte >= 0x41 && byte <= 0x5A }
+        let lower = { (byte: UInt8) in byte >= 0x61 && byte <= 0x7A }
+        let digit = { (byte: UInt8) in byte >= 0x30 && byte <= 0x39 }
+        if upper(here) && (lower(before) || digit(before)) { return true }  // accessToken, oauth2Token
+        if digit(here) != digit(before) && (digit(here) ? lower(before) || upper(before) : lower(here) || upper(here)) {
+            return true  // token2, 2fa
+        }
+        // An acronym before a word: the last capital starts it (APIKey: API, Key).
+        return upper(before) && upper(here) && index + 1 < key.count && lower(key[index + 1])
+    }
+
+    /// Whether a stem matches whole words of `key`, starting at a word's start and ending at a
+    /// word's end; separators inside the match are skipped (`api-key` is `apikey`).
+    private static func matches(_ key: UnsafeBufferPointer<UInt8>, stems: [[UInt8]]) -> Bool {
+        let count = key.count
+        for start in 0..<count where !isSeparator(key[start]) && (start == 0 || isBoundary(key, start)) {
+            let first = key[start] | (key[start] >= 0x41 && key[start] <= 0x5A ? 0x20 : 0)
+            stems: for stem in stems where stem[0] == first {
+                var index = start
+                for expected in stem {
+                    while index < count && isSeparator(key[index]) { index += 1 }
+                    guard index < count else { continue stems }
+                    let byte = key[index]
+                    guard (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == expected else { continue stems }
+                    index += 1
+                }
+                if index == count || isBoundary(key, index) { return true }
+            }
         }
         return false
     }
@@ -70,7 +133,7 @@ public struct Redaction: Sendable, Hashable {
     /// Redacts in place; returns whether anything changed, so unchanged parents are not rewritten.
     @discardableResult
     func redact(_ object: inout [String: JSONValue]) -> Bool {
-        guard !lowered.isEmpty else { return false }
+        guard !stems.isEmpty else { return false }
         var changed = false
         for (key, value) in object {
             if matches(key) {
@@ -101,17 +164,6 @@ public struct Redaction: Sendable, Hashable {
         default:
             return nil
         }
-    }
-
-    /// Byte-wise comparison folding ASCII letters; nil when either side is not ASCII.
-    private static func asciiCaseInsensitiveEqual(_ key: String, _ lowered: String) -> Bool? {
-        var other = lowered.utf8.makeIterator()
-        for byte in key.utf8 {
-            guard let expected = other.next(), byte < 0x80, expected < 0x80 else { return nil }
-            let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
-            if folded != expected { return false }
-        }
-        return true
     }
 
     public static func == (lhs: Redaction, rhs: Redaction) -> Bool {
