@@ -162,6 +162,26 @@ import Testing
         #expect(stored == ["first"] || stored == ["first", "second"], "\(stored)")
     }
 
+    /// Tab completion stops at `app.spool-wal` (a compaction leaves it empty): taken for a new
+    /// spool, it would have been replaced, line and all, by the next open of `app.spool`.
+    @Test(arguments: ["-wal", "-shm", "-journal"])
+    func aSpoolsSidecarFileIsRefusedNotTakenForASpool(suffix: String) throws {
+        let scratch = TemporaryDirectory()
+        let spool = scratch.file("app.spool")
+        _ = try SpoolBinary.run(["ingest", "--spool", spool], input: "kept\n")
+        let sidecar = spool + suffix
+        if !FileManager.default.fileExists(atPath: sidecar) { #expect(FileManager.default.createFile(atPath: sidecar, contents: Data())) }
+        let before = try Data(contentsOf: URL(fileURLWithPath: sidecar))
+        let outcome = try SpoolBinary.run(["ingest", "--spool", sidecar], input: "lost?\n")
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.contains("\(sidecar) is the") && outcome.stderr.contains("give the spool's own path, \(spool)"), "\(outcome.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: sidecar)) == before)
+        // Without the spool beside it, such a name is just a name.
+        let alone = scratch.file("other.spool" + suffix)
+        #expect(try SpoolBinary.run(["ingest", "--spool", alone], input: "x\n").status == 0)
+        #expect(try SpoolFileProbe.entries(spool).map(\.message) == ["kept"])
+    }
+
     @Test func ingestIntoADirectoryFailsWithOneClearLine() throws {
         let scratch = TemporaryDirectory()
         let outcome = try SpoolBinary.run(["ingest", "--spool", scratch.path], input: "hello\n")

@@ -225,6 +225,15 @@ package enum SpoolFile {
         if !FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) || !isDirectory.boolValue {
             throw SpoolError(.io, "cannot create the spool \(path): directory \(parent) does not exist")
         }
+        // `app.spool-wal` for `app.spool` (tab completion stops there): SQLite would take an empty
+        // WAL for a new database, and the spool's next open would replace it, entries and all.
+        for (suffix, what) in [("-wal", "write-ahead log"), ("-shm", "shared-memory index"), ("-journal", "rollback journal")]
+        where path.hasSuffix(suffix) {
+            let owner = String(path.dropLast(suffix.count))
+            if !owner.isEmpty && FileManager.default.fileExists(atPath: owner) {
+                throw SpoolError(.io, "\(path) is the \(what) SQLite keeps beside \(owner), not a spool: give the spool's own path, \(owner) (nothing was changed)")
+            }
+        }
     }
 
     /// The directory holding `path`: "." for a bare name. (Not `NSString.deletingLastPathComponent`,
