@@ -26,6 +26,9 @@ import Testing
         let stored = try SpoolFileProbe.entries(spool).count
         #expect(stored > 0 && stored < 2000)
         if overflow == "drop_newest" { #expect(line.contains(": \(stored) stored, \(2000 - stored) dropped"), "\(line)") }
+        // Drops at every commit: one warning line, not one per commit (the closing line counts them).
+        let warnings = outcome.stderrLines.filter { $0.contains("\"spool.store.dropped\"") }
+        #expect(warnings.count == 1, "\(outcome.stderr)")
     }
 
     @Test func ingestThatIsRefusedExitsNonZeroSayingWhatWasStoredAndRefused() throws {

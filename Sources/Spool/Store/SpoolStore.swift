@@ -208,7 +208,7 @@ public final class SpoolStore: Sendable {
             }
             reporter(LogEntry(
                 timestamp: now, level: .warning, topic: "spool.store.dropped",
-                message: "the spool reached its size bound: \(drop.count) entries dropped (\(drop.reason))",
+                message: "\(drop.reason.hasPrefix("disk_full") ? "the file system holding the spool is full" : "the spool reached its size bound"): \(drop.count) entries dropped (\(drop.reason))",
                 context: context))
         }
     }

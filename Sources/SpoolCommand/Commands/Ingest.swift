@@ -86,6 +86,7 @@ struct Ingest: AsyncParsableCommand {
         let path = try spoolPath.resolved(fallback: file?.spoolPath)
         var storeConfiguration = file?.store ?? SpoolStore.Configuration()
         if let durability { storeConfiguration.durability = durability.mode }
+        storeConfiguration.report = StoreReports().report
         let store = try SpoolStore(path: path, configuration: storeConfiguration)
         let settings = IngestSettings(file: file?.ingest, format: format, topic: topic, level: level, fields: fields)
         let ingester = LineIngester(store: store, parser: settings.parser(maximumMessageBytes: storeConfiguration.maximumMessageBytes),

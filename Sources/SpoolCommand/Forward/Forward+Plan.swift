@@ -19,7 +19,7 @@ extension Forward {
         let path = try spoolPath.resolved()
         let secrets = try self.secrets()
         var storeConfiguration = SpoolStore.Configuration()
-        storeConfiguration.report = StandardError.writeJSONLine
+        storeConfiguration.report = StoreReports().report
         if !stdin { try ExistingSpool.requireFile(path) }  // only --stdin writes: it may create the spool
         let store = try SpoolStore(path: path, configuration: storeConfiguration)
         do {
@@ -40,7 +40,7 @@ extension Forward {
         }
         try configuration.checkSinks()
         var storeConfiguration = configuration.store
-        storeConfiguration.report = StandardError.writeJSONLine
+        storeConfiguration.report = StoreReports().report
         let path = try spoolPath.resolved(fallback: configuration.spoolPath)
         if !stdin { try ExistingSpool.requireFile(path) }  // only --stdin writes: it may create the spool
         let store = try SpoolStore(path: path, configuration: storeConfiguration)
