@@ -49,13 +49,14 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
-        // The system zlib (apt: zlib1g-dev): the one gzip decoder, `spool`'s streaming Inflater
-        // (its receiver, for the demo and the benchmarks), and the test server's own decoder.
+        // The system zlib (apt: zlib1g-dev): the test server's own gzip decoder, kept apart from
+        // the package's libdeflate so tests never check our gzip with itself.
         .systemLibrary(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
-        // The system libdeflate (apt: libdeflate-dev): gzip of request bodies, whole in memory.
+        // The system libdeflate (apt: libdeflate-dev): gzip of request bodies, whole in memory, and
+        // `spool`'s one decoder (its receiver, for the demo and the benchmarks).
         .systemLibrary(
             name: "CDeflate",
             pkgConfig: "libdeflate",

@@ -24,7 +24,8 @@ import Glibc
 public final class TestHTTPServer: Sendable {
     /// How the server is set up; every field has a default fit for most tests.
     public struct Configuration: Sendable {
-        /// The port to listen on; 0 (the default) lets the OS choose a free one.
+        /// The port to listen on; 0 (the default) picks a random free one below the OS's
+        /// ephemeral range (Linux), else one the OS chooses.
         public var port: Int
         /// Whether received requests are kept for ``requests``; turn off for long benchmarks,
         /// where only the counters matter. Default `true`.
@@ -122,14 +123,14 @@ public final class TestHTTPServer: Sendable {
     /// Up to 32 random ports between 10000 and the start of the OS's ephemeral port range
     /// (Linux: `/proc/sys/net/ipv4/ip_local_port_range`), or none where that range is unknown
     /// or leaves too little room below it.
-    static func portsOutsideEphemeralRange() -> [Int] {
+    package static func portsOutsideEphemeralRange() -> [Int] {
         guard let low = ephemeralPortRange?.lowerBound, low > 11_000 else { return [] }
         return (0..<32).map { _ in Int.random(in: 10_000..<low) }
     }
 
     /// The ports the OS gives to a `bind` of port 0 and to a connecting socket, where known.
     package static var ephemeralPortRange: ClosedRange<Int>? {
-        #if os(Linux)
+        #if canImport(Glibc)
         let descriptor = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY)
         guard descriptor >= 0 else { return nil }
         defer { Glibc.close(descriptor) }

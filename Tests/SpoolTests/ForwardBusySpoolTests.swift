@@ -82,19 +82,31 @@ import Testing
         let waiting = claim()
         await eventually("the claim waits out the lock") { clock.sleeperCount == 1 && attempts.value == 1 }
         #expect(busyReports() == 1)
-        // An acknowledgement gets through while the claim still waits: the same episode.
-        #expect(try await scheduler.withStore("acknowledge") { _ throws(SpoolError) -> Int in 2 } == 2)
+        // An acknowledgement meets the lock too, then gets through while the claim still
+        // waits: one episode, said once.
+        let acknowledgements = Shared(0)
+        let acknowledging = Task {
+            try await scheduler.withStore("acknowledge") { _ throws(SpoolError) -> Int in
+                acknowledgements.update { $0 += 1 }
+                if acknowledgements.value == 1 { throw busy }
+                return 2
+            }
+        }
+        await eventually("the acknowledgement waits too") { clock.sleeperCount == 2 && acknowledgements.value == 1 }
         clock.advance(by: .milliseconds(10))
+        #expect(try await acknowledging.value == 2)
         await eventually("the claim tried again") { clock.sleeperCount == 1 && attempts.value == 2 }
+        clock.advance(by: .milliseconds(20))
+        await eventually("and again") { clock.sleeperCount == 1 && attempts.value == 3 }
         #expect(busyReports() == 1, "\(reports.topics())")
         locked.update { $0 = false }
-        clock.advance(by: .milliseconds(20))
+        clock.advance(by: .milliseconds(40))
         #expect(try await waiting.value == 1)
 
         // No call waits any more: a lock now is a new episode, said again.
         locked.update { $0 = true }
         let again = claim()
-        await eventually("the next claim waits") { clock.sleeperCount == 1 && attempts.value == 4 }
+        await eventually("the next claim waits") { clock.sleeperCount == 1 && attempts.value == 5 }
         #expect(busyReports() == 2)
         locked.update { $0 = false }
         clock.advance(by: .milliseconds(10))

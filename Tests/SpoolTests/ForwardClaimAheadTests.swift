@@ -48,7 +48,11 @@ import Testing
             let locker = try SQL(path)
             try locker.connection.execute("BEGIN IMMEDIATE")
             firstAnswer.open()
-            await eventually("the acknowledgement waits out the lock") { reports.topics().contains("spool.forward.busy") }
+            // Parked on the clock: the lease's renewal and the acknowledgement's backoff (the
+            // report comes before the backoff's sleep; advancing before it parks would be lost).
+            await eventually("the acknowledgement waits out the lock") {
+                reports.topics().contains("spool.forward.busy") && clock.sleeperCount == 2
+            }
             await eventually("the next batch is claimed ahead") { scheduler.currentProgress.inFlight == 1 }
             // Time for a batch that did not wait at its gate to go out (bounded: it never does).
             for _ in 0..<20_000 where server.requests.count < 2 { await Task.yield() }

@@ -9,13 +9,8 @@ import Testing
 @Suite struct InflaterTests {
     let body = Array(String(repeating: "{\"line\":\"entry ü\"}\n", count: 2000).utf8)
 
-    /// Collects `compressed` in chunks of `chunk` bytes, as a connection receives it.
-    func inflate(_ compressed: [UInt8], chunk: Int = 97, limit: Int = 1 << 20) -> Result<[UInt8], Inflater.Failure> {
-        let inflater = Inflater(limit: limit)
-        for start in stride(from: 0, to: compressed.count, by: chunk) {
-            compressed[start..<min(compressed.count, start + chunk)].withUnsafeBytes { inflater.append($0) }
-        }
-        return inflater.inflate()
+    func inflate(_ compressed: [UInt8], limit: Int = 1 << 20) -> Result<[UInt8], Inflater.Failure> {
+        Inflater.inflate(compressed, limit: limit)
     }
 
     /// Whether two byte arrays are equal (a failed expectation prints this, not the arrays).
@@ -65,12 +60,29 @@ import Testing
         #expect(outcome(inflate(Array(body))) == "invalid")  // not gzip at all
     }
 
-    @Test func aBodyAboveTheLimitIsRefusedCompressedOrInflated() throws {
+    @Test func aBodyAboveTheLimitOnceInflatedIsRefused() throws {
         let compressed = try gzipped(body)
         #expect(same(try inflate(compressed, limit: body.count).get(), body))
-        // Inflated, one byte over: the bound against decompression bombs.
+        // One byte over: the bound against decompression bombs.
         #expect(outcome(inflate(compressed, limit: body.count - 1)) == "tooLarge")
-        // Compressed, over the limit before anything is inflated.
-        #expect(outcome(inflate(compressed, limit: compressed.count - 1)) == "tooLarge")
+        // Reached while the output grows (three members, a limit that is no power of two).
+        let three = compressed + compressed + compressed
+        #expect(same(try inflate(three, limit: 3 * body.count).get(), body + body + body))
+        #expect(outcome(inflate(three, limit: 3 * body.count - 1)) == "tooLarge")
+        // Incompressible bytes inflate to fewer than were sent.
+        var random = SystemRandomNumberGenerator()
+        let noise = (0..<1000).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let sent = try gzipped(noise)
+        #expect(sent.count > noise.count)
+        #expect(same(try inflate(sent, limit: noise.count).get(), noise))
+        #expect(outcome(inflate(sent, limit: noise.count - 1)) == "tooLarge")
+    }
+
+    /// The trailer's size is the sender's word: a short body claiming 2 GiB gets no 2 GiB buffer,
+    /// and is refused as what it is.
+    @Test func aTrailerClaimingAHugeSizeIsNotBelieved() {
+        var lying: [UInt8] = [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0x03, 0x03, 0x00, 0, 0, 0, 0]
+        lying += [0x00, 0x00, 0x00, 0x80]  // ISIZE 2^31
+        #expect(outcome(inflate(lying, limit: 64 << 20)) == "invalid")
     }
 }

@@ -3,47 +3,30 @@ import CDeflate
 /// gzip decompression of a whole request body with libdeflate: the one gzip decoder of `spool`
 /// (its ``Receiver``). Encoding has one place too: the transport's libdeflate `Gzip`.
 ///
-/// The body's compressed bytes are collected as they arrive (``append(_:)``) and decompressed
-/// at once when it has ended (``inflate()``), member after member. libdeflate decodes a whole
+/// The connection collects a body's compressed bytes as they arrive and hands them over once it
+/// has ended; they are decompressed at once, member after member. libdeflate decodes a whole
 /// buffer about twice as fast as zlib's streaming `inflate`, and its CRC-32 is several times
 /// faster: zlib was 57 % of the receiver's CPU in a 1M drain, on the two cores the forwarder
 /// being measured runs on (BENCHMARKS.md, "Session 13").
-final class Inflater {
-    /// The most the body may hold, compressed or once inflated: a bound against
-    /// decompression bombs.
-    let limit: Int
-    private var compressed: [UInt8] = []
-    private var tooLarge = false
-
-    init(limit: Int) {
-        self.limit = limit
-    }
-
+enum Inflater {
     /// Why a body did not inflate.
     enum Failure: Error, Equatable {
         /// Not gzip, corrupt, or cut short.
         case invalid
-        /// More than ``limit`` bytes, compressed or inflated.
+        /// More than the limit once inflated.
         case tooLarge
     }
 
-    /// Collects the next bytes of the compressed body.
-    func append(_ bytes: UnsafeRawBufferPointer) {
-        guard !tooLarge else { return }
-        if compressed.count + bytes.count > limit { tooLarge = true } else { compressed.append(contentsOf: bytes) }
-    }
-
-    /// Decompresses every gzip member of the body collected so far, which must end exactly
-    /// where its last member ends.
-    func inflate() -> Result<[UInt8], Failure> {
-        if tooLarge { return .failure(.tooLarge) }
+    /// Decompresses every gzip member of `compressed`, which must end exactly where its last
+    /// member ends, into at most `limit` bytes.
+    static func inflate(_ compressed: [UInt8], limit: Int) -> Result<[UInt8], Failure> {
         guard !compressed.isEmpty, let decompressor = libdeflate_alloc_decompressor() else { return .failure(.invalid) }
         defer { libdeflate_free_decompressor(decompressor) }
         // A member's last four bytes give its size modulo 2^32: for the usual single member, the
-        // output's exact size.
-        let lastSize = compressed.count >= 18
-            ? compressed.suffix(4).reversed().reduce(0) { $0 << 8 | Int($1) } : 0
-        var output = [UInt8](repeating: 0, count: min(limit, max(4096, lastSize)))
+        // output's exact size. The sender writes them, so the first guess is also capped by what
+        // deflate can reach from this input (about 1032:1).
+        let lastSize = compressed.count >= 18 ? compressed.suffix(4).reversed().reduce(0) { $0 << 8 | Int($1) } : 0
+        var output = [UInt8](repeating: 0, count: min(limit, max(4096, min(lastSize, compressed.count * 1032))))
         var consumed = 0
         var produced = 0
         while consumed < compressed.count {

@@ -7,14 +7,16 @@ final class ReceiverConnection: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// The most a body may hold once inflated: a bound against decompression bombs.
+    /// The most a body may hold, as sent and once inflated: a bound against decompression bombs.
     static let maximumBodyBytes = 64 << 20
 
     private let books: Receiver.Books
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
-    private var inflater: Inflater?
-    private var tooLarge = false
+    /// Whether the request's body is gzip.
+    private var gzip = false
+    /// Set once the body is over the bound (compressed, or once inflated) or is not valid gzip.
+    private var unreadable = false
 
     init(books: Receiver.Books) {
         self.books = books
@@ -25,17 +27,10 @@ final class ReceiverConnection: ChannelInboundHandler {
         case .head(let requestHead):
             head = requestHead
             body.removeAll(keepingCapacity: true)
-            tooLarge = false
-            inflater = requestHead.headers["Content-Encoding"].contains { $0.lowercased().contains("gzip") }
-                ? Inflater(limit: Self.maximumBodyBytes) : nil
+            unreadable = false
+            gzip = requestHead.headers["Content-Encoding"].contains { $0.lowercased().contains("gzip") }
         case .body(let buffer):
-            buffer.withUnsafeReadableBytes { bytes in
-                if let inflater {
-                    inflater.append(bytes)
-                } else {
-                    append(bytes)
-                }
-            }
+            buffer.withUnsafeReadableBytes { append($0) }
         case .end:
             guard let head else { return }
             self.head = nil
@@ -49,26 +44,26 @@ final class ReceiverConnection: ChannelInboundHandler {
                 respond(context: context, head: head, status: .serviceUnavailable, body: nil)
             } else {
                 // A corrupt body, one cut short and one too large all count as invalid.
-                if let inflater {
-                    switch inflater.inflate() {
+                if gzip && !unreadable {
+                    switch Inflater.inflate(body, limit: Self.maximumBodyBytes) {
                     case .success(let inflated): body = inflated
-                    case .failure: tooLarge = true
+                    case .failure: unreadable = true
                     }
                 }
-                let readWhole = !tooLarge
+                let readWhole = !unreadable
                 var received = readWhole ? ReceivedBody.parse(body, loki: head.uri.contains("/loki/api/v1/push"), ids: books.ids)
                     : ReceivedBody(valid: false)
                 if received.entries == 0 { received.valid = false }
                 books.record(received)
                 respond(context: context, head: head, status: received.valid ? .noContent : .badRequest, body: nil)
             }
-            inflater = nil
+            gzip = false
         }
     }
 
     private func append(_ bytes: UnsafeRawBufferPointer) {
-        guard !tooLarge else { return }
-        if body.count + bytes.count > Self.maximumBodyBytes { tooLarge = true } else { body.append(contentsOf: bytes) }
+        guard !unreadable else { return }
+        if body.count + bytes.count > Self.maximumBodyBytes { unreadable = true } else { body.append(contentsOf: bytes) }
     }
 
     /// Answers `head`'s request, and closes the connection when the request asked for that
