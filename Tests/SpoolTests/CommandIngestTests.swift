@@ -182,6 +182,15 @@ import Testing
         #expect(try SpoolFileProbe.entries(spool).map(\.message) == ["kept"])
     }
 
+    @Test(arguments: ["text", "json", "logfmt"])
+    func linesOfOnlySpacesAndTabsAreBlankAndSkipped(format: String) throws {
+        let scratch = TemporaryDirectory()
+        let spool = scratch.file("app.spool")
+        let outcome = try SpoolBinary.run(["ingest", "--spool", spool, "--format", format], input: "msg=a\n   \n\t \n\nmsg=b\n")
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(try SpoolFileProbe.entries(spool).count == 2)
+    }
+
     @Test func ingestIntoADirectoryFailsWithOneClearLine() throws {
         let scratch = TemporaryDirectory()
         let outcome = try SpoolBinary.run(["ingest", "--spool", scratch.path], input: "hello\n")

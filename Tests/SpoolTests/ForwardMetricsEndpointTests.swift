@@ -286,6 +286,10 @@ private func promtoolCheck(_ exposition: String) async throws -> (status: Int32,
         #expect(sample(again, #"spool_entries_dropped_total{reason="overflow:dropOldest"}"#) == Double(dropped))
         #expect(sample(again, "spool_entries_accepted_total") == 3000)
         if let check = try await promtoolCheck(again) { #expect(check.status == 0, "promtool: \(check.output)") }
+        // The reasons that did not happen are there at 0, so the first such drop is an increase.
+        for reason in ["overflow:dropNewest", "disk_full:dropOldest", "disk_full:dropNewest"] {
+            #expect(sample(again, "spool_entries_dropped_total{reason=\"\(reason)\"}") == 0, "\(reason)")
+        }
     }
 
     @Test func theStatusLineSummarisesEachIntervalOnTheInjectedClock() async throws {

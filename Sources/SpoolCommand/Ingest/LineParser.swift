@@ -58,7 +58,7 @@ struct LineParser: Sendable {
         let bytes = line.bytes
         switch format {
         case .text:
-            if bytes.isEmpty { return .blank }
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return .blank }
             return .parsed(LogEntry(timestamp: clock.now.nanoseconds, level: level, topic: topic, message: message(of: line)), notes: [])
         case .json, .logfmt:
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return .blank }
