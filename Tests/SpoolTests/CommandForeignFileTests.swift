@@ -32,6 +32,17 @@ import Testing
         #expect(try scratch.names() == [], "\(command)")
     }
 
+    /// Under a directory that does not exist either: still "no spool", not "cannot create".
+    @Test(arguments: [["stats"], ["check"], ["compact"], ["migrate"], ["dlq", "purge", "--yes"]])
+    func aCommandOnAPathInAMissingDirectoryIsNoSpool(command: [String]) throws {
+        let scratch = TemporaryDirectory()
+        let missing = scratch.file("nodir/app.spool")
+        let outcome = try SpoolBinary.run(command + ["--spool", missing], timeout: .seconds(30))
+        #expect(outcome.status == 1, "\(command): \(outcome.stderr)")
+        #expect(outcome.stderr.contains("no spool at \(missing)") && !outcome.stderr.contains("cannot create"), "\(command): \(outcome.stderr)")
+        #expect(try scratch.names() == [], "\(command)")
+    }
+
     /// The same commands on a user's text file: "not a spool", naming it; the file untouched.
     @Test(arguments: [
         ["stats"], ["tail"], ["export"], ["dlq", "list"], ["sinks", "list"], ["check"], ["check", "--repair"],

@@ -40,11 +40,12 @@ package enum SpoolFile {
     /// WAL refused before any read-write connection, and, until verified, closing the
     /// connection never writes the WAL into the file. A damaged file is refused, not set aside.
     static func openExistingForMaintenance(_ path: String, doing: String, busyTimeout: Duration) throws(SpoolError) -> (Connection, Kind) {
-        try checkPath(path)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+        // Nothing is created here: a missing file (or directory above it) is "no spool", not a
+        // path a spool could not be created at.
+        guard path.isEmpty || FileManager.default.fileExists(atPath: path) else {
             throw SpoolError(.io, "no spool at \(path): the file does not exist (nothing was created)")
         }
+        try checkPath(path)
         do throws(SpoolError) {
             if let foreign = foreignWAL(path) { throw SpoolError(.corrupt, foreign) }
             let connection = try Connection(path: path, create: false)
