@@ -67,6 +67,27 @@ import Testing
         ])  // in line order, whatever order the loader reads the sections in
     }
 
+    /// A sink whose URL is refused still has the rest of it read: every problem at once.
+    @Test(arguments: ["http", "loki", "otlp"])
+    func aBadURLDoesNotHideTheSinksOtherProblems(type: String) {
+        let message = F.refusal("""
+            spool:
+              path: a.spool
+            sinks:
+              out:
+                type: \(type)
+                url: http://user:pass@127.0.0.1:9/x
+                batch_wait: 30
+                batch_size: ten
+                credentials: {bearer_env: ""}
+            """)
+        let lines = message.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4, "\(message)")
+        #expect(lines.first?.hasPrefix("sinks.out.url: line 6: the URL has a user name or password in it") == true, "\(message)")
+        #expect(lines.contains { $0.hasPrefix("sinks.out.batch_wait: line 7:") } && lines.contains { $0.hasPrefix("sinks.out.batch_size: line 8:") }, "\(message)")
+        #expect(lines.contains { $0.hasPrefix("sinks.out.credentials") }, "\(message)")
+    }
+
     @Test func maxDelayWithoutBufferedIsRefused() {
         #expect(F.refusal("spool:\n  path: a\n  max_delay: 1s\n")
             == "spool.max_delay: line 3: max_delay applies only to durability: buffered (durability is committed)")

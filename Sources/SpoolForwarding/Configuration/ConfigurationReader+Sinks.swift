@@ -84,7 +84,14 @@ extension ConfigurationReader {
         case "console": destination = console(keys, at: path)
         default: destination = url.map { .http(NDJSONSink.Configuration(url: $0)) }
         }
-        guard let destination else { return nil }
+        guard let destination else {
+            // The rest is still read, so every problem of the sink is said at once (a bad URL
+            // does not hide a bad batch_size).
+            var unused = SinkScheduler.Configuration(name: name)
+            scheduling(keys, at: path, into: &unused)
+            if let value = keys["credentials"] { _ = credentials(value, at: "\(path).credentials") }
+            return nil
+        }
         var sink = SpoolConfiguration.Sink(name: name, destination: destination)
         if type != "pagerduty", let level { sink.minimumLevel = level }
         scheduling(keys, at: path, into: &sink.scheduling)
