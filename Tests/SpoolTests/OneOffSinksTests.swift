@@ -21,7 +21,6 @@ import Testing
         // Waits for its exit and leaves it unreaped (WNOWAIT).
         var info = siginfo_t()
         #expect(waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == 0)
-        #expect(OneOffSinks.isZombie(pid))
         #expect(kill(pid, 0) == 0)
         #expect(OneOffSinks.isStale("spool-once-hold:\(host):\(pid)"))
         #expect(OneOffSinks.isStale("spool-once:\(host):\(pid):http"))

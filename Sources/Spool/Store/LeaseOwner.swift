@@ -61,7 +61,7 @@ package enum LeaseOwner {
 
 /// What the kernel says about a process id.
 package enum ProcessProbe {
-    enum State: Equatable {
+    package enum State: Equatable {
         /// No such process, or a zombie (killed, not yet reaped).
         case gone
         /// A live process started at this time (units: see ``LeaseOwner``).
@@ -70,7 +70,7 @@ package enum ProcessProbe {
         case unknown
     }
 
-    static func state(of pid: Int32) -> State {
+    package static func state(of pid: Int32) -> State {
         guard pid > 0 else { return .unknown }
         if kill(pid, 0) != 0 && errno == ESRCH { return .gone }
         #if os(Linux)

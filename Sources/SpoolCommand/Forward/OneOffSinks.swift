@@ -50,16 +50,9 @@ enum OneOffSinks {
         }
         let parts = rest.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count >= 2, String(parts[0]) == Forward.hostName(), let pid = Int32(parts[1]) else { return false }
-        return kill(pid, 0) != 0 ? errno == ESRCH : isZombie(pid)
-    }
-
-    /// Whether `pid` has ended and only waits for its parent to reap it (Linux: state `Z` in
-    /// `/proc/PID/stat`). A forwarder killed with SIGKILL stays so until then, and its sinks
-    /// would otherwise be kept as a live run's.
-    static func isZombie(_ pid: Int32) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        return stat[close...].dropFirst().drop(while: { $0 == " " }).first == "Z"
+        // Gone: no such process, or a zombie (a forwarder killed with SIGKILL and not yet reaped
+        // by its parent, which `kill(pid, 0)` alone still finds).
+        return ProcessProbe.state(of: pid) == .gone
     }
 
     /// Removes the reserved sinks a killed run left behind: one-off sinks first, then holds.
