@@ -191,6 +191,23 @@ import Testing
         #expect(try SpoolFileProbe.entries(spool).count == 2)
     }
 
+    /// A `sqlite3` shell inside `BEGIN IMMEDIATE` keeps the write lock past the busy timeout:
+    /// the error names who has the spool open and what to do.
+    @Test func aSpoolLockedByAnotherConnectionIsNamedWithTheWayOut() throws {
+        let scratch = TemporaryDirectory()
+        let spool = scratch.file("app.spool")
+        let config = scratch.file("spool.yaml")
+        try "spool:\n  path: \(spool)\n  busy_timeout: 100ms\n".write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try SpoolBinary.run(["ingest", "--config", config], input: "first\n").status == 0)
+        let shell = try SQL(spool)
+        try shell.connection.execute("BEGIN IMMEDIATE")
+        defer { try? shell.connection.execute("ROLLBACK") }
+        let outcome = try SpoolBinary.run(["ingest", "--config", config], input: "second\n")
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.contains("another connection holds the spool's write lock (processes with it open: pid \(getpid()): "), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("COMMIT or ROLLBACK"), "\(outcome.stderr)")
+    }
+
     @Test func ingestIntoADirectoryFailsWithOneClearLine() throws {
         let scratch = TemporaryDirectory()
         let outcome = try SpoolBinary.run(["ingest", "--spool", scratch.path], input: "hello\n")

@@ -113,7 +113,14 @@ struct LineIngester: Sendable {
             }
             try commit()
         } catch let error as SpoolError {
-            throw SpoolError(error.code, "\(error.message) (stopped at input line \(summary.lines))", sqliteCode: error.sqliteCode)
+            var message = "\(error.message) (stopped at input line \(summary.lines))"
+            if error.isBusy {
+                // Another connection kept the write lock longer than the busy timeout.
+                message += ": another connection holds the spool's write lock"
+                    + (FileHolders.describe(store.path).map { " (processes with it open: \($0))" } ?? "")
+                    + "; end its transaction (a sqlite3 shell inside BEGIN: COMMIT or ROLLBACK), or raise busy_timeout, and run again"
+            }
+            throw SpoolError(error.code, message, sqliteCode: error.sqliteCode)
         } catch let error as LineReader.ReadFailure {
             throw SpoolError(.io, "\(error.message) (after input line \(summary.lines))")
         } catch {
