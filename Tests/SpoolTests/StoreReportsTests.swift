@@ -8,7 +8,7 @@ import Testing
 @Suite struct StoreReportsTests {
     func drop(_ count: Int64, _ reason: String = "disk_full:dropOldest") -> LogEntry {
         LogEntry(timestamp: 0, level: .warning, topic: "spool.store.dropped", message: "the file system holding the spool is full",
-                 context: ["count": .int(count), "reason": .string(reason)])
+                 context: ["count": .int(count), "reason": .string(reason), "first_id": .int(1), "last_id": .int(count)])
     }
 
     @Test func dropsAreWrittenOncePerReasonAndIntervalWithTheCountSinceTheLastLine() {
@@ -31,6 +31,9 @@ import Testing
         #expect(counts() == [.int(3), .int(5), nil, .int(17)])
         let last = written.withLock { $0.last }
         #expect(last?.message.hasSuffix("(17 since the last such line)") == true, "\(String(describing: last?.message))")
+        // A line that counts several drops names no id range (it would be only the last one's).
+        #expect(last?.context?["first_id"] == nil && last?.context?["last_id"] == nil)
+        #expect(written.withLock { $0.first }?.context?["first_id"] == .int(1))
         #expect(written.withLock { $0.first }?.message.contains("closing line counts them all") == true)
     }
 }

@@ -74,7 +74,7 @@ package final class ExclusiveUse {
     }
 
     /// "pid 42: spool ingest --spool app.spool", or what can be said.
-    package static func describe(_ pid: Int32?) -> String {
+    static func describe(_ pid: Int32?) -> String {
         guard let pid else { return "its pid could not be read" }
         if let command = ProcessProbe.commandLine(of: pid) { return "pid \(pid): \(command)" }
         return "pid \(pid)"

@@ -52,6 +52,11 @@ final class StoreReports: Sendable {
         guard let written else { return }
         var entry = entry
         entry.context?["count"] = .int(written)
+        if written != count {
+            // The ids name the last drop's range only; the line counts more than that.
+            entry.context?["first_id"] = nil
+            entry.context?["last_id"] = nil
+        }
         entry.message += written == count
             ? "; further drops for this reason are written at most every \(Self.interval.components.seconds) s, and the closing line counts them all"
             : " (\(written) since the last such line)"
