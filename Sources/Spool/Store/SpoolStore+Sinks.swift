@@ -1,3 +1,5 @@
+import CSQLite
+
 /// A batch claimed for one sink: entries in id order after the sink's position (or after the
 /// caller's in-memory cursor when several batches are in flight).
 package struct ClaimedBatch: Sendable {
@@ -249,7 +251,9 @@ extension SpoolStore {
     ///     dropped (OTLP `partialSuccess`), recorded in `drops` with `dropReason`, in the same
     ///     transaction. Default 0.
     /// - Returns: what the books recorded, with the latency samples.
-    /// - Throws: `.notLeaseHolder` if `owner` no longer holds the lease (then nothing changes).
+    /// - Throws: `.notLeaseHolder` if `owner` no longer holds the lease (then nothing changes);
+    ///   `.io` if the sync after the commit fails (then the acknowledgement is recorded but not
+    ///   known to be on disk; any later sync of the WAL covers it).
     @discardableResult
     package func acknowledge(
         sink: String, owner: String, through: Int64, delivered: Int, deadLetters: [DeadLetter] = [],
@@ -258,9 +262,17 @@ extension SpoolStore {
         let now = self.now
         // Without `run()`, the checkpoint this commit asked for, once the writer is free.
         defer { checkpointIfDue() }
-        return try writer.withLock { writer throws(SpoolError) -> Acknowledgement in
-            var newest: Int64?
-            let acknowledgement = try writer.durableTransaction { () throws(SpoolError) -> Acknowledgement in
+        // The commit is synced after the writer's lock is released (`Writer.walFileForSync`):
+        // appends go on meanwhile instead of waiting for the disk (in `spool forward --stdin` of
+        // a million lines, the writer's lock was held 86 % of the run, and the acknowledgements'
+        // ~500 commits took 0.7–0.8 s less of it without their syncs: BENCHMARKS.md, "Session
+        // 14"). The call returns only after the sync, so nothing sent after it depends on an
+        // acknowledgement a power cut could undo.
+        var moved = false
+        var newest: Int64?
+        var wal: UnsafeMutablePointer<sqlite3_file>?
+        let acknowledgement = try writer.withLock { writer throws(SpoolError) -> Acknowledgement in
+            let acknowledgement = try writer.transaction { () throws(SpoolError) -> Acknowledgement in
                 let connection = writer.connection
                 let check = try connection.prepare("SELECT lease_owner, position FROM sinks WHERE name = ?")
                 check.bind(1, sink)
@@ -304,15 +316,28 @@ extension SpoolStore {
                     try drop.run()
                 }
                 try writer.deletePassedEntries()
-                // Only a commit that writes is synced: one that moves the position always does.
-                if through > position { newest = try connection.scalarInt("SELECT max(id) FROM entries") }
+                // Only a commit that writes needs a sync: one that moves the position always does
+                // (and may have deleted every entry: then there is no newest).
+                if through > position {
+                    moved = true
+                    newest = try connection.scalarInt("SELECT max(id) FROM entries")
+                }
                 return result
             }
-            // The commit was synced: every entry committed before it is on disk, so a claim of
-            // them needs no sync of its own (entries appended while the batch was out).
-            if !isFsyncMode, let newest { durableForClaims.max(newest, ordering: .releasing) }
+            if moved { wal = writer.walFileForSync() }
             return acknowledgement
         }
+        guard !isFsyncMode, moved else { return acknowledgement }
+        // A connection that has committed has its WAL open; were it not, sync as a claim does.
+        if let wal {
+            try Writer.syncWAL(wal, path: path)
+        } else {
+            try writer.withLock { writer throws(SpoolError) in _ = try writer.syncForClaim(through: newest ?? through) }
+        }
+        // Every entry committed before the sync is on disk, so a claim of them needs no sync
+        // of its own (entries appended while the batch was out).
+        if let newest { durableForClaims.max(newest, ordering: .releasing) }
+        return acknowledgement
     }
 
     /// What is left for `sink`, cheaply: entries after its position (counted from ids, so an

@@ -3,18 +3,37 @@ import CSQLite
 /// What a sink's progress needs to survive a power cut in committed and buffered modes, where
 /// appends commit with `synchronous=NORMAL` (docs/reliability.md, "Power loss").
 extension Writer {
-    /// Like ``transaction(_:)``, but its commit is synced in every durability mode: a sink's
-    /// acknowledgement. Were it lost with a power cut (committed and buffered modes commit
-    /// with `synchronous=NORMAL`), the position would move back: entries a destination already
+    /// The WAL as this connection holds it open, for ``SpoolStore/acknowledge(sink:owner:through:delivered:deadLetters:droppedByDestination:dropReason:)``
+    /// to sync after it releases the writer's lock: a sink's acknowledgement is synced in every
+    /// durability mode. Were it lost with a power cut (committed and buffered modes commit with
+    /// `synchronous=NORMAL`), the position would move back: entries a destination already
     /// accepted would be sent again, and, once the entries they were were deleted and the
     /// deletion lost too, their ids given to new entries (found by tools/powercut,
     /// docs/reliability.md). One sync per acknowledged batch; it makes every earlier commit
-    /// durable as well.
-    func durableTransaction<R>(_ body: () throws(SpoolError) -> R) throws(SpoolError) -> R {
-        guard !syncsEveryCommit else { return try transaction(body) }
-        try connection.execute("PRAGMA synchronous = FULL")
-        defer { try? connection.execute("PRAGMA synchronous = NORMAL") }
-        return try transaction(body)
+    /// durable as well, and whatever other commits came in between.
+    ///
+    /// The pointer stays valid while the connection is open (SQLite keeps the WAL's file open
+    /// from the first write to the close), and the store closes its connections only when it
+    /// is released, never during a call on it. Nil in fsync mode, where every commit is synced
+    /// already, and before this connection has opened the WAL.
+    func walFileForSync() -> UnsafeMutablePointer<sqlite3_file>? {
+        guard !syncsEveryCommit else { return nil }
+        var pointer: UnsafeMutablePointer<sqlite3_file>?
+        guard sqlite3_file_control(connection.handle, "main", SQLITE_FCNTL_JOURNAL_POINTER, &pointer) == SQLITE_OK,
+              let file = pointer, file.pointee.pMethods?.pointee.xSync != nil
+        else { return nil }
+        return file
+    }
+
+    /// Syncs the WAL through SQLite's own file (so its VFS, tools/powercut's recorder
+    /// included, sees the sync). Safe without the writer's lock: the VFS's sync is an
+    /// `fdatasync` of the file, which other threads' writes to it do not disturb.
+    static func syncWAL(_ file: UnsafeMutablePointer<sqlite3_file>, path: String) throws(SpoolError) {
+        guard let sync = file.pointee.pMethods?.pointee.xSync else { return }
+        let rc = sync(file, SQLITE_SYNC_NORMAL)
+        guard rc == SQLITE_OK else {
+            throw SpoolError(.io, "cannot sync the WAL of \(path) after an acknowledgement (SQLite result \(rc)); the position it recorded is not on disk yet")
+        }
     }
 
     /// Committed and buffered modes: syncs the WAL before a claim hands out entries up to
