@@ -2,8 +2,8 @@ import CZlib
 
 /// gzip decompression through the system zlib, for checking request bodies in tests.
 ///
-/// Independent on purpose: the package has one gzip encoder (the transport's, libdeflate) and
-/// one decoder (`spool`'s `Inflater`, libdeflate too), and this one, through another library,
+/// Independent on purpose: the package has one gzip encoder (the transport's, ISA-L at level 1
+/// and libdeflate above) and one decoder (`spool`'s `Inflater`, libdeflate), and this one, through another library,
 /// shares no code with either, so a test never checks our gzip handling with itself. Tests
 /// build gzip bodies with the transport's encoder.
 public enum Gzip: Sendable {

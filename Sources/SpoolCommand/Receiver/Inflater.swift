@@ -1,7 +1,8 @@
 import CDeflate
 
 /// gzip decompression of a whole request body with libdeflate: the one gzip decoder of `spool`
-/// (its ``Receiver``). Encoding has one place too: the transport's libdeflate `Gzip`.
+/// (its ``Receiver``). Encoding has one place too: the transport's `Gzip` (ISA-L at level 1, the
+/// default, so the bench's bodies are decoded by another library than the one that made them).
 ///
 /// The connection collects a body's compressed bytes as they arrive and hands them over once it
 /// has ended; they are decompressed at once, member after member. libdeflate decodes a whole

@@ -21,10 +21,11 @@ package final class Transport: Sendable {
         package var requestTimeout: Duration = .seconds(10)
         /// Bodies at least this large are sent gzip-compressed when the sink allows it. Default 1 KiB.
         package var gzipThreshold: Int = 1024
-        /// The gzip level for request bodies, 1 (fastest) to 9 (smaller). Default 1: on log lines
-        /// it took a third of the CPU of level 6 (zlib's default) for a body about 30 % larger,
-        /// and compression is the largest cost of forwarding once encoding is cheap
-        /// (BENCHMARKS.md, "Forwarding real lines").
+        /// The gzip level for request bodies, 1 (fastest) to 9 (smaller). Default 1, which
+        /// compresses with ISA-L (``Gzip``): libdeflate's level 1 already took a third of the CPU
+        /// of level 6 (zlib's default) for a body about 30 % larger, and ISA-L halves that again;
+        /// compression is the largest cost of forwarding once encoding is cheap (BENCHMARKS.md,
+        /// "Forwarding real lines", "Session 14").
         package var gzipLevel: Int = 1
         /// Requests in flight at once, over every sink. Default 5.
         package var maximumConcurrentRequests: Int = 5
