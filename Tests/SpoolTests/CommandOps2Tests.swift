@@ -58,6 +58,8 @@ import Testing
         let outcome = try SpoolBinary.run(["demo", "--fast", "--spool", spool])
         #expect(outcome.status == 2)
         #expect(outcome.stderr.contains("already exists"))
+        // The demo's own usage, not the top-level one.
+        #expect(outcome.stderr.contains("Usage: spool demo"), "\(outcome.stderr)")
     }
 
     // MARK: - compact

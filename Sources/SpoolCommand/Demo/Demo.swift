@@ -43,6 +43,10 @@ struct Demo: AsyncParsableCommand {
     func validate() throws {
         if let entries, entries < 1 || entries > 1_000_000 { throw ValidationError("--entries must be 1 to 1000000.") }
         if let outageSeconds, outageSeconds < 0 || outageSeconds > 120 { throw ValidationError("--outage-seconds must be 0 to 120.") }
+        // Here rather than in `run()`: a ValidationError thrown there prints the top-level usage.
+        if let spool, SpoolStoreFileSize.of(spool) > 0 {
+            throw ValidationError("\(spool) already exists: the demo counts only its own entries, give a new path.")
+        }
     }
 
     func run() async throws {
@@ -53,14 +57,10 @@ struct Demo: AsyncParsableCommand {
         if outcome.lost > 0 { throw ExitCode.failure }
     }
 
-    /// A new spool path: `--spool` (which must not hold anything yet) or a temporary directory.
+    /// A new spool path: `--spool` (``validate()`` checked that it holds nothing yet) or a
+    /// temporary directory.
     private func spoolPath() throws -> String {
-        if let spool {
-            if SpoolStoreFileSize.of(spool) > 0 {
-                throw ValidationError("\(spool) already exists: the demo counts only its own entries, give a new path.")
-            }
-            return spool
-        }
+        if let spool { return spool }
         let directory = NSTemporaryDirectory() + "spool-demo-\(getpid())-\(Int(Date().timeIntervalSince1970))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         return directory + "/demo.spool"
