@@ -25,6 +25,7 @@ static char **names;
 static int *present;
 static int nameCount, nameCapacity;
 static int skipDirsync;
+static int syncsToFail;
 
 static void append2(int kind, int file, int other, int64_t offset, int64_t length, const void *data) {
     if (eventCount == eventCapacity) {
@@ -93,6 +94,11 @@ static int pcSync(sqlite3_file *f, int flags) {
     if (p->file < 0) return p->real->pMethods->xSync(p->real, flags);
     // Logged, not performed: the model decides what a sync made durable.
     pthread_mutex_lock(&lock);
+    if (syncsToFail > 0) {
+        syncsToFail--;
+        pthread_mutex_unlock(&lock);
+        return SQLITE_IOERR_FSYNC;
+    }
     if (directory) {
         append(POWERCUT_SYNC, p->file, 0, 0, NULL);
         // os_unix.c: the first sync of a WAL or journal opened with SQLITE_OPEN_CREATE also
@@ -300,6 +306,11 @@ powercut_event powercut_event_at(size_t index) {
 int powercut_file_count(void) { return nameCount; }
 const char *powercut_file_name(int file) { return names[file]; }
 void powercut_set_skip_dirsync(int skip) { skipDirsync = skip; }
+void powercut_fail_next_syncs(int count) {
+    pthread_mutex_lock(&lock);
+    syncsToFail = count;
+    pthread_mutex_unlock(&lock);
+}
 
 // MARK: - Changes outside SQLite
 

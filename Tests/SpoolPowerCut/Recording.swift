@@ -92,6 +92,10 @@ enum Recorder {
         return Recording(events: events, files: files, facts: log.facts)
     }
 
+    /// Makes the next `count` syncs of recorded files fail (`SQLITE_IOERR_FSYNC`), as a failing
+    /// disk's fsync does.
+    static func failNextSyncs(_ count: Int) { powercut_fail_next_syncs(Int32(count)) }
+
     /// How many events have reached the file system so far.
     static var now: Int { powercut_event_count() }
 

@@ -280,21 +280,22 @@ import Testing
     /// The output buffer is first sized for half the body, which log lines always fit in; a body
     /// that does not compress (already compressed, random) is compressed again into the worst
     /// case's size, never cut short or refused.
-    @Test(arguments: [0, 1, 100, 4096, 1 << 20])
-    func anIncompressibleBodyStillCompressesWhole(_ count: Int) throws {
+    @Test(arguments: [0, 1, 100, 4096, 1 << 20], [1, 6])
+    func anIncompressibleBodyStillCompressesWhole(_ count: Int, level: Int) throws {
         var generator = SplitMix64(seed: UInt64(count))
         let body = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let bytes = try gzipped(body)
+        let bytes = try gzipped(body, level: level)
         #expect(bytes.count > count / 2 + 1024 || count < 2048)
         #expect(try SpoolTestServer.Gzip.decompress(bytes) == body)
     }
 
     /// A request in flight holds the gzip body it sends, not the worst case's room (slightly
     /// more than the body itself, which the first version allocated for every request).
-    @Test func aCompressedBodyHoldsLittleMoreThanItsBytes() throws {
+    @Test(arguments: [1, 6])
+    func aCompressedBodyHoldsLittleMoreThanItsBytes(level: Int) throws {
         let entries = (0..<100).flatMap { _ in Self.entries() }
         let body = try #require(try LokiSink(configuration: .init(url: "http://127.0.0.1:1")).encode(entries[...])).body
-        let buffer = try Gzip.compress(body)
+        let buffer = try Gzip.compress(body, level: level)
         #expect(buffer.readableBytes * 4 < body.count)
         #expect(buffer.capacity <= 2 * buffer.readableBytes + 4096, "capacity \(buffer.capacity) for \(buffer.readableBytes) bytes")
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import Spool
 @testable import SpoolPowerCut
 
 /// The power-cut simulator (docs/reliability.md, "Power loss"), with a fixed seed: every mode and
@@ -44,5 +45,41 @@ struct PowerCutTests {
                 trials: 1, seed: 16, modes: [.fsync], workloads: [.append], imagesPerTrial: 60, plant: .skipDirectorySync)
         }
         #expect(summary.lostAcknowledged > 0, "\(summary.line)")
+    }
+
+    /// An acknowledgement commits, then syncs the WAL once the writer's lock is released. When
+    /// that sync fails, the acknowledgement is visible but not on disk, and Linux reports a
+    /// failed writeback only once: the store must stop, not go on sending on a later sync's
+    /// word, and a retried acknowledgement (a no-op, the position having moved) must not pass
+    /// for a synced one. Opened again, the spool works.
+    @Test func aFailedSyncAfterAnAcknowledgementStopsTheStore() throws {
+        let scratch = TemporaryDirectory()
+        let path = scratch.file("app.spool")
+        func entry(_ n: Int) -> LogEntry { LogEntry(timestamp: Int64(n), level: .info, topic: "t", message: "entry \(n)") }
+        _ = try Recorder.record(scratch.path) { _ in
+            let store = try SpoolStore(path: path)
+            try store.registerSink("s")
+            try store.append(contentsOf: (1...6).map(entry))
+            let first = try store.claim(sink: "s", owner: "o", maxCount: 2)  // the WAL's first sync
+            try store.acknowledge(sink: "s", owner: "o", through: first.lastID, delivered: 2)
+            let second = try store.claim(sink: "s", owner: "o", after: first.lastID, maxCount: 2)
+            Recorder.failNextSyncs(1)
+            let failure = #expect(throws: SpoolError.self) {
+                try store.acknowledge(sink: "s", owner: "o", through: second.lastID, delivered: 2)
+            }
+            #expect(failure?.code == .io)
+            #expect(failure?.message.contains("sends nothing more") == true, "\(String(describing: failure))")
+            #expect(throws: SpoolError.self) { try store.acknowledge(sink: "s", owner: "o", through: second.lastID, delivered: 2) }
+            #expect(throws: SpoolError.self) { try store.claim(sink: "s", owner: "o", after: second.lastID) }
+            #expect(throws: SpoolError.self) { try store.makeDurable(through: second.lastID) }
+            #expect(!store.isDurable(through: 1))
+            // Appends are not refused: the failure is in what the store may promise a
+            // destination, and the app keeps logging.
+            try store.append(entry(7))
+        }
+        Recorder.failNextSyncs(0)
+        let reopened = try SpoolStore(path: path)
+        let rest = try reopened.claim(sink: "s", owner: "o")
+        #expect(rest.entries.map(\.message) == ["entry 5", "entry 6", "entry 7"])
     }
 }

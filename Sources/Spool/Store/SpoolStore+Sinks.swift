@@ -204,6 +204,7 @@ extension SpoolStore {
         sink: String, owner: String, lease: Duration = .seconds(30),
         after cursor: Int64? = nil, maxCount: Int = 1000, maxBytes: Int = 1 << 20, syncing: Bool = true
     ) throws(SpoolError) -> ClaimedBatch {
+        try checkSyncFailure()
         try acquireLease(sink: sink, owner: owner, duration: lease)
         let start: Int64
         if let cursor { start = cursor } else { start = try position(of: sink) }
@@ -217,13 +218,15 @@ extension SpoolStore {
 
     /// Whether entries up to `id` are known to be on disk: no ``makeDurable(through:)`` needed.
     package func isDurable(through id: Int64) -> Bool {
-        isFsyncMode || id <= durableForClaims.load(ordering: .acquiring)
+        guard walSyncFailure.withLock({ $0 }) == nil else { return false }
+        return isFsyncMode || id <= durableForClaims.load(ordering: .acquiring)
     }
 
     /// Syncs the WAL unless entries up to `id` are known to be on disk already (fsync mode, an
     /// earlier claim's sync, an acknowledgement's synced commit), so nothing sent can vanish
     /// with a power cut.
     package func makeDurable(through id: Int64) throws(SpoolError) {
+        try checkSyncFailure()
         guard !isDurable(through: id) else { return }
         try writer.withLock { writer throws(SpoolError) in
             // Another claim may have synced them while this one waited for the writer.
@@ -252,8 +255,9 @@ extension SpoolStore {
     ///     transaction. Default 0.
     /// - Returns: what the books recorded, with the latency samples.
     /// - Throws: `.notLeaseHolder` if `owner` no longer holds the lease (then nothing changes);
-    ///   `.io` if the sync after the commit fails (then the acknowledgement is recorded but not
-    ///   known to be on disk; any later sync of the WAL covers it).
+    ///   `.io` if the sync after the commit fails: the acknowledgement is recorded but not
+    ///   known to be on disk, and this store refuses every later claim, sync and
+    ///   acknowledgement with the same error until the spool is opened again.
     @discardableResult
     package func acknowledge(
         sink: String, owner: String, through: Int64, delivered: Int, deadLetters: [DeadLetter] = [],
@@ -262,16 +266,17 @@ extension SpoolStore {
         let now = self.now
         // Without `run()`, the checkpoint this commit asked for, once the writer is free.
         defer { checkpointIfDue() }
-        // The commit is synced after the writer's lock is released (`Writer.walFileForSync`):
+        try checkSyncFailure()
+        // The commit is synced after the writer's lock is released (`Writer.acknowledgementSync`):
         // appends go on meanwhile instead of waiting for the disk (in `spool forward --stdin` of
         // a million lines, the writer's lock was held 86 % of the run, and the acknowledgements'
         // ~500 commits took 0.7–0.8 s less of it without their syncs: BENCHMARKS.md, "Session
         // 14"). The call returns only after the sync, so nothing sent after it depends on an
         // acknowledgement a power cut could undo.
-        var moved = false
         var newest: Int64?
-        var wal: UnsafeMutablePointer<sqlite3_file>?
+        var sync = Writer.AcknowledgementSync.done
         let acknowledgement = try writer.withLock { writer throws(SpoolError) -> Acknowledgement in
+            var moved = false
             let acknowledgement = try writer.transaction { () throws(SpoolError) -> Acknowledgement in
                 let connection = writer.connection
                 let check = try connection.prepare("SELECT lease_owner, position FROM sinks WHERE name = ?")
@@ -324,20 +329,42 @@ extension SpoolStore {
                 }
                 return result
             }
-            if moved { wal = writer.walFileForSync() }
+            // In fsync mode the commit was synced; a commit that moved nothing wrote nothing.
+            if moved && !writer.syncsEveryCommit {
+                do throws(SpoolError) { sync = try writer.acknowledgementSync() } catch { throw syncFailed(error) }
+            }
             return acknowledgement
         }
-        guard !isFsyncMode, moved else { return acknowledgement }
-        // A connection that has committed has its WAL open; were it not, sync as a claim does.
-        if let wal {
-            try Writer.syncWAL(wal, path: path)
-        } else {
-            try writer.withLock { writer throws(SpoolError) in _ = try writer.syncForClaim(through: newest ?? through) }
+        switch sync {
+        case .done: break
+        case .after(let wal):
+            do throws(SpoolError) { try Writer.syncWAL(wal, path: path) } catch { throw syncFailed(error) }
+        case .unavailable:
+            let synced: Int64?
+            do throws(SpoolError) {
+                synced = try writer.withLock { writer throws(SpoolError) in try writer.syncForClaim(through: newest ?? through) }
+            } catch { throw syncFailed(error) }
+            if synced == nil { throw syncFailed(SpoolError(.io, "cannot sync the WAL of \(path) after an acknowledgement: the connection has no WAL open")) }
         }
         // Every entry committed before the sync is on disk, so a claim of them needs no sync
         // of its own (entries appended while the batch was out).
-        if let newest { durableForClaims.max(newest, ordering: .releasing) }
+        if let newest, !isFsyncMode { durableForClaims.max(newest, ordering: .releasing) }
         return acknowledgement
+    }
+
+    /// A sync that failed after the commit leaves the acknowledgement visible but not known to
+    /// be on disk, and a later sync cannot be trusted to cover it: Linux reports a failed
+    /// writeback once and then marks the pages clean. So the store stops: every later claim,
+    /// sync and acknowledgement throws this error until the spool is opened again.
+    private func syncFailed(_ error: SpoolError) -> SpoolError {
+        let stopped = SpoolError(.io, "\(error.message); this store sends nothing more until the spool is opened again", sqliteCode: error.sqliteCode)
+        walSyncFailure.withLock { if $0 == nil { $0 = stopped } }
+        return stopped
+    }
+
+    /// Throws the failed sync's error, if one failed (see ``syncFailed(_:)``).
+    func checkSyncFailure() throws(SpoolError) {
+        if let failure = walSyncFailure.withLock({ $0 }) { throw failure }
     }
 
     /// What is left for `sink`, cheaply: entries after its position (counted from ids, so an

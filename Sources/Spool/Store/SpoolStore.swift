@@ -51,6 +51,9 @@ public final class SpoolStore: Sendable {
     /// reader's (and the writer's once per half-lease, to renew the lease), so it does not wait
     /// behind a commit or an acknowledgement's sync.
     let durableForClaims = Atomic<Int64>(0)
+    /// An acknowledgement's sync that failed after its commit: the store sends nothing more
+    /// (SpoolStore+Sinks.swift, `syncFailed`).
+    let walSyncFailure = Mutex<SpoolError?>(nil)
     let checkpointer: Checkpointer
     /// The background work while ``run()`` runs (see SpoolStore+Run.swift).
     let background = Mutex<BackgroundRun?>(nil)

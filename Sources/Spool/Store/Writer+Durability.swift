@@ -3,36 +3,55 @@ import CSQLite
 /// What a sink's progress needs to survive a power cut in committed and buffered modes, where
 /// appends commit with `synchronous=NORMAL` (docs/reliability.md, "Power loss").
 extension Writer {
-    /// The WAL as this connection holds it open, for ``SpoolStore/acknowledge(sink:owner:through:delivered:deadLetters:droppedByDestination:dropReason:)``
-    /// to sync after it releases the writer's lock: a sink's acknowledgement is synced in every
-    /// durability mode. Were it lost with a power cut (committed and buffered modes commit with
-    /// `synchronous=NORMAL`), the position would move back: entries a destination already
-    /// accepted would be sent again, and, once the entries they were were deleted and the
-    /// deletion lost too, their ids given to new entries (found by tools/powercut,
-    /// docs/reliability.md). One sync per acknowledged batch; it makes every earlier commit
-    /// durable as well, and whatever other commits came in between.
+    /// How an acknowledgement's commit gets synced (committed and buffered modes).
+    enum AcknowledgementSync {
+        /// Sync this file (the WAL as this connection holds it open) once the writer's lock is
+        /// released: ``Writer/syncWAL(_:path:)``.
+        case after(UnsafeMutablePointer<sqlite3_file>)
+        /// Synced already, under the lock: this connection's first sync of its WAL.
+        case done
+        /// No WAL file open on this connection (never seen after a commit).
+        case unavailable
+    }
+
+    /// How to sync the acknowledgement just committed, called under the writer's lock: a
+    /// sink's acknowledgement is synced in every durability mode. Were it lost with a power cut
+    /// (committed and buffered modes commit with `synchronous=NORMAL`), the position would
+    /// move back: entries a destination already accepted would be sent again, and, once the
+    /// entries they were were deleted and the deletion lost too, their ids given to new entries
+    /// (found by tools/powercut, docs/reliability.md). One sync per acknowledged batch; it makes
+    /// every earlier commit durable as well, and whatever other commits came in between.
     ///
-    /// The pointer stays valid while the connection is open (SQLite keeps the WAL's file open
-    /// from the first write to the close), and the store closes its connections only when it
-    /// is released, never during a call on it. Nil in fsync mode, where every commit is synced
-    /// already, and before this connection has opened the WAL.
-    func walFileForSync() -> UnsafeMutablePointer<sqlite3_file>? {
-        guard !syncsEveryCommit else { return nil }
+    /// The sync runs after the lock is released, so appends go on meanwhile, on SQLite's own
+    /// file for the WAL (so its VFS, tools/powercut's recorder included, sees it). That file is
+    /// the connection's, used by other threads' commits at the same time; the unix VFS's sync
+    /// is an `fdatasync` of its descriptor, except that a file's first sync also syncs the
+    /// directory and clears a flag of the file (`UNIXFILE_DIRSYNC`, os_unix.c). So the
+    /// connection's first sync of its WAL is made here, under the lock (``walSynced``), and
+    /// only later ones outside it. The pointer stays valid while the connection is open
+    /// (SQLite opens the WAL's file with the first read transaction and closes it with the
+    /// connection), and the store closes its connections only when it is released, never
+    /// during a call on it.
+    func acknowledgementSync() throws(SpoolError) -> AcknowledgementSync {
         var pointer: UnsafeMutablePointer<sqlite3_file>?
         guard sqlite3_file_control(connection.handle, "main", SQLITE_FCNTL_JOURNAL_POINTER, &pointer) == SQLITE_OK,
               let file = pointer, file.pointee.pMethods?.pointee.xSync != nil
-        else { return nil }
-        return file
+        else { return .unavailable }
+        guard walSynced else {
+            try Self.syncWAL(file, path: connection.path)
+            walSynced = true
+            return .done
+        }
+        return .after(file)
     }
 
-    /// Syncs the WAL through SQLite's own file (so its VFS, tools/powercut's recorder
-    /// included, sees the sync). Safe without the writer's lock: the VFS's sync is an
-    /// `fdatasync` of the file, which other threads' writes to it do not disturb.
+    /// Syncs the WAL through SQLite's own file.
+    /// - Throws: ``SpoolError`` `.io` with SQLite's result code when the sync fails.
     static func syncWAL(_ file: UnsafeMutablePointer<sqlite3_file>, path: String) throws(SpoolError) {
         guard let sync = file.pointee.pMethods?.pointee.xSync else { return }
         let rc = sync(file, SQLITE_SYNC_NORMAL)
         guard rc == SQLITE_OK else {
-            throw SpoolError(.io, "cannot sync the WAL of \(path) after an acknowledgement (SQLite result \(rc)); the position it recorded is not on disk yet")
+            throw SpoolError(.io, "cannot sync the WAL of \(path) after an acknowledgement (SQLite result \(rc)): the file system may be failing", sqliteCode: rc)
         }
     }
 
@@ -57,6 +76,7 @@ extension Writer {
         else { return nil }
         let rc = sync(file, SQLITE_SYNC_NORMAL)
         guard rc == SQLITE_OK else { throw SQLiteFailure.error(rc, "cannot sync the WAL before a claim", connection: connection) }
+        walSynced = true
         return max(id, newest ?? id)
     }
 }

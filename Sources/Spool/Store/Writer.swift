@@ -25,6 +25,8 @@ package final class Writer {
     let policy: SpoolStore.OverflowPolicy
     /// fsync mode: every commit is synced already (`synchronous=FULL`).
     let syncsEveryCommit: Bool
+    /// Whether this connection has synced its WAL once (``acknowledgementSync()``).
+    var walSynced = false
     /// Estimate of the database's used bytes; measured exactly when it nears the bound.
     var usedBytesEstimate: Int64 = 0
     var bytesSinceMeasure: Int64 = 0

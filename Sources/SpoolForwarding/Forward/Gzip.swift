@@ -31,7 +31,9 @@ enum Gzip {
     ///   finds no room within its own bound.
     static func compress(_ bytes: [UInt8], level: Int = fastestLevel, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(SpoolError) -> ByteBuffer {
         let level = max(1, min(9, level))
-        if level == fastestLevel {
+        // igzip counts its input and output in 32 bits; a larger body (never one of Spool's
+        // requests, which stop at a few MiB) goes to libdeflate.
+        if level == fastestLevel && bytes.count < Int(UInt32.max) / 2 {
             let stream = IgzipStreams.shared.take()
             defer { IgzipStreams.shared.give(stream) }
             return try fill(bytes, bound: IgzipStream.bound(bytes.count), allocator: allocator, engine: "isa-l") { source, target in
@@ -48,7 +50,8 @@ enum Gzip {
     }
 
     /// Runs `engine` into a buffer for half the body, then, if that was too small, into
-    /// `bound`; `engine` returns the bytes written, 0 when they do not fit.
+    /// `bound`; `engine` returns the bytes written, 0 when they do not fit, or a negative
+    /// error code of the engine's.
     private static func fill(
         _ bytes: [UInt8], bound: Int, allocator: ByteBufferAllocator, engine name: String,
         _ engine: (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) -> Int
@@ -60,6 +63,7 @@ enum Gzip {
                     engine(source, UnsafeMutableRawBufferPointer(rebasing: target[..<capacity]))
                 }
             }
+            guard written >= 0 else { throw SpoolError(.io, "gzip: \(name) failed with error \(written)") }
             // Zero when the output does not fit: expected of the first try now and then, never
             // of the second (the bound is the engine's worst case).
             guard written > 0 else { continue }
@@ -81,6 +85,14 @@ enum Gzip {
         private let stream = UnsafeMutablePointer<isal_zstream>.allocate(capacity: 1)
         private let levelBuffer = UnsafeMutablePointer<UInt8>.allocate(capacity: levelBufferBytes)
 
+        init() {
+            // Zeroed: libisal 2.30's `isal_deflate_stateless_init` leaves some fields as they
+            // were (`hist_bits`, which would shrink the look-back window), so nothing may be
+            // left over from the allocator.
+            stream.initialize(to: isal_zstream())
+            levelBuffer.initialize(repeating: 0, count: Self.levelBufferBytes)
+        }
+
         deinit {
             stream.deallocate()
             levelBuffer.deallocate()
@@ -94,9 +106,10 @@ enum Gzip {
         }
 
         /// Compresses all of `source` into `target` as one gzip member; returns the bytes
-        /// written, or 0 when they do not fit.
+        /// written, 0 when they do not fit, or igzip's (negative) error code.
         func compress(_ source: UnsafeRawBufferPointer, into target: UnsafeMutableRawBufferPointer) -> Int {
             isal_deflate_stateless_init(stream)
+            stream.pointee.hist_bits = 0  // the whole 32 KiB window (see `init`)
             stream.pointee.level = 1
             stream.pointee.level_buf = levelBuffer
             stream.pointee.level_buf_size = UInt32(Self.levelBufferBytes)
@@ -108,8 +121,11 @@ enum Gzip {
             stream.pointee.avail_in = UInt32(source.count)
             stream.pointee.next_out = target.baseAddress?.assumingMemoryBound(to: UInt8.self)
             stream.pointee.avail_out = UInt32(target.count)
-            guard isal_deflate_stateless(stream) == COMP_OK else { return 0 }
-            return Int(stream.pointee.total_out)
+            switch isal_deflate_stateless(stream) {
+            case COMP_OK: return Int(stream.pointee.total_out)
+            case STATELESS_OVERFLOW: return 0
+            case let code: return Int(min(-1, code))
+            }
         }
     }
 

@@ -45,6 +45,9 @@ const char *powercut_file_name(int file);
 /// Planted fault, for proving the checker: behave as if SQLite were built with
 /// SQLITE_DISABLE_DIRSYNC (no directory sync after creating a WAL or journal).
 void powercut_set_skip_dirsync(int skip);
+/// Planted fault: the next `count` syncs of recorded files fail with SQLITE_IOERR_FSYNC (and are
+/// not logged), as a failing disk's fsync does.
+void powercut_fail_next_syncs(int count);
 
 // Changes made outside SQLite, noted after they happened (full paths; paths outside the
 // recorded directory are ignored). Each returns nothing and is harmless when not recording.
