@@ -1,4 +1,5 @@
 import ArgumentParser
+import CDeflate
 import Foundation
 import Spool
 import SpoolForwarding
@@ -13,8 +14,9 @@ struct BenchEncode: ParsableCommand {
             Encodes --entries entries of the corpus in batches of --batch-size as Loki push \
             bodies and as NDJSON bodies with Spool's sinks, and the same Loki documents with \
             Foundation's JSONSerialization (from dictionaries and arrays) and JSONEncoder (from \
-            Codable structs) built per batch, as an encoder built on them would. Each case runs \
-            --rounds times; the best round is reported (CPU-bound, so the best is the least \
+            Codable structs) built per batch, as an encoder built on them would. Then gzips the \
+            Loki bodies with the transport's level 1 (ISA-L), libdeflate's level 1 and the \
+            transport's level 6 (libdeflate). Each case runs --rounds times; the best round is reported (CPU-bound, so the best is the least \
             disturbed by other processes).
 
             Example:
@@ -83,6 +85,39 @@ struct BenchEncode: ParsableCommand {
         }
         print(String(format: "  Spool / JSONSerialization: %.1f×, Spool / JSONEncoder: %.1f×, Spool / String writer before: %.1f×",
                      spool / serialization, spool / encoder, spool / legacy))
+        try compression(of: batches.map { try loki.encode($0)?.body ?? [] })
+    }
+
+    /// gzip of the same Loki bodies: the transport's engines (ISA-L at level 1, libdeflate at
+    /// 2–9) against libdeflate's level 1, the transport's engine before session 14.
+    func compression(of bodies: [[UInt8]]) throws {
+        let input = bodies.reduce(0) { $0 + $1.count }
+        print("  gzip of those Loki bodies (\(input / max(1, bodies.count)) bytes each on average):")
+        func measure(_ name: String, _ compress: ([UInt8]) throws -> Int) rethrows -> Double {
+            var best = Double.infinity
+            var output = 0
+            for _ in 0..<rounds {
+                let start = ResourceUsage.now()
+                output = try bodies.reduce(0) { $0 + (try compress($1)) }
+                best = min(best, (ResourceUsage.now() - start).cpuSeconds)
+            }
+            print(String(format: "  %-52@ %6.2f CPU s per million  %6.0f MB/s of JSON  %5.2f× smaller", name as NSString,
+                         best / Double(entries) * 1e6, Double(input) / best / 1e6, Double(input) / Double(max(1, output))))
+            return best
+        }
+        let isal = try measure("level 1, the transport's (ISA-L)") { try Gzip.compress($0, level: 1).readableBytes }
+        guard let compressor = libdeflate_alloc_compressor(1) else { return }
+        defer { libdeflate_free_compressor(compressor) }
+        var scratch = [UInt8]()
+        let deflate = measure("level 1, libdeflate (the transport's before)") { body in
+            let bound = libdeflate_gzip_compress_bound(compressor, body.count)
+            if scratch.count < bound { scratch = [UInt8](repeating: 0, count: bound) }
+            return scratch.withUnsafeMutableBytes { target in
+                body.withUnsafeBytes { libdeflate_gzip_compress(compressor, $0.baseAddress, $0.count, target.baseAddress, target.count) }
+            }
+        }
+        _ = try measure("level 6, the transport's (libdeflate)") { try Gzip.compress($0, level: 6).readableBytes }
+        print(String(format: "  ISA-L / libdeflate at level 1: %.2f× the speed", deflate / isal))
     }
 
     /// The Loki document as Foundation values: streams by level, `[ts, line, {topic}]` values.

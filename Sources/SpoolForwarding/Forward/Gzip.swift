@@ -17,7 +17,7 @@ import Synchronization
 ///
 /// Either way the output is one standard gzip member, and the tests inflate it with zlib, a
 /// third implementation (`SpoolTestServer.Gzip`).
-enum Gzip {
+package enum Gzip {
     /// The fastest level: see ``Transport/Configuration/gzipLevel`` for why it is the default.
     static let fastestLevel = 1
 
@@ -29,7 +29,7 @@ enum Gzip {
     /// holds what it sends, not the room it was given.
     /// - Throws: ``SpoolError`` `.io` if an engine cannot allocate its state, or (never seen)
     ///   finds no room within its own bound.
-    static func compress(_ bytes: [UInt8], level: Int = fastestLevel, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(SpoolError) -> ByteBuffer {
+    package static func compress(_ bytes: [UInt8], level: Int = fastestLevel, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(SpoolError) -> ByteBuffer {
         let level = max(1, min(9, level))
         // igzip counts its input and output in 32 bits; a larger body (never one of Spool's
         // requests, which stop at a few MiB) goes to libdeflate.
