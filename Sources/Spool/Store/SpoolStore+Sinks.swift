@@ -223,7 +223,7 @@ extension SpoolStore {
     }
 
     /// Syncs the WAL unless entries up to `id` are known to be on disk already (fsync mode, an
-    /// earlier claim's sync, an acknowledgement's synced commit), so nothing sent can vanish
+    /// earlier claim's sync, an acknowledgement's sync), so nothing sent can vanish
     /// with a power cut.
     package func makeDurable(through id: Int64) throws(SpoolError) {
         try checkSyncFailure()

@@ -46,7 +46,7 @@ public final class SpoolStore: Sendable {
     /// Leases this process holds, so claims renew them only when half-expired.
     let leases = Mutex<[String: LeaseRecord]>([:])
     /// Entries up to this id are on disk (synced), as far as claims know: raised by a claim's
-    /// sync of the WAL and by an acknowledgement's synced commit, read without the writer's
+    /// sync of the WAL and by an acknowledgement's sync, read without the writer's
     /// lock. It only grows (ids are never reused). A claim of entries below it takes no lock but the
     /// reader's (and the writer's once per half-lease, to renew the lease), so it does not wait
     /// behind a commit or an acknowledgement's sync.

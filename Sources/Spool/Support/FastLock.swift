@@ -8,7 +8,7 @@ import Foundation
 /// 270,000/s with one thread, 50,000/s with eight). A plain mutex lets a running thread take a
 /// just-released lock; the lane's critical sections are a few hundred nanoseconds, so that is
 /// the right trade there. The writer's lock is one too, for the opposite reason: it is held
-/// for milliseconds (a round of a thousand rows, an acknowledgement's synced commit), and a
+/// for milliseconds (a round of a thousand rows, an acknowledgement's delete and commit), and a
 /// waiter on a contended PI futex spins in the kernel while the holder runs (3–4 % of `spool
 /// forward --stdin`'s CPU); a waiter on this one sleeps. Both were measured on Linux (glibc);
 /// Darwin's default pthread mutex is fair, so there the lane may convoy as `Mutex` did here.
