@@ -289,6 +289,15 @@ import Testing
         #expect(try SpoolTestServer.Gzip.decompress(bytes) == body)
     }
 
+    /// An engine's error (igzip's negative codes) is thrown, not taken for a length: the buffer
+    /// would have moved its writer index backwards, a trap.
+    @Test func anEnginesErrorIsThrown() {
+        let error = #expect(throws: SpoolError.self) {
+            try Gzip.fill(Array(repeating: 65, count: 5000), bound: 6000, allocator: ByteBufferAllocator(), engine: "test") { _, _ in -3 }
+        }
+        #expect(error?.message.contains("failed with error -3") == true, "\(String(describing: error))")
+    }
+
     /// A request in flight holds the gzip body it sends, not the worst case's room (slightly
     /// more than the body itself, which the first version allocated for every request).
     @Test(arguments: [1, 6])

@@ -133,7 +133,7 @@ extension Writer {
                 return true
             }
         }
-        let cause = bound.disk ? "disk_full" : "overflow"
+        let cause = bound.disk ? SpoolStore.DropCause.diskFull : .overflow
         switch policy {
         case .reject:
             usedBytesEstimate = used
@@ -142,7 +142,7 @@ extension Writer {
             }
             throw SpoolError(.spoolFull, "the spool at \(connection.path) holds \(used) bytes of its \(maximum)-byte bound and its overflow policy is reject: new entries are refused until forwarding frees space")
         case .dropNewest:
-            try record(Drop(reason: "\(cause):dropNewest", count: rows, firstID: nil, lastID: nil, bytes: incoming), now: now, outcome: &outcome)
+            try record(Drop(reason: SpoolStore.dropReason(cause, .dropNewest), count: rows, firstID: nil, lastID: nil, bytes: incoming), now: now, outcome: &outcome)
             usedBytesEstimate = used
             return false
         case .dropOldest:
@@ -158,12 +158,12 @@ extension Writer {
                 let last = oldest + count - 1
                 try countDropped(through: last)
                 let deleted = try deleteEntries(through: last)
-                try record(Drop(reason: "\(cause):dropOldest", count: deleted, firstID: oldest, lastID: last, bytes: count * average), now: now, outcome: &outcome)
+                try record(Drop(reason: SpoolStore.dropReason(cause, .dropOldest), count: deleted, firstID: oldest, lastID: last, bytes: count * average), now: now, outcome: &outcome)
                 used = try measureUsedBytes()
             }
             if used + incoming > maximum {
                 // Nothing left to drop (the bound is taken by dead letters or one huge entry).
-                try record(Drop(reason: "\(cause):dropNewest", count: rows, firstID: nil, lastID: nil, bytes: incoming), now: now, outcome: &outcome)
+                try record(Drop(reason: SpoolStore.dropReason(cause, .dropNewest), count: rows, firstID: nil, lastID: nil, bytes: incoming), now: now, outcome: &outcome)
                 usedBytesEstimate = used
                 return false
             }
@@ -182,5 +182,24 @@ extension Writer {
         statement.bind(6, drop.bytes)
         try statement.run()
         outcome.drops.append(drop)
+    }
+}
+
+extension SpoolStore {
+    /// What made the store drop: its size bound, or the file system's free space.
+    package enum DropCause: String, CaseIterable, Sendable {
+        case overflow
+        case diskFull = "disk_full"
+    }
+
+    /// The reason a drop is recorded with (`drops.reason`, the metrics' `reason` label):
+    /// `overflow:dropOldest`, `disk_full:dropNewest`, …
+    package static func dropReason(_ cause: DropCause, _ policy: OverflowPolicy) -> String {
+        "\(cause.rawValue):\(policy.rawValue)"
+    }
+
+    /// Every reason the store can drop for.
+    package static let dropReasons = DropCause.allCases.flatMap { cause in
+        [OverflowPolicy.dropOldest, .dropNewest].map { dropReason(cause, $0) }
     }
 }

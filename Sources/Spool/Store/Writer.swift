@@ -91,6 +91,7 @@ package final class Writer {
     }
 
     struct Drop: Sendable {
+        /// `overflow:` (the size bound) or `disk_full:`, then the policy that dropped.
         var reason: String
         var count: Int
         var firstID: Int64?

@@ -102,16 +102,13 @@ final class MetricsExporter: Sendable {
         raise(rawLines, "raw")
         // Every reason from the first scrape on, at 0 until it happens: a series that appears
         // only with its first drop would already stand at N, and `increase(...) > 0` would miss it.
-        for reason in Set(Self.dropReasons).union(scrape.droppedByPolicy.keys).sorted() {
+        for reason in Set(SpoolStore.dropReasons).union(scrape.droppedByPolicy.keys).sorted() {
             let counter = registry.makeCounter(descriptor: MetricNameDescriptor(
                 metricName: "spool_entries_dropped_total", unitName: "", helpText: MetricsCatalogue.help("spool_entries_dropped_total")),
                 labels: [("reason", reason)])
             raise(counter, "drop " + reason)
         }
     }
-
-    /// The reasons the store drops for (`drops.reason`): the bound's or the disk's, and the policy.
-    static let dropReasons = ["overflow:dropOldest", "overflow:dropNewest", "disk_full:dropOldest", "disk_full:dropNewest"]
 
     /// What `/health` says of one sink.
     struct SinkReport: Encodable {

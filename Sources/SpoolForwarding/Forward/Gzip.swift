@@ -52,18 +52,22 @@ package enum Gzip {
     /// Runs `engine` into a buffer for half the body, then, if that was too small, into
     /// `bound`; `engine` returns the bytes written, 0 when they do not fit, or a negative
     /// error code of the engine's.
-    private static func fill(
+    static func fill(
         _ bytes: [UInt8], bound: Int, allocator: ByteBufferAllocator, engine name: String,
         _ engine: (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) -> Int
     ) throws(SpoolError) -> ByteBuffer {
         for capacity in [min(bound, 1024 + bytes.count / 2), bound] {
             var output = allocator.buffer(capacity: capacity)
+            var failure = 0
             let written = bytes.withUnsafeBytes { source in
                 output.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { target in
-                    engine(source, UnsafeMutableRawBufferPointer(rebasing: target[..<capacity]))
+                    // The buffer moves its writer index by what this returns: never below 0.
+                    let result = engine(source, UnsafeMutableRawBufferPointer(rebasing: target[..<capacity]))
+                    if result < 0 { failure = result }
+                    return max(0, result)
                 }
             }
-            guard written >= 0 else { throw SpoolError(.io, "gzip: \(name) failed with error \(written)") }
+            guard failure == 0 else { throw SpoolError(.io, "gzip: \(name) failed with error \(failure)") }
             // Zero when the output does not fit: expected of the first try now and then, never
             // of the second (the bound is the engine's worst case).
             guard written > 0 else { continue }
