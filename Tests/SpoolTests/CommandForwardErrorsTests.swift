@@ -57,6 +57,38 @@ import Testing
             #expect(reasons.allSatisfy { $0.contains("Authorization: [REDACTED]") }, "\(reasons)")
         }
     }
+
+    /// PagerDuty's routing key travels in the body, not in a header: a server that echoes the
+    /// request's body must not bring it into a dead letter's reason or stderr either. With 422
+    /// the events are dead-lettered (exit 0); a 400 naming the routing key pauses the sink as
+    /// misconfigured (exit 1) and its report quotes the answer.
+    @Test(arguments: [422, 400])
+    func aRoutingKeyEchoedByTheServerIsScrubbedFromReasonsAndStderr(status: Int) async throws {
+        let rig = ForwardCommandRig()
+        var configuration = SpoolStore.Configuration()
+        configuration.report = { _ in }
+        let store = try SpoolStore(path: rig.spool, configuration: configuration)
+        try store.append(contentsOf: (0..<2).map { entry($0, level: .error, message: "disk \($0) failed") })
+        try store.close()
+        let key = "pd-key-\(UUID().uuidString)"
+        let echo = Behaviour { request in
+            .respond(Response(status: status, body: "invalid event: \(request.bodyText)"))
+        }
+        try await TestHTTPServer.withServer(behaviour: echo) { server in
+            let outcome = try SpoolBinary.run(rig.base + [
+                "--pagerduty-url", server.url(path: "/v2/enqueue"), "--pagerduty-routing-key-env", "PD_KEY", "--until-empty",
+            ], environment: ["PD_KEY": key], timeout: .seconds(60))
+            #expect(outcome.status == (status == 422 ? 0 : 1), "\(outcome.stderr)")
+            #expect(server.requests.first?.bodyText.contains(key) == true)
+            let reasons = try SQL(rig.spool).rows("SELECT reason FROM dead_letters").flatMap { $0 }.compactMap { $0 }
+            #expect(reasons.count == (status == 422 ? 2 : 0), "\(reasons)")
+            #expect(outcome.stderr.contains(status == 422 ? "dead_letter" : "misconfigured"), "\(outcome.stderr)")
+            for text in reasons + [outcome.stderr, outcome.stdout] {
+                #expect(!text.contains(key), "\(text)")
+            }
+            #expect(reasons.allSatisfy { $0.contains("\"routing_key\":\"[REDACTED]\"") }, "\(reasons)")
+        }
+    }
 }
 
 /// A TCP port on 127.0.0.1 held by a bound socket that does not listen: a connection to it is

@@ -114,7 +114,8 @@ package final class Transport: Sendable {
     package struct Prepared: Sendable {
         fileprivate var url: String
         fileprivate var request: HTTPClientRequest
-        fileprivate var credentials: [SinkRequest.Header]
+        /// What no part of the answer may repeat (``secretValues(_:carried:)``).
+        fileprivate var secrets: [[UInt8]]
     }
 
     /// Sets the headers (User-Agent, the request's own, `credentials` last) and compresses the
@@ -136,21 +137,20 @@ package final class Transport: Sendable {
             outgoing.body = .bytes(ByteBuffer(bytes: request.body))
         }
         request.body = []
-        return Prepared(url: url, request: outgoing, credentials: credentials)
+        return Prepared(url: url, request: outgoing, secrets: Self.secretValues(credentials, carried: request.secrets))
     }
 
     /// Sends a prepared request once.
     /// - Returns: the response (status, headers, at most `SinkResponse.maximumBodyBytes` of body),
     ///   or why there was none.
     package func send(_ prepared: Prepared) async -> Result<SinkResponse, Failure> {
-        let (url, outgoing, credentials) = (prepared.url, prepared.request, prepared.credentials)
+        let (url, outgoing, secrets) = (prepared.url, prepared.request, prepared.secrets)
         let timeout = TimeAmount.nanoseconds(configuration.requestTimeout.totalNanoseconds)
         let client = self.client
         let clock = self.clock
         do {
             return try await limiter.withPermit {
                 let response = try await client.execute(outgoing, timeout: timeout)
-                let secrets = Self.secretValues(credentials)
                 // An app's client may follow redirects (AsyncHTTPClient's default does, turning
                 // a POST into a GET after a 301/302/303): the final answer is then not the
                 // destination's to this request, and a 2xx from it must never acknowledge the
@@ -182,10 +182,11 @@ package final class Transport: Sendable {
     static let scrubbedMarker = Array("[REDACTED]".utf8)
 
     /// The byte strings no answer may repeat: each credential header's value, its token after a
-    /// scheme (`Bearer …`, `Basic …`), and a basic password decoded. Values shorter than 4 bytes
+    /// scheme (`Bearer …`, `Basic …`), a basic password decoded, and the secrets a request
+    /// carries in its body (`carried`: ``SinkRequest/secrets``). Values shorter than 4 bytes
     /// are left out: they would mangle ordinary text and protect nothing.
-    static func secretValues(_ credentials: [SinkRequest.Header]) -> [[UInt8]] {
-        var values: [String] = []
+    static func secretValues(_ credentials: [SinkRequest.Header], carried: [String] = []) -> [[UInt8]] {
+        var values = carried
         for header in credentials {
             values.append(header.value)
             if let space = header.value.firstIndex(of: " ") {

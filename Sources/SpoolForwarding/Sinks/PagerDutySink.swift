@@ -73,7 +73,8 @@ package struct PagerDutySink: SinkProtocol {
             url: configuration.url,
             headers: [SinkRequest.Header("Content-Type", "application/json")],
             body: body,
-            allowsGzip: false
+            allowsGzip: false,
+            secrets: [configuration.routingKey]
         )
     }
 

@@ -64,13 +64,18 @@ package struct SinkRequest: Sendable, Hashable {
     /// Whether the protocol accepts a gzip body (`Content-Encoding: gzip`); the transport decides
     /// by size whether to use it.
     package var allowsGzip: Bool
+    /// Secrets the body carries (PagerDuty's routing key): like a credential header's value,
+    /// none may come back from the answer into a dead letter's reason, a report or an error
+    /// (a server that echoes the request replies with them), so the transport replaces them.
+    package var secrets: [String]
 
-    package init(method: String = "POST", url: String, headers: [Header] = [], body: [UInt8], allowsGzip: Bool = true) {
+    package init(method: String = "POST", url: String, headers: [Header] = [], body: [UInt8], allowsGzip: Bool = true, secrets: [String] = []) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.allowsGzip = allowsGzip
+        self.secrets = secrets
     }
 }
 
