@@ -23,6 +23,24 @@ func entry(_ number: Int, level: LogLevel = .info, topic: String = "test", messa
         #expect(try SQL(path).int("PRAGMA user_version") == Int64(Migrations.latestVersion))
     }
 
+    /// An empty file someone created (`touch app.spool`, mode 0644, or 0666 under umask 000)
+    /// becomes a spool like a new one: private to its owner, its -wal and -shm too. A spool that
+    /// already holds data keeps the mode its owner gave it.
+    @Test func anEmptyFileTakenAsANewSpoolIsMadePrivate() throws {
+        FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o666])
+        let spool = try SpoolStore(path: path)
+        try spool.append(entry(1))
+        for file in [path, path + "-wal", path + "-shm"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? NSNumber
+            #expect(mode?.intValue == 0o600, "\(file)")
+        }
+        try spool.close()
+        #expect(chmod(path, 0o640) == 0)
+        try SpoolStore(path: path).close()
+        let kept = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
+        #expect(kept?.intValue == 0o640)
+    }
+
     @Test func appendedEntriesAreStoredInOrderWithEveryColumn() throws {
         let spool = try SpoolStore(path: path)
         try spool.append(entry(1))

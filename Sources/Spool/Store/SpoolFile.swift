@@ -75,6 +75,7 @@ package enum SpoolFile {
         if configuration.verifyOnOpen { try verify(connection) }
         spool_sqlite_no_checkpoint_on_close(connection.handle, 0)
         // Only now, with the file recognised, change anything.
+        if case .empty = kind { try makePrivate(path) }
         let mode = try connection.scalarText("PRAGMA journal_mode = WAL")
         guard mode?.lowercased() == "wal" else {
             throw SpoolError(.io, "\(path): cannot switch to WAL mode (got \(mode ?? "nothing")); a spool needs a local file system that supports shared memory")
@@ -355,6 +356,19 @@ package enum SpoolFile {
     static func createIfMissing(_ path: String) throws(SpoolError) {
         let code = DirectoryChanges.createIfMissing(path, mode: 0o600)
         guard code == 0 else { throw SpoolError(.io, "cannot create the spool \(path): \(String(cString: strerror(code)))") }
+    }
+
+    /// Gives an empty file about to become a spool mode 0600, as if Spool had created it: one
+    /// made by `touch` (0644, or 0666 under umask 000) would otherwise hold log entries readable
+    /// by every user, and SQLite creates the -wal and -shm files with the database's mode. A
+    /// spool that already holds data keeps the mode its owner gave it.
+    static func makePrivate(_ path: String) throws(SpoolError) {
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & 0o777 != 0o600 else { return }
+        guard chmod(path, 0o600) == 0 else {
+            let code = errno
+            throw SpoolError(.io, "cannot make \(path) private to its owner (mode 0600) before storing entries in it: \(String(cString: strerror(code)))")
+        }
     }
 
     /// Moves `path` and its -wal and -shm files to `<path>.corrupt-<UTC time>`.
