@@ -181,6 +181,9 @@ enum LoopbackSocket {
             // Not 2 × 40 requests: the requests stop at the pause.
             #expect(server.requests.count < 20, "\(server.requests.count) requests")
             #expect(outcome.stderrLines.last?.hasPrefix("spool: error: sink 'http' is paused as misconfigured") == true, "\(outcome.stderr)")
+            // Only the dead letters stored are reported as such: not the second batch's
+            // refusals before the pause, which stay in the spool.
+            #expect(outcome.stderrLines.filter { $0.contains("\"spool.forward.dead_letter\"") }.count == 5, "\(outcome.stderr)")
         }
         let stats = try rig.stats()
         #expect(stats.deadLetters == 5)

@@ -159,8 +159,8 @@ extension SinkScheduler {
             try await waitBeforeRetry(configuration.retry.misconfigurationPause)
             return try await deliver(entries, attempts: attempts)
         }
-        report(event(.error, "spool.forward.dead_letter", "sink '\(configuration.name)' rejected entry \(entry.id) for good: it is kept in dead_letters",
-                     ["entry_id": .int(entry.id), "status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(String(reason.prefix(512)))]))
+        // Reported once its batch's acknowledgement has stored it (`reportDeadLetters`): a pause
+        // before then keeps the entry in the spool, and a report now would be untrue.
         return Settlement(deadLetters: [DeadLetter(entryID: entry.id, status: status, reason: reason, attempts: attempts)])
     }
 
@@ -170,6 +170,15 @@ extension SinkScheduler {
         var settlement = try await deliver(entries[..<middle], attempts: attempts)
         settlement.add(try await deliver(entries[middle...], attempts: attempts))
         return settlement
+    }
+
+    /// One `spool.forward.dead_letter` report per dead letter an acknowledgement stored.
+    func reportDeadLetters(_ letters: [DeadLetter]) {
+        for letter in letters {
+            report(event(.error, "spool.forward.dead_letter", "sink '\(configuration.name)' rejected entry \(letter.entryID) for good: it is kept in dead_letters",
+                         ["entry_id": .int(letter.entryID), "status": letter.status.map { .int(Int64($0)) } ?? .null,
+                          "reason": .string(String(letter.reason.prefix(512)))]))
+        }
     }
 
     private func reportRecovery(after attempts: Int) {

@@ -315,6 +315,7 @@ package final class SinkScheduler: Sendable {
                                               droppedByDestination: dropped, dropReason: reason)
                     }
                     self.deliveryLatency.record(acknowledgement)
+                    self.reportDeadLetters(settlement.deadLetters)
                 } catch let error as SpoolError {
                     throw self.lost(error)
                 }
