@@ -30,6 +30,25 @@ import Testing
         try await background?.value
     }
 
+    /// A WAL past the reporting size with no reader in the way is a burst the checkpoint has
+    /// not caught up with (a bulk `spool ingest`): it starts over at the next try, and no
+    /// `wal_growing` report sends anyone looking for a reader that does not exist.
+    @Test func aLargeCommitWithNoReaderIsNotReportedAsAGrowingWAL() throws {
+        let reports = Reports()
+        var configuration = SpoolStore.Configuration()
+        configuration.report = reports.record
+        configuration.checkpointPages = 16  // RESTART past 256 pages, reported past 512
+        let spool = try SpoolStore(path: path, configuration: configuration)
+        // One commit of ~3 MB: about 750 pages, past the reporting size at once.
+        try spool.append(contentsOf: (0..<1000).map { entry($0, message: String(repeating: "é", count: 1500)) })
+        #expect(spool.checkpointRuns == 1 && spool.checkpointRestarts == (1, 0), "\(spool.checkpointRestarts)")
+        #expect(!reports.topics().contains("spool.store.wal_growing"), "\(reports.topics())")
+        try spool.append(entry(1000))
+        let row = try SQL(path).rows("PRAGMA wal_checkpoint(PASSIVE)").first
+        #expect(try #require(row?[1].flatMap { Int($0) }) < 16, "the WAL started over")
+        try spool.close()
+    }
+
     func checkPinnedReader(_ spool: SpoolStore, _ clock: ManualClock, _ reports: Reports) throws {
         let reader = try SQL(path)
         try reader.connection.execute("BEGIN")

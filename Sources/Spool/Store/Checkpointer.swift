@@ -56,6 +56,11 @@ package final class Checkpointer: Sendable {
         var backoff = Checkpointer.initialBackoff
         var warnedAtPages: Int32 = 0
         var lastFailureReport = Int64.min / 2
+        /// The last try to start the WAL over found a reader (or another process's writer) in
+        /// the way, and none has succeeded since: only then is a large WAL reported. Without
+        /// one, a large WAL is a burst of appends the checkpoint has not caught up with yet (a
+        /// million-line `spool ingest` briefly reached 178 MiB), which the next try ends.
+        var blocked = false
     }
 
     /// The background thread's wake-up and stop, for one run of the store's background work.
@@ -216,6 +221,7 @@ package final class Checkpointer: Sendable {
                 // A RESTART says busy; a PASSIVE stops short of the WAL's end without a word.
                 guard !wal.busy && wal.copied >= wal.pages else { throw SpoolError(.io, "busy", sqliteCode: SQLITE_BUSY) }
                 state.backoff = Self.initialBackoff
+                state.blocked = false
                 restartNotBefore.store(0, ordering: .relaxed)
             }
             if wal.pages < warningPages / 2 { state.warnedAtPages = 0 }
@@ -225,6 +231,7 @@ package final class Checkpointer: Sendable {
                 // A reader on an older snapshot (or another process's writer) was in the
                 // way: try again later, not at the next commit.
                 restartsBusy.add(1, ordering: .relaxed)
+                state.blocked = true
                 restartNotBefore.store(now &+ state.backoff.totalNanoseconds, ordering: .relaxed)
                 state.backoff = min(state.backoff * 2, Self.maximumBackoff)
             } else if now - state.lastFailureReport >= 60_000_000_000 {
@@ -236,7 +243,7 @@ package final class Checkpointer: Sendable {
             }
         }
         let pages = walPages.load(ordering: .relaxed)
-        if pages >= warningPages && pages >= state.warnedAtPages.multipliedReportingOverflow(by: 2).partialValue {
+        if state.blocked && pages >= warningPages && pages >= state.warnedAtPages.multipliedReportingOverflow(by: 2).partialValue {
             state.warnedAtPages = pages
             reportGrowth(pages: pages)
         }
