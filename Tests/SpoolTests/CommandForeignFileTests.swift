@@ -18,6 +18,43 @@ import Testing
         #expect(try scratch.names() == ["notes.txt"])
     }
 
+    /// A few bytes of an interior page overwritten can send SQLite's seeks past entries that are
+    /// still readable, without an error: `export` handed over part of the spool and exited 0.
+    /// Now every such damage is refused before anything is written, naming the repair, and a
+    /// damage the check does not see leaves every entry exported.
+    @Test func exportOfASpoolWithADamagedInteriorPageIsAllOrNothing() throws {
+        let scratch = TemporaryDirectory()
+        let base = scratch.file("base.spool")
+        let count = 50_000
+        let lines = (0..<count).map { "line number \($0) é" }.joined(separator: "\n") + "\n"
+        #expect(try SpoolBinary.run(["ingest", "--spool", base], input: lines).status == 0)
+        let interior = try SQL(base).rows("SELECT pageno FROM dbstat WHERE name = 'entries' AND pagetype = 'internal' AND pageno <> (SELECT rootpage FROM sqlite_master WHERE name = 'entries') ORDER BY pageno")
+            .compactMap { $0[0].flatMap { Int($0) } }
+        try #require(!interior.isEmpty)
+        let damaged = scratch.file("damaged.spool")
+        var refused = 0
+        for page in interior {
+            for offset in stride(from: 2048, to: 4096, by: 256) {
+                try? FileManager.default.removeItem(atPath: damaged)
+                try FileManager.default.copyItem(atPath: base, toPath: damaged)
+                let file = try FileHandle(forWritingTo: URL(fileURLWithPath: damaged))
+                try file.seek(toOffset: UInt64((page - 1) * 4096 + offset))
+                try file.write(contentsOf: Data(repeating: 0xDE, count: 64))
+                try file.close()
+                let outcome = try SpoolBinary.run(["export", "--spool", damaged], timeout: .seconds(60))
+                let exported = outcome.stdout.split(separator: "\n").count
+                if outcome.status == 0 {
+                    #expect(exported == count, "page \(page) at \(offset): \(exported) of \(count) entries exported, exit 0")
+                    if exported != count { return }
+                } else {
+                    refused += 1
+                    #expect(outcome.stdout.isEmpty && outcome.stderr.contains("nothing was exported: run `spool check --repair"), "\(outcome.stderr)")
+                }
+            }
+        }
+        #expect(refused > 0)
+    }
+
     /// Every reading command on a path where no spool exists: an error naming it, no new file.
     @Test(arguments: [
         ["stats"], ["tail"], ["export"], ["dlq", "list"], ["sinks", "list"], ["check"],

@@ -37,6 +37,21 @@ package final class SpoolInspector {
         hasAddressedEntries = version >= 4
     }
 
+    /// Checks the file's structure (`PRAGMA quick_check`) before a walk that must miss nothing.
+    /// A damaged interior page can send a seek past entries that are still readable without any
+    /// error: `spool export` of a spool with 64 bytes of one such page overwritten handed over
+    /// 190,102 of 200,000 entries and exited 0. Reads every page once (about 0.4 s for 400 MB
+    /// in the page cache).
+    /// - Parameter doing: what would not be done, for the message (`exported`).
+    /// - Throws: ``SpoolError`` `.corrupt`, naming the repair.
+    package func verify(doing: String) throws(SpoolError) {
+        do throws(SpoolError) {
+            try SpoolFile.verify(connection)
+        } catch where error.code == .corrupt {
+            throw SpoolError(.corrupt, "\(error.message); nothing was \(doing): run `spool check --repair --spool \(path)`", sqliteCode: error.sqliteCode)
+        }
+    }
+
     // MARK: - Entries
 
     /// The last `count` entries matching `filter`, oldest first.

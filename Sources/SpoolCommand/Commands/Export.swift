@@ -50,6 +50,8 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let inspector = try SpoolInspector(path: try spoolPath.resolved())
+        // Everything or nothing: a damaged page could otherwise skip entries without an error.
+        try inspector.verify(doing: "exported")
         var output = Output()
         do {
             if deadLetters {
