@@ -26,6 +26,12 @@ import Testing
         let stored = try SpoolFileProbe.entries(spool).count
         #expect(stored > 0 && stored < 2000)
         if overflow == "drop_newest" { #expect(line.contains(": \(stored) stored, \(2000 - stored) dropped"), "\(line)") }
+        if overflow == "drop_oldest" {
+            // Each 1000-line commit is larger than the bound: the oldest lines make room, those
+            // of the same commit among them, and the newest are kept.
+            #expect(!line.contains("dropNewest"), "\(line)")
+            #expect(try SpoolFileProbe.entries(spool).last?.message.hasPrefix("line 1999 ") == true)
+        }
         // Drops at every commit: one warning line, not one per commit (the closing line counts them).
         let warnings = outcome.stderrLines.filter { $0.contains("\"spool.store.dropped\"") }
         #expect(warnings.count == 1, "\(outcome.stderr)")

@@ -48,6 +48,26 @@ import Testing
         #expect(reported == dropped)
     }
 
+    /// One append larger than the bound (`spool ingest < file` commits 1000 lines at a time)
+    /// keeps its newest entries under drop_oldest: its own oldest make room, with their ids,
+    /// instead of the whole append being dropped as the newest.
+    @Test func dropOldestKeepsTheNewestOfAnAppendLargerThanTheBound() throws {
+        let spool = try SpoolStore(path: path, configuration: configuration(.dropOldest))
+        for batch in 0..<3 {
+            try spool.append(contentsOf: (batch * 1000..<(batch + 1) * 1000).map {
+                entry($0, message: "entry \($0) " + String(repeating: "x", count: 500))
+            })
+        }
+        let sql = try SQL(path)
+        #expect(try sql.rows("SELECT DISTINCT reason FROM drops") == [["overflow:dropOldest"]])
+        let kept = try #require(try sql.int("SELECT count(*) FROM entries"))
+        let dropped = try sql.int("SELECT sum(count) FROM drops") ?? 0
+        #expect(kept > 100 && kept + dropped == 3000)
+        #expect(try sql.int("SELECT max(id) FROM entries") == 3000)
+        #expect(try sql.int("SELECT min(id) FROM entries") == 3000 - kept + 1)
+        #expect(try spool.stats().usedBytes <= 256 * 1024)
+    }
+
     @Test func dropNewestKeepsWhatIsStoredAndCountsTheRest() throws {
         let spool = try SpoolStore(path: path, configuration: configuration(.dropNewest))
         try fill(spool, count: 2000)

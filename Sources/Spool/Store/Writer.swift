@@ -199,9 +199,35 @@ package final class Writer {
     private var pendingCommitTime: Int64?
 
     /// Inserts `rows` inside the open transaction, applying the size bound first.
+    ///
+    /// Under `drop_oldest`, rows that together take more than a quarter of the bound go in
+    /// parts of at most an eighth: each part's room is made by dropping the oldest entries, the
+    /// earlier parts of the same rows among them, so the newest are kept, as the policy says.
+    /// Whole, they could not fit beside the spool's own tables, and were dropped as the newest:
+    /// `spool ingest` commits 1000 lines at a time, which at a 256 KiB bound is most of it.
     private func insertRows(_ rows: ArraySlice<PreparedRow>, now: Int64, outcome: inout Outcome) throws(SpoolError) {
         guard !rows.isEmpty else { return }
         let incoming = rows.reduce(Int64(0)) { $0 + Int64($1.byteCount) }
+        let limit = min(maximumBytes ?? .max, bound.bytes)
+        if policy == .dropOldest && rows.count > 1 && incoming > limit / 4 {
+            var start = rows.startIndex
+            var bytes: Int64 = 0
+            for index in rows.indices {
+                let size = Int64(rows[index].byteCount)
+                if index > start && bytes + size > limit / 8 {
+                    try insertPart(rows[start..<index], incoming: bytes, now: now, outcome: &outcome)
+                    (start, bytes) = (index, 0)
+                }
+                bytes += size
+            }
+            try insertPart(rows[start...], incoming: bytes, now: now, outcome: &outcome)
+            return
+        }
+        try insertPart(rows, incoming: incoming, now: now, outcome: &outcome)
+    }
+
+    /// Inserts `rows` (`incoming` bytes) after making room for them.
+    private func insertPart(_ rows: ArraySlice<PreparedRow>, incoming: Int64, now: Int64, outcome: inout Outcome) throws(SpoolError) {
         if try !makeRoom(for: incoming, rows: rows.count, now: now, outcome: &outcome) {
             return
         }
