@@ -47,6 +47,24 @@ import Testing
 
     // MARK: - list and export
 
+    /// A sink the spool has never heard of, or ids it does not have, are errors in every dlq
+    /// command (a typo in a script must not pass for "nothing matched"), and change nothing. A
+    /// real sink with nothing selected is not.
+    @Test(arguments: [["list"], ["requeue"], ["purge", "--yes"]])
+    func aMistypedSinkOrIdIsAnErrorNotNothingMatched(command: [String]) throws {
+        let scratch = TemporaryDirectory()
+        let path = try spool(4, deadLettered: [2, 3], bThrough: 4, in: scratch)
+        let sink = try SpoolBinary.run(["dlq"] + command + ["--spool", path, "--sink", "aa"])
+        #expect(sink.status == 1, "\(sink.stdout)")
+        #expect(sink.stderr == "spool: error: no sink named 'aa' in \(path), and no dead letters of one (sinks: a, b)\n")
+        let ids = try SpoolBinary.run(["dlq"] + command + ["--spool", path, "--id", "1", "--id", "99"])
+        #expect(ids.status == 1, "\(ids.stdout)")
+        #expect(ids.stderr.contains("no dead letter with id 99 in \(path)"), "\(ids.stderr)")
+        #expect(try SQL(path).int("SELECT count(*) FROM dead_letters") == 2)
+        let none = try SpoolBinary.run(["dlq"] + command + ["--spool", path, "--sink", "b"])
+        #expect(none.status == 0, "\(none.stderr)")
+    }
+
     @Test func listShowsDeadLettersAsATableAndAsJSONLines() throws {
         let scratch = TemporaryDirectory()
         let path = try spool(4, deadLettered: [2, 3], bThrough: 4, in: scratch)

@@ -154,6 +154,34 @@ package final class SpoolInspector {
 
     // MARK: - Dead letters
 
+    /// Refuses a dead-letter selection that names what the spool does not have: a sink that is
+    /// neither registered nor the sink of any dead letter, or dead letter ids that do not exist.
+    /// A typo in a script (`spool dlq requeue --sink lokki`) is then an error, not "nothing
+    /// matched" with exit 0.
+    /// - Throws: `.unknownSink` or `.invalidArgument`, naming what exists.
+    package func checkDeadLetterSelection(sink: String?, ids: [Int64]) throws(SpoolError) {
+        if let sink {
+            let known = try connection.prepare("SELECT EXISTS (SELECT 1 FROM sinks WHERE name = ?1) OR EXISTS (SELECT 1 FROM dead_letters WHERE sink = ?1)")
+            known.bind(1, sink)
+            guard try known.step(), known.int64(0) == 0 else { return }
+            known.reset()
+            let names = try connection.prepare("SELECT name FROM sinks UNION SELECT sink FROM dead_letters ORDER BY 1")
+            var sinks: [String] = []
+            while try names.step() { sinks.append(names.text(0) ?? "?") }
+            throw SpoolError(.unknownSink, "no sink named '\(sink)' in \(path), and no dead letters of one (" + (sinks.isEmpty ? "no sinks" : "sinks: " + sinks.joined(separator: ", ")) + ")")
+        }
+        let exists = try connection.prepare("SELECT 1 FROM dead_letters WHERE id = ?")
+        var missing: [Int64] = []
+        for id in ids {
+            exists.bind(1, id)
+            if try !exists.step() { missing.append(id) }
+            exists.reset()
+        }
+        if !missing.isEmpty {
+            throw SpoolError(.invalidArgument, "no dead letter with id \(missing.map(String.init).joined(separator: ", ")) in \(path) (`spool dlq list` shows the ids in its first column)")
+        }
+    }
+
     /// Calls `body` with every dead letter matching `filter`, by sink and original order, read in
     /// chunks of ``chunkRows`` rows (at most ``chunkBytes`` of text) with no snapshot held while
     /// `body` runs (see ``forEachEntry(after:matching:_:)``).

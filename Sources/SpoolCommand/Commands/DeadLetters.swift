@@ -31,6 +31,12 @@ struct DeadLetters: ParsableCommand {
         var status: Int?
 
         var filter: DeadLetterFilter { DeadLetterFilter(sink: sink, ids: ids, status: status) }
+
+        /// Refuses a sink or ids the spool at `path` does not have (exit 1), before anything
+        /// is read or changed.
+        func check(_ inspector: SpoolInspector) throws {
+            try inspector.checkDeadLetterSelection(sink: sink, ids: ids)
+        }
     }
 
     // MARK: - list
@@ -53,6 +59,7 @@ struct DeadLetters: ParsableCommand {
 
         func run() throws {
             let inspector = try SpoolInspector(path: try spoolPath.resolved())
+            try selection.check(inspector)
             var output = Output()
             var rows = [["id", "sink", "entry", "time", "status", "attempts", "topic", "reason"]]
             try inspector.forEachDeadLetter(matching: selection.filter) { letter in
@@ -94,7 +101,9 @@ struct DeadLetters: ParsableCommand {
         @Flag(help: "Print {\"requeued\": N, \"entry_ids\": [...]}.") var json = false
 
         func run() throws {
-            let store = try ExistingSpool.open(try spoolPath.resolved())
+            let path = try spoolPath.resolved()
+            try selection.check(SpoolInspector(path: path))
+            let store = try ExistingSpool.open(path)
             let ids = try store.requeueDeadLetters(matching: selection.filter)
             try store.close()
             if json {
@@ -138,6 +147,7 @@ struct DeadLetters: ParsableCommand {
 
         func run() throws {
             let path = try spoolPath.resolved()
+            try selection.check(SpoolInspector(path: path))
             if !yes && isatty(STDIN_FILENO) == 1 {
                 var count = 0
                 try SpoolInspector(path: path).forEachDeadLetter(matching: selection.filter) { _ in count += 1 }
