@@ -55,6 +55,25 @@ import Testing
         #expect(refused > 0)
     }
 
+    /// Reading commands on `app.spool-wal` or `-shm` (where tab completion stops) name the
+    /// spool that was meant, as the writing commands do, instead of "holds no spool yet".
+    @Test(arguments: [
+        ["stats"], ["tail"], ["export"], ["dlq", "list"], ["sinks", "list"], ["check"], ["top", "--once"],
+    ])
+    func aReadingCommandOnASpoolsSidecarNamesTheSpool(command: [String]) throws {
+        let scratch = TemporaryDirectory()
+        let spool = scratch.file("app.spool")
+        #expect(try SpoolBinary.run(["ingest", "--spool", spool], input: "kept\n").status == 0)
+        for suffix in ["-wal", "-shm"] {
+            let sidecar = spool + suffix
+            if !FileManager.default.fileExists(atPath: sidecar) { #expect(FileManager.default.createFile(atPath: sidecar, contents: Data())) }
+            let outcome = try SpoolBinary.run(command + ["--spool", sidecar], timeout: .seconds(30))
+            #expect(outcome.status == 1, "\(command) \(suffix): \(outcome.stdout)")
+            #expect(outcome.stderr.contains("\(sidecar) is the") && outcome.stderr.contains("give the spool's own path, \(spool)"),
+                    "\(command) \(suffix): \(outcome.stderr)")
+        }
+    }
+
     /// Every reading command on a path where no spool exists: an error naming it, no new file.
     @Test(arguments: [
         ["stats"], ["tail"], ["export"], ["dlq", "list"], ["sinks", "list"], ["check"],

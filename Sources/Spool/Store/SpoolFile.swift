@@ -227,8 +227,14 @@ package enum SpoolFile {
         if !FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) || !isDirectory.boolValue {
             throw SpoolError(.io, "cannot create the spool \(path): directory \(parent) does not exist")
         }
-        // `app.spool-wal` for `app.spool` (tab completion stops there): SQLite would take an empty
-        // WAL for a new database, and the spool's next open would replace it, entries and all.
+        try checkNotBesideASpool(path)
+    }
+
+    /// Refuses `app.spool-wal`, `-shm` or `-journal` beside an existing `app.spool` (tab
+    /// completion stops there), naming the spool's own path: SQLite would take an empty WAL for
+    /// a new database, and the spool's next open would replace it, entries and all; a reading
+    /// command would call it "no spool yet" or "not a spool" without saying which file was meant.
+    static func checkNotBesideASpool(_ path: String) throws(SpoolError) {
         for (suffix, what) in [("-wal", "write-ahead log"), ("-shm", "shared-memory index"), ("-journal", "rollback journal")]
         where path.hasSuffix(suffix) {
             let owner = String(path.dropLast(suffix.count))

@@ -184,6 +184,7 @@ extension SpoolStore {
         if isDirectory.boolValue {
             throw SpoolError(.io, "\(path) is a directory: give the spool's file path, for example \(path)/app.spool")
         }
+        try SpoolFile.checkNotBesideASpool(path)
         return try Connection(path: path, create: false, readOnly: readOnly)
     }
 }
