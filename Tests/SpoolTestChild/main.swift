@@ -62,8 +62,16 @@ do {
         say("open")
         _ = FileHandle.standardInput.readDataToEndOfFile()
         withExtendedLifetime(inspector) {}
+    case "open" where arguments.count == 2:
+        // The file open and nothing read, as a `sqlite3` shell after `.open` or `SELECT 1`:
+        // no SQLite lock says so.
+        let descriptor = open(arguments[1], O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { fail("cannot open \(arguments[1])") }
+        say("open")
+        _ = FileHandle.standardInput.readDataToEndOfFile()
+        close(descriptor)
     default:
-        fail("usage: SpoolTestChild append SPOOL START [CHECKPOINT_PAGES [PER_SECOND]] | lease SPOOL SINK OWNER SECONDS | inspect SPOOL")
+        fail("usage: SpoolTestChild append SPOOL START [CHECKPOINT_PAGES [PER_SECOND]] | lease SPOOL SINK OWNER SECONDS | inspect SPOOL | open SPOOL")
     }
 } catch {
     fail("\(error)")

@@ -64,6 +64,12 @@ struct Check: ParsableCommand {
     }
 
     private func runRepair(path: String, found: SpoolStore.CheckReport) throws {
+        // The repair's own check is SQLite's locks, which a process holds only once it has read
+        // the file: a `sqlite3` shell that has opened it and not yet read would go on reading
+        // the damaged file once it is set aside. /proc says who has it open (Linux).
+        if let holders = FileHolders.describe(path) {
+            throw SpoolError(.inUse, "\(path) is open in another process (\(holders)): stop it before repairing it; nothing was changed")
+        }
         if !json { print("damaged: \(found.message)") }
         let line = LiveLine("salvaging \(path)")
         defer { line.finish() }
