@@ -84,6 +84,34 @@ import Testing
         #expect(rows[3].context?.hasPrefix(#"{"parse_error":"not JSON: "#) == true, "\(rows[3].context ?? "")")
     }
 
+    /// Options that would be ignored, or store entries no topic query finds, are refused before
+    /// anything is read or created: `--field` with text lines (no fields), an empty `--topic`.
+    @Test(arguments: [["ingest"], ["forward", "--stdin", "--console", "--until-empty"]])
+    func aFieldWithTextLinesAndAnEmptyTopicAreRefused(command: [String]) throws {
+        let scratch = TemporaryDirectory()
+        let spool = scratch.file("app.spool")
+        for (options, says) in [(["--field", "message=text"], "--field names fields of --format json or --format logfmt"),
+                                (["--field", "message=text", "--format", "text"], "--field names fields"),
+                                (["--topic", ""], "--topic must not be empty")] {
+            let outcome = try SpoolBinary.run(command + ["--spool", spool] + options, input: "text=hello\n")
+            #expect(outcome.status == 2, "\(options): \(outcome.stderr)")
+            #expect(outcome.stderr.contains(says), "\(options): \(outcome.stderr)")
+            #expect(try scratch.names() == [], "\(options)")
+        }
+        if command == ["ingest"] {
+            // A configuration file may set the format: then it is told once the file is read.
+            let config = scratch.file("spool.yaml")
+            try "spool:\n  path: \(spool)\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let fromFile = try SpoolBinary.run(command + ["--config", config, "--field", "message=text"], input: "text=hello\n")
+            #expect(fromFile.status == 1 && fromFile.stderr.contains("ingest.format is text"), "\(fromFile.stderr)")
+            #expect(try scratch.names() == ["spool.yaml"])
+            try FileManager.default.removeItem(atPath: config)
+        }
+        let used = try SpoolBinary.run(command + ["--spool", spool, "--format", "logfmt", "--field", "message=text"], input: "text=hello\n")
+        #expect(used.status == 0, "\(used.stderr)")
+        #expect(try SpoolFileProbe.entries(spool).map(\.message) == ["hello"] || command[0] == "forward")
+    }
+
     @Test func configuredFieldNamesAreTriedBeforeTheBuiltInOnes() throws {
         let scratch = TemporaryDirectory()
         let spool = scratch.file("app.spool")

@@ -185,6 +185,7 @@ struct Forward: AsyncParsableCommand {
             }
         }
         if timeout != nil && !untilEmpty { throw ValidationError("--timeout bounds --until-empty; add --until-empty.") }
+        if stdin { try IngestSettings.validate(topic: topic, fields: fields, format: format, config: config) }
         if once && sinks.pushgateway != nil {
             throw ValidationError("--once cannot apply to --pushgateway: its counters are kept in the spool under the sink's name, which a one-off sink does not keep.")
         }
@@ -305,6 +306,7 @@ struct Forward: AsyncParsableCommand {
                                   shutdownGracePeriod: .milliseconds(Int64(shutdownGrace * 1000)),
                                   pushers: destinations.compactMap { $0.companion?(transport) })
         let ingestSettings = IngestSettings(file: plan.file?.ingest, format: format, topic: topic, level: level, fields: fields)
+        try ingestSettings.check(fieldsGiven: !fields.isEmpty)
         let ingester = stdin
             ? LineIngester(store: store, parser: ingestSettings.parser(maximumMessageBytes: store.configuration.maximumMessageBytes),
                            redaction: plan.file?.redaction ?? Redaction())

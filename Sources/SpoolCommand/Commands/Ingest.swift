@@ -79,6 +79,7 @@ struct Ingest: AsyncParsableCommand {
 
     func validate() throws {
         if config == nil { _ = try spoolPath.resolved() }
+        try IngestSettings.validate(topic: topic, fields: fields, format: format, config: config)
     }
 
     func run() async throws {
@@ -87,8 +88,9 @@ struct Ingest: AsyncParsableCommand {
         var storeConfiguration = file?.store ?? SpoolStore.Configuration()
         if let durability { storeConfiguration.durability = durability.mode }
         storeConfiguration.report = StoreReports().report
-        let store = try SpoolStore(path: path, configuration: storeConfiguration)
         let settings = IngestSettings(file: file?.ingest, format: format, topic: topic, level: level, fields: fields)
+        try settings.check(fieldsGiven: !fields.isEmpty)
+        let store = try SpoolStore(path: path, configuration: storeConfiguration)
         let ingester = LineIngester(store: store, parser: settings.parser(maximumMessageBytes: storeConfiguration.maximumMessageBytes),
                                     redaction: file?.redaction ?? Redaction())
         // SIGINT and SIGTERM (Ctrl-C ends `tail -f | spool ingest`) stop the reading; what was
@@ -167,6 +169,24 @@ struct IngestSettings {
         names.level += base.fields.level
         names.topic += base.fields.topic
         self.fields = names
+    }
+
+    /// Refuses the line options that would be silently ignored or make entries no query finds:
+    /// an empty `--topic`, and `--field` with lines read as text (which have no fields) when
+    /// the command line alone says so (usage error, exit 2).
+    static func validate(topic: String?, fields: [FieldArgument], format: LineParser.Format?, config: String?) throws {
+        if topic?.isEmpty == true { throw ValidationError("--topic must not be empty (the default is ingest).") }
+        if !fields.isEmpty && (format == .text || (format == nil && config == nil)) {
+            throw ValidationError("--field names fields of --format json or --format logfmt; lines read as text have none.")
+        }
+    }
+
+    /// The same once a configuration file has given the format: `--field` with text lines is
+    /// refused (exit 1: the file and the command line do not fit).
+    func check(fieldsGiven: Bool) throws(SpoolError) {
+        if fieldsGiven && format == .text {
+            throw SpoolError(.configuration, "--field names fields of json or logfmt lines, and the configuration's ingest.format is text: give --format json or --format logfmt")
+        }
     }
 
     func parser(maximumMessageBytes: Int) -> LineParser {
