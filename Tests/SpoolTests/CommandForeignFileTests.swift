@@ -49,6 +49,7 @@ import Testing
                 } else {
                     refused += 1
                     #expect(outcome.stdout.isEmpty && outcome.stderr.contains("nothing was exported: run `spool check --repair"), "\(outcome.stderr)")
+                    #expect(outcome.stderrLines.count == 1, "one line: \(outcome.stderr)")
                 }
             }
         }

@@ -196,6 +196,10 @@ import Testing
         let (spool, reports, aside) = try openRecovering()
         #expect(bytes(aside) == damaged)
         #expect(reports.topics() == ["spool.store.recovered"])
+        // One line, naming where the damaged file went and how to salvage what it holds.
+        let recovered = try #require(reports.all.first)
+        #expect(recovered.message.contains("spool check --repair --spool \(aside)") && !recovered.message.contains("\n"))
+        if case .string(let reason) = recovered.context?["reason"] { #expect(!reason.contains("\n"), "\(reason)") }
         try spool.append(entry(1, message: "after"))
         #expect(try SQL(path).rows("SELECT topic, message FROM entries ORDER BY id").last == ["test", "after"])
         // The salvage of these pages is repairSalvagesEveryReadableRowAndKeepsTheDamagedFileAside's.

@@ -186,7 +186,9 @@ package enum SpoolFile {
     static func verify(_ connection: Connection, full: Bool = false) throws(SpoolError) {
         let statement = try connection.prepare(full ? "PRAGMA integrity_check(5)" : "PRAGMA quick_check(5)")
         var problems: [String] = []
-        while try statement.step() { problems.append(statement.text(0) ?? "") }
+        // A problem may span lines ("*** in database main ***" then the page): one line each,
+        // so the error stays one line.
+        while try statement.step() { problems.append((statement.text(0) ?? "").split(whereSeparator: \.isNewline).joined(separator: " ")) }
         if problems != ["ok"] {
             throw SpoolError(.corrupt, "\(connection.path) failed its integrity check: \(problems.joined(separator: "; "))")
         }

@@ -130,7 +130,7 @@ public final class SpoolStore: Sendable {
         if let recovery {
             let entry = LogEntry(
                 timestamp: openedAt, level: .error, topic: "spool.store.recovered",
-                message: "the spool file was damaged: it was moved aside and a fresh spool was created",
+                message: "the spool file was damaged: it was moved aside to \(recovery.movedTo) and a fresh spool was created; `spool check --repair --spool \(recovery.movedTo)` salvages its readable entries, which `spool forward` or `spool export` can then take from it",
                 context: ["path": .string(path), "moved_to": .string(recovery.movedTo), "reason": .string(recovery.reason)])
             reporter(entry)
             try append(entry)
