@@ -178,5 +178,13 @@ import Testing
             let result = try SpoolBinary.run(["export", "--spool", path, out])
             #expect(result.status == 2, "\(out): \(result.stderr)")
         }
+        // 0 is the epoch: everything since, nothing before. A negative number says why not.
+        let everything = try SpoolBinary.run(["export", "--spool", path, "--since", "0"])
+        let (exported, before) = (try messages(everything.stdout).count, try messages(all.stdout).count)
+        #expect(everything.status == 0 && exported == before + 1, "\(everything.stderr)")
+        let nothing = try SpoolBinary.run(["export", "--spool", path, "--until", "0"])
+        #expect(nothing.status == 0 && nothing.stdout.isEmpty, "\(nothing.stderr)")
+        let negative = try SpoolBinary.run(["export", "--spool", path, "--since=-5"])
+        #expect(negative.status == 2 && negative.stderr.contains("-5 is not a Unix time Spool takes: "), "\(negative.stderr)")
     }
 }

@@ -20,6 +20,12 @@ struct TimeArgument {
     /// For `@Option(transform:)`: the time, or an error that says what is expected.
     static func transform(_ text: String) throws -> TimeArgument {
         if let value = parse(text, now: SystemClock().now.nanoseconds) { return TimeArgument(nanoseconds: value) }
+        // A number that is no Unix time Spool takes (negative, too large): say why.
+        do throws(SpoolError) {
+            if let integer = Int64(text) { _ = try UnixTime.nanoseconds(fromEpoch: integer) }
+        } catch {
+            throw Refusal("\(text) is not a Unix time Spool takes: \(error.message)")
+        }
         if TimeText.looksLikeDate(text) {
             throw Refusal("not a date and time Spool reads: expected YYYY-MM-DD, then optionally Thh:mm[:ss[.fraction]] and a zone (Z, +01:00); without a zone it is local time")
         }
@@ -41,7 +47,8 @@ struct TimeArgument {
             let (time, overflow) = now.subtractingReportingOverflow(span)
             return overflow ? nil : time
         }
-        if let integer = Int64(text) { return try? UnixTime.nanoseconds(fromEpoch: integer) }
+        // 0 is no event time, but as a bound it is the epoch: `--since 0` is everything.
+        if let integer = Int64(text) { return integer == 0 ? 0 : try? UnixTime.nanoseconds(fromEpoch: integer) }
         if let number = Double(text) { return try? UnixTime.nanoseconds(fromEpoch: number) }
         return TimeText.nanoseconds(text)
     }
