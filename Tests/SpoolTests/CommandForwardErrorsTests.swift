@@ -3,6 +3,7 @@ import Synchronization
 import SpoolTestServer
 import Testing
 @testable import Spool
+@testable import SpoolForwarding
 
 /// Errors of `spool forward` that people can act on: said at once, in words, without secrets.
 @Suite struct CommandForwardErrorsTests {
@@ -88,6 +89,11 @@ import Testing
             }
             #expect(reasons.allSatisfy { $0.contains("\"routing_key\":\"[REDACTED]\"") }, "\(reasons)")
         }
+        // A request printed or dumped shows its secrets as redacted.
+        let request = SinkRequest(url: "http://127.0.0.1:9/", body: [], secrets: [key])
+        var dumped = ""
+        dump(request, to: &dumped)
+        for text in [String(describing: request), String(reflecting: request), dumped] { #expect(!text.contains(key), "\(text)") }
     }
 }
 

@@ -98,11 +98,13 @@ import Testing
             #expect(outcome.stderr.contains(says), "\(options): \(outcome.stderr)")
             #expect(try scratch.names() == [], "\(options)")
         }
-        if command == ["ingest"] {
-            // A configuration file may set the format: then it is told once the file is read.
+        do {
+            // A configuration file may set the format: then it is told once the file is read,
+            // before the spool is opened or a sink registered.
             let config = scratch.file("spool.yaml")
-            try "spool:\n  path: \(spool)\n".write(toFile: config, atomically: true, encoding: .utf8)
-            let fromFile = try SpoolBinary.run(command + ["--config", config, "--field", "message=text"], input: "text=hello\n")
+            try "spool:\n  path: \(spool)\nsinks:\n  out:\n    type: console\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let withFile = command[0] == "ingest" ? command : ["forward", "--stdin", "--until-empty"]
+            let fromFile = try SpoolBinary.run(withFile + ["--config", config, "--field", "message=text"], input: "text=hello\n")
             #expect(fromFile.status == 1 && fromFile.stderr.contains("ingest.format is text"), "\(fromFile.stderr)")
             #expect(try scratch.names() == ["spool.yaml"])
             try FileManager.default.removeItem(atPath: config)

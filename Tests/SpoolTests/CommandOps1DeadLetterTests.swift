@@ -60,6 +60,8 @@ import Testing
         let ids = try SpoolBinary.run(["dlq"] + command + ["--spool", path, "--id", "1", "--id", "99"])
         #expect(ids.status == 1, "\(ids.stdout)")
         #expect(ids.stderr.contains("no dead letter with id 99 in \(path)"), "\(ids.stderr)")
+        let both = try SpoolBinary.run(["dlq"] + command + ["--spool", path, "--sink", "a", "--id", "99"])
+        #expect(both.status == 1 && both.stderr.contains("no dead letter with id 99"), "\(both.stderr)")
         #expect(try SQL(path).int("SELECT count(*) FROM dead_letters") == 2)
         let none = try SpoolBinary.run(["dlq"] + command + ["--spool", path, "--sink", "b"])
         #expect(none.status == 0, "\(none.stderr)")

@@ -56,6 +56,8 @@ import Testing
               max_concurrent_requests: -3
             redaction:
               keys: password
+            ingest:
+              topic: ""
             """)
         #expect(message.split(separator: "\n") == [
             #"spool.durability: line 3: expected one of committed, fsync, buffered, got "sometimes""#,
@@ -64,6 +66,7 @@ import Testing
             #"transport.request_timeout: line 7: expected a duration such as 500ms, 2s or 5m, greater than zero, got "forever""#,
             #"transport.max_concurrent_requests: line 8: expected a positive integer (at most 10000), got -3"#,
             #"redaction.keys: line 10: expected a list, got "password""#,
+            #"ingest.topic: line 12: expected text, got nothing"#,
         ])  // in line order, whatever order the loader reads the sections in
     }
 

@@ -82,8 +82,12 @@ import Testing
         }
         let dropped = try #require(try SQL(path).int("SELECT sum(count) FROM drops"))
         #expect(dropped > 200)
-        // The in-flight batch was dropped before its acknowledgement: counted once, as dropped.
-        try spool.acknowledge(sink: "fast", owner: "a", through: claimed.lastID, delivered: claimed.entries.count)
+        // The in-flight batch was dropped before its acknowledgement: counted once, as dropped,
+        // also the two the destination rejected (no dead letter of an entry no longer stored).
+        let letters = claimed.entries.prefix(2).map { DeadLetter(entryID: $0.id, status: 400, reason: "bad", attempts: 1) }
+        let acknowledged = try spool.acknowledge(sink: "fast", owner: "a", through: claimed.lastID, delivered: claimed.entries.count - 2,
+                                                 deadLetters: letters)
+        #expect(acknowledged.deadLetterIDs.isEmpty && acknowledged.deadLettered == 0)
         try expectBalanced(spool, "after drops")
         let fast = try #require(try books(spool)["fast"])
         let slow = try #require(try books(spool)["slow"])
@@ -100,9 +104,15 @@ import Testing
         _ = try spool.claim(sink: "loki", owner: "a")
         let result = try spool.acknowledge(sink: "loki", owner: "a", through: 5, delivered: 7, droppedByDestination: 1)
         #expect(result.delivered == 4 && result.dropped == 1)
+        // The ids stored as dead letters come back, for the reports.
+        try spool.append(contentsOf: [entry(6), entry(7)])
+        _ = try spool.claim(sink: "loki", owner: "a")
+        let lettered = try spool.acknowledge(sink: "loki", owner: "a", through: 7, delivered: 1,
+                                             deadLetters: [DeadLetter(entryID: 6, status: 400, reason: "bad", attempts: 1)])
+        #expect(lettered.deadLetterIDs == [6] && lettered.deadLettered == 1)
         // A repeated acknowledgement passes nothing new.
-        #expect(try spool.acknowledge(sink: "loki", owner: "a", through: 5, delivered: 5).delivered == 0)
-        #expect(try books(spool)["loki"] == SinkBooks(accepted: 5, delivered: 4, deadLettered: 0, dropped: 1, pending: 0))
+        #expect(try spool.acknowledge(sink: "loki", owner: "a", through: 7, delivered: 5).delivered == 0)
+        #expect(try books(spool)["loki"] == SinkBooks(accepted: 7, delivered: 5, deadLettered: 1, dropped: 1, pending: 0))
     }
 
     @Test func latencyRunsFromEachEntrysCommitToTheAcknowledgementThatPassedIt() throws {

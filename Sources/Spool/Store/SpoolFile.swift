@@ -75,7 +75,7 @@ package enum SpoolFile {
         if configuration.verifyOnOpen { try verify(connection) }
         spool_sqlite_no_checkpoint_on_close(connection.handle, 0)
         // Only now, with the file recognised, change anything.
-        if case .empty = kind { try makePrivate(path) }
+        if case .empty = kind { makePrivate(path) }
         let mode = try connection.scalarText("PRAGMA journal_mode = WAL")
         guard mode?.lowercased() == "wal" else {
             throw SpoolError(.io, "\(path): cannot switch to WAL mode (got \(mode ?? "nothing")); a spool needs a local file system that supports shared memory")
@@ -240,7 +240,8 @@ package enum SpoolFile {
         for (suffix, what) in [("-wal", "write-ahead log"), ("-shm", "shared-memory index"), ("-journal", "rollback journal")]
         where path.hasSuffix(suffix) {
             let owner = String(path.dropLast(suffix.count))
-            if !owner.isEmpty && FileManager.default.fileExists(atPath: owner) {
+            var isDirectory: ObjCBool = false
+            if !owner.isEmpty && FileManager.default.fileExists(atPath: owner, isDirectory: &isDirectory) && !isDirectory.boolValue {
                 throw SpoolError(.io, "\(path) is the \(what) SQLite keeps beside \(owner), not a spool: give the spool's own path, \(owner) (nothing was changed)")
             }
         }
@@ -366,17 +367,17 @@ package enum SpoolFile {
         guard code == 0 else { throw SpoolError(.io, "cannot create the spool \(path): \(String(cString: strerror(code)))") }
     }
 
-    /// Gives an empty file about to become a spool mode 0600, as if Spool had created it: one
-    /// made by `touch` (0644, or 0666 under umask 000) would otherwise hold log entries readable
-    /// by every user, and SQLite creates the -wal and -shm files with the database's mode. A
-    /// spool that already holds data keeps the mode its owner gave it.
-    static func makePrivate(_ path: String) throws(SpoolError) {
+    /// Gives an empty file of this user's, about to become a spool, mode 0600, as if Spool had
+    /// created it: one made by `touch` (0644, or 0666 under umask 000) would otherwise hold log
+    /// entries readable by every user, and SQLite creates the -wal and -shm files with the
+    /// database's mode. A file of another user's (which this process may write but not chmod)
+    /// is left as it is rather than refused, so the app can still log; a spool that already
+    /// holds data keeps the mode its owner gave it (to share one with a group, chmod it after
+    /// Spool has created it).
+    static func makePrivate(_ path: String) {
         var status = stat()
-        guard stat(path, &status) == 0, status.st_mode & 0o777 != 0o600 else { return }
-        guard chmod(path, 0o600) == 0 else {
-            let code = errno
-            throw SpoolError(.io, "cannot make \(path) private to its owner (mode 0600) before storing entries in it: \(String(cString: strerror(code)))")
-        }
+        guard stat(path, &status) == 0, status.st_uid == geteuid(), status.st_mode & 0o777 != 0o600 else { return }
+        _ = chmod(path, 0o600)
     }
 
     /// Moves `path` and its -wal and -shm files to `<path>.corrupt-<UTC time>`.

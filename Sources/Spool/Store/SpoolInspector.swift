@@ -163,12 +163,14 @@ package final class SpoolInspector {
         if let sink {
             let known = try connection.prepare("SELECT EXISTS (SELECT 1 FROM sinks WHERE name = ?1) OR EXISTS (SELECT 1 FROM dead_letters WHERE sink = ?1)")
             known.bind(1, sink)
-            guard try known.step(), known.int64(0) == 0 else { return }
+            let isKnown = try known.step() && known.int64(0) != 0
             known.reset()
-            let names = try connection.prepare("SELECT name FROM sinks UNION SELECT sink FROM dead_letters ORDER BY 1")
-            var sinks: [String] = []
-            while try names.step() { sinks.append(names.text(0) ?? "?") }
-            throw SpoolError(.unknownSink, "no sink named '\(sink)' in \(path), and no dead letters of one (" + (sinks.isEmpty ? "no sinks" : "sinks: " + sinks.joined(separator: ", ")) + ")")
+            if !isKnown {
+                let names = try connection.prepare("SELECT name FROM sinks UNION SELECT sink FROM dead_letters ORDER BY 1")
+                var sinks: [String] = []
+                while try names.step() { sinks.append(names.text(0) ?? "?") }
+                throw SpoolError(.unknownSink, "no sink named '\(sink)' in \(path), and no dead letters of one (" + (sinks.isEmpty ? "no sinks" : "sinks: " + sinks.joined(separator: ", ")) + ")")
+            }
         }
         let exists = try connection.prepare("SELECT 1 FROM dead_letters WHERE id = ?")
         var missing: [Int64] = []

@@ -5,6 +5,9 @@ package struct Acknowledgement: Sendable, Hashable {
     package var delivered: Int = 0
     /// Entries passed as dead letters.
     package var deadLettered: Int = 0
+    /// The entry ids stored as dead letters: those of the caller's still stored and passed
+    /// (one dropped at the size bound while its batch was out is counted as dropped instead).
+    package var deadLetterIDs: [Int64] = []
     /// Entries the destination said it dropped (OTLP partial success).
     package var dropped: Int = 0
     /// Delivery latencies of the entries passed, as (latency, how many entries had it), one per

@@ -288,7 +288,7 @@ extension SpoolStore {
                 if holder != owner {
                     throw SpoolError(.notLeaseHolder, "sink '\(sink)': \(owner) no longer holds the lease (holder: \(holder ?? "none")); its acknowledgement was not recorded and the entries will be sent again")
                 }
-                var copied = 0
+                var copied: [Int64] = []
                 if !deadLetters.isEmpty {
                     // Only entries this acknowledgement passes (and still stored): the books
                     // count each entry once.
@@ -306,12 +306,13 @@ extension SpoolStore {
                         copy.bind(7, position)
                         copy.bind(8, through)
                         try copy.run()
-                        copied += connection.changes
+                        if connection.changes > 0 { copied.append(letter.entryID) }
                     }
                 }
-                let result = try writer.settle(
-                    sink: sink, position: position, through: through, deadLettered: copied,
+                var result = try writer.settle(
+                    sink: sink, position: position, through: through, deadLettered: copied.count,
                     droppedByDestination: droppedByDestination, now: now)
+                result.deadLetterIDs = copied
                 if droppedByDestination > 0 {
                     // Which entries of the batch were dropped the destination does not say: no ids.
                     let drop = try connection.prepare("INSERT INTO drops (at_ns, reason, count, first_id, last_id, bytes) VALUES (?, ?, ?, NULL, NULL, 0)")

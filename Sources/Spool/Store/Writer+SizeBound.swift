@@ -172,7 +172,24 @@ extension Writer {
         }
     }
 
+    /// Records `drop` in `drops` and in `outcome` (reported after the commit). A drop of the
+    /// oldest entries that continues the transaction's previous one (same reason, the next id)
+    /// extends it: one row and one report per run of ids, however many parts or rounds made
+    /// room (an append in parts under drop_oldest would otherwise make one per part).
     func record(_ drop: Drop, now: Int64, outcome: inout Outcome) throws(SpoolError) {
+        if let row = outcome.lastDropRow, let last = outcome.drops.last, last.reason == drop.reason,
+           let lastID = last.lastID, let first = drop.firstID, first == lastID + 1 {
+            let extend = try connection.prepare("UPDATE drops SET count = count + ?, last_id = ?, bytes = bytes + ? WHERE id = ?")
+            extend.bind(1, Int64(drop.count))
+            extend.bind(2, drop.lastID)
+            extend.bind(3, drop.bytes)
+            extend.bind(4, row)
+            try extend.run()
+            outcome.drops[outcome.drops.count - 1].count += drop.count
+            outcome.drops[outcome.drops.count - 1].lastID = drop.lastID
+            outcome.drops[outcome.drops.count - 1].bytes += drop.bytes
+            return
+        }
         let statement = try connection.prepare("INSERT INTO drops (at_ns, reason, count, first_id, last_id, bytes) VALUES (?, ?, ?, ?, ?, ?)")
         statement.bind(1, now)
         statement.bind(2, drop.reason)
@@ -181,6 +198,7 @@ extension Writer {
         statement.bind(5, drop.lastID)
         statement.bind(6, drop.bytes)
         try statement.run()
+        outcome.lastDropRow = connection.lastInsertRowID
         outcome.drops.append(drop)
     }
 }

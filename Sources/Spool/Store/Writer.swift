@@ -86,6 +86,9 @@ package final class Writer {
     /// What an insert did besides inserting: drops to report.
     struct Outcome {
         var drops: [Drop] = []
+        /// The `drops` row of the last of them, which a contiguous drop of the same reason
+        /// extends (``Writer/record(_:now:outcome:)``).
+        var lastDropRow: Int64?
         /// The id of the first row this transaction inserted, nil while none was.
         var firstID: Int64?
     }

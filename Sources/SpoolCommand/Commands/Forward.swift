@@ -305,8 +305,8 @@ struct Forward: AsyncParsableCommand {
         let forwarder = Forwarder(schedulers: schedulers, transport: transport,
                                   shutdownGracePeriod: .milliseconds(Int64(shutdownGrace * 1000)),
                                   pushers: destinations.compactMap { $0.companion?(transport) })
+        // `--field` against the configuration file's format was checked before the spool opened.
         let ingestSettings = IngestSettings(file: plan.file?.ingest, format: format, topic: topic, level: level, fields: fields)
-        try ingestSettings.check(fieldsGiven: !fields.isEmpty)
         let ingester = stdin
             ? LineIngester(store: store, parser: ingestSettings.parser(maximumMessageBytes: store.configuration.maximumMessageBytes),
                            redaction: plan.file?.redaction ?? Redaction())

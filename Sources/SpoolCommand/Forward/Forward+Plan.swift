@@ -39,6 +39,11 @@ extension Forward {
             throw SpoolError(.configuration, "\(file) names no sinks, so spool forward would have nothing to do; add one under 'sinks:' (docs/configuration.md)")
         }
         try configuration.checkSinks()
+        // Before the spool is opened or a sink registered: the file's format against --field.
+        if stdin {
+            try IngestSettings(file: configuration.ingest, format: format, topic: topic, level: level, fields: fields)
+                .check(fieldsGiven: !fields.isEmpty)
+        }
         var storeConfiguration = configuration.store
         storeConfiguration.report = StoreReports().report
         let path = try spoolPath.resolved(fallback: configuration.spoolPath)

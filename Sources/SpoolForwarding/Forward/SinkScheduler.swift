@@ -315,7 +315,11 @@ package final class SinkScheduler: Sendable {
                                               droppedByDestination: dropped, dropReason: reason)
                     }
                     self.deliveryLatency.record(acknowledgement)
-                    self.reportDeadLetters(settlement.deadLetters)
+                    // Only what the acknowledgement stored: an entry dropped at the size bound
+                    // while its batch was out is a drop, not also a dead letter.
+                    let stored = Set(acknowledgement.deadLetterIDs)
+                    self.reportDeadLetters(settlement.deadLetters.filter { stored.contains($0.entryID) })
+                    return acknowledgement.deadLetterIDs.count
                 } catch let error as SpoolError {
                     throw self.lost(error)
                 }
@@ -335,7 +339,7 @@ package final class SinkScheduler: Sendable {
                         metrics.batchSize.record(batch.entries.count)
                         let entries = batch.entries[...]
                         let sendable = Task {
-                            try await acknowledged.value
+                            _ = try await acknowledged.value
                             try Task.checkCancellation()
                             try await self.makeDurable(through: batch.lastID)
                         }
@@ -352,7 +356,7 @@ package final class SinkScheduler: Sendable {
             // A cancelled scheduler stops waiting for a busy spool here, as it did before the
             // acknowledgement had a task of its own.
             let waiting = inFlight
-            try await withTaskCancellationHandler {
+            let deadLettered = try await withTaskCancellationHandler {
                 try await acknowledged.value
             } onCancel: {
                 acknowledged.cancel()
@@ -360,10 +364,10 @@ package final class SinkScheduler: Sendable {
             }
             progress.withLock {
                 $0.delivered += settlement.delivered
-                $0.deadLettered += settlement.deadLetters.count
+                $0.deadLettered += deadLettered
             }
             metrics.delivered.increment(by: settlement.delivered)
-            if !settlement.deadLetters.isEmpty { metrics.deadLettered.increment(by: settlement.deadLetters.count) }
+            if deadLettered > 0 { metrics.deadLettered.increment(by: deadLettered) }
             if settlement.rejectedByDestination > 0 { metrics.dropped.increment(by: settlement.rejectedByDestination) }
             if let claimFailure { throw claimFailure }
         }

@@ -137,7 +137,7 @@ package final class Transport: Sendable {
             outgoing.body = .bytes(ByteBuffer(bytes: request.body))
         }
         request.body = []
-        return Prepared(url: url, request: outgoing, secrets: Self.secretValues(credentials, carried: request.secrets))
+        return Prepared(url: url, request: outgoing, secrets: Self.secretValues(credentials, carried: request.secrets.values))
     }
 
     /// Sends a prepared request once.

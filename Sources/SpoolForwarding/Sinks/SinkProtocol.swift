@@ -67,7 +67,7 @@ package struct SinkRequest: Sendable, Hashable {
     /// Secrets the body carries (PagerDuty's routing key): like a credential header's value,
     /// none may come back from the answer into a dead letter's reason, a report or an error
     /// (a server that echoes the request replies with them), so the transport replaces them.
-    package var secrets: [String]
+    package var secrets: Secrets
 
     package init(method: String = "POST", url: String, headers: [Header] = [], body: [UInt8], allowsGzip: Bool = true, secrets: [String] = []) {
         self.method = method
@@ -75,7 +75,16 @@ package struct SinkRequest: Sendable, Hashable {
         self.headers = headers
         self.body = body
         self.allowsGzip = allowsGzip
-        self.secrets = secrets
+        self.secrets = Secrets(secrets)
+    }
+
+    /// Values never to be shown: printing, dumping or reflecting a request shows `<redacted>`.
+    package struct Secrets: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+        package var values: [String]
+        package init(_ values: [String]) { self.values = values }
+        package var description: String { values.isEmpty ? "none" : "<redacted>" }
+        package var debugDescription: String { description }
+        package var customMirror: Mirror { Mirror(self, children: []) }
     }
 }
 
