@@ -172,4 +172,31 @@ import Testing
         #expect(usage.status == 2)
         #expect(usage.stderr.contains("--pagerduty-routing-key-env"), "\(usage.stderr)")
     }
+
+    /// Options that would be dropped without a word are usage errors, before anything is sent:
+    /// one sink's credentials or settings given to a run of another (a bearer token meant for
+    /// Loki written as --http-…), a sink name the configuration file would refuse (a `:` could
+    /// take a reserved one-off name, whose entries the next run removes), a secret in a URL's
+    /// query (printed in the start-up line, visible in `ps`).
+    @Test(arguments: [
+        (["--loki", "http://127.0.0.1:9", "--http-bearer-token-env", "TOKEN"], "--http-… credentials only apply with --http URL"),
+        (["--http", "http://127.0.0.1:9/in", "--loki-bearer-token-env", "TOKEN"], "--loki-… credentials only apply with --loki URL"),
+        (["--http", "http://127.0.0.1:9/in", "--loki-basic-user", "ops", "--loki-basic-password-env", "PW"], "only apply with --loki URL"),
+        (["--http", "http://127.0.0.1:9/in", "--loki-tenant", "team-a"], "only apply with --loki URL"),
+        (["--http", "http://127.0.0.1:9/in", "--loki-label", "env=prod"], "only apply with --loki URL"),
+        (["--loki", "http://127.0.0.1:9", "--http-name", "x"], "--http-name and the --http-… credentials only apply with --http URL"),
+        (["--http", "http://127.0.0.1:9/in", "--name", "spool-once:vm:1:x"], "a sink name is 1 to 64 letters"),
+        (["--http", "http://127.0.0.1:9/in", "--name", "bad name!"], "a sink name is 1 to 64 letters"),
+        (["--http", "http://127.0.0.1:9/in?token=qsecret123"], "the URL's query has a secret ('token', value not shown)"),
+    ])
+    func optionsThatWouldBeIgnoredAreUsageErrors(options: [String], says: String) throws {
+        let rig = ForwardCommandRig()
+        try fill(rig, mixedLevels)
+        let outcome = try SpoolBinary.run(rig.base + options + ["--until-empty"], environment: ["TOKEN": "t0ken-value", "PW": "pw-value"],
+                                          timeout: .seconds(20))
+        #expect(outcome.status == 2, "\(options): \(outcome.stderr)")
+        #expect(outcome.stderr.contains(says), "\(options): \(outcome.stderr)")
+        #expect(!outcome.stderr.contains("qsecret123"))
+        #expect(try rig.stats().sinks.isEmpty)
+    }
 }

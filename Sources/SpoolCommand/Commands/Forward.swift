@@ -211,6 +211,22 @@ struct Forward: AsyncParsableCommand {
         if name != nil && kindNames.contains(where: { $0 != nil }) {
             throw ValidationError("Use either --name or --<kind>-name.")
         }
+        for given in [name] + kindNames {
+            // The configuration file's rule: no `:`, so never a reserved one-off name, whose
+            // sink (and its undelivered entries) the next forward would remove.
+            if let given, !SpoolConfiguration.isSinkName(given) {
+                throw ValidationError("'\(given)': \(SpoolConfiguration.sinkNameRule).")
+            }
+        }
+        // A sink's options without that sink would be dropped without a word: a bearer token
+        // given as --http-… to a --loki run would leave Loki's requests unauthenticated.
+        if loki == nil && (!lokiLabels.isEmpty || lokiTenant != nil || lokiTopicLabel || lokiLine != .message || lokiName != nil
+                           || credentials.givesLoki) {
+            throw ValidationError("--loki-label, --loki-tenant, --loki-topic-label, --loki-line, --loki-name and the --loki-… credentials only apply with --loki URL.")
+        }
+        if http == nil && (httpName != nil || credentials.givesHTTP) {
+            throw ValidationError("--http-name and the --http-… credentials only apply with --http URL.")
+        }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1.") }
         guard maxInFlight >= 1 else { throw ValidationError("--max-in-flight must be at least 1.") }
         guard maxBatchWait >= 0 else { throw ValidationError("--max-batch-wait must not be negative.") }
@@ -236,6 +252,13 @@ struct Forward: AsyncParsableCommand {
                 "--\($0)-basic-user USER with --\($0)-basic-password-env VAR (or --\($0)-basic-password-file PATH), or --\($0)-bearer-token-env VAR"
             } ?? "a configuration file (--config) with credentials: {basic: {username: USER, password_env: VAR}}"
             throw ValidationError("\(option): the URL has a user name or password in it (not shown here); they would not be sent, and a command line shows in `ps`. Remove them from the URL and use \(instead).")
+        }
+        // As in a configuration file: a secret in the query would be printed in the start-up
+        // line and show in `ps`.
+        for (option, _, url) in options {
+            guard let url, let item = URLComponents(string: url)?.queryItems?.first(where: { InlineSecret.names.contains($0.name.lowercased()) })
+            else { continue }
+            throw ValidationError("\(option): the URL's query has a secret ('\(item.name)', value not shown), which would be printed and shows in `ps`; send it as a header from a configuration file (--config) with credentials: {headers: {Header-Name: {env: VARIABLE}}}.")
         }
     }
 

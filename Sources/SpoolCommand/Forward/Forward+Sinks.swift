@@ -194,6 +194,16 @@ struct CredentialOptions: ParsableArguments {
                        user: httpBasicUser, passwordEnv: httpBasicPasswordEnv, passwordFile: httpBasicPasswordFile)
     }
 
+    /// Whether any --loki-… credential option was given.
+    var givesLoki: Bool {
+        [lokiBearerTokenEnv, lokiBearerTokenFile, lokiBasicUser, lokiBasicPasswordEnv, lokiBasicPasswordFile].contains { $0 != nil }
+    }
+
+    /// Whether any --http-… credential option was given.
+    var givesHTTP: Bool {
+        [httpBearerTokenEnv, httpBearerTokenFile, httpBasicUser, httpBasicPasswordEnv, httpBasicPasswordFile].contains { $0 != nil }
+    }
+
     func loki() throws(SpoolError) -> Credentials {
         try Self.resolve(bearerEnv: lokiBearerTokenEnv, bearerFile: lokiBearerTokenFile,
                          user: lokiBasicUser, passwordEnv: lokiBasicPasswordEnv, passwordFile: lokiBasicPasswordFile)

@@ -28,8 +28,8 @@ extension ConfigurationReader {
         var sinks: [SpoolConfiguration.Sink] = []
         for (name, value) in named {
             let sinkPath = join(path, name)
-            guard name.count <= 64, name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }) else {
-                fail(sinkPath, value, "a sink name is 1 to 64 letters, digits, '_', '-' or '.'")
+            guard SpoolConfiguration.isSinkName(name) else {
+                fail(sinkPath, value, SpoolConfiguration.sinkNameRule)
                 continue
             }
             if let sink = sink(value, named: name, at: sinkPath) { sinks.append(sink) }

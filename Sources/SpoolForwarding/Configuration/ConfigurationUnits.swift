@@ -67,9 +67,9 @@ package enum ConfigurationUnits {
 
 /// Keys that hold secrets, which a configuration file may only name by environment variable or
 /// file, and the form to write instead.
-enum InlineSecret {
+package enum InlineSecret {
     /// Key names (lowercased, `-` read as `_`) refused wherever the schema does not know them.
-    static let names: Set<String> = [
+    package static let names: Set<String> = [
         "password", "passwd", "pass", "secret", "client_secret", "token", "bearer", "bearer_token",
         "access_token", "auth_token", "routing_key", "integration_key", "api_key", "apikey",
         "authorization", "credential", "private_key",

@@ -186,3 +186,16 @@ extension SpoolConfiguration {
         package var isEmpty: Bool { basic == nil && bearer == nil && headers.isEmpty }
     }
 }
+
+extension SpoolConfiguration {
+    /// Whether `name` may name a sink: 1 to 64 ASCII letters, digits, `_`, `-` or `.`, in a
+    /// configuration file and on the command line alike. A `:` is never one of them, so no
+    /// name given can collide with the reserved one-off names (`spool-once:…`).
+    package static func isSinkName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 64
+            && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }
+    }
+
+    /// What ``isSinkName(_:)`` requires, in words.
+    package static let sinkNameRule = "a sink name is 1 to 64 letters, digits, '_', '-' or '.'"
+}
