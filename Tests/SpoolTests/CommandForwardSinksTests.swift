@@ -190,6 +190,29 @@ import Testing
         (["--http", "http://127.0.0.1:9/in?token=qsecret123"], "the URL's query has a secret ('token', value not shown)"),
     ])
     func optionsThatWouldBeIgnoredAreUsageErrors(options: [String], says: String) throws {
+        try expectUsageError(options, says: says)
+    }
+
+    /// With --config the file describes the sinks: a sink's option or batching on the command
+    /// line would be ignored, so it is refused.
+    @Test(arguments: [
+        (["--batch-size", "5"], "--config describes each sink's batching"),
+        (["--pause-after-rejections", "3"], "--config describes each sink's batching"),
+        (["--loki-label", "a=b"], "--config names the sinks and their settings"),
+        (["--http-bearer-token-env", "TOKEN"], "--config names the sinks and their settings"),
+        (["--job", "foo"], "--config names the sinks and their settings"),
+    ])
+    func sinkOptionsBesideAConfigurationFileAreUsageErrors(options: [String], says: String) throws {
+        let rig = ForwardCommandRig()
+        let config = rig.scratch.file("spool.yaml")
+        try "spool:\n  path: \(rig.spool)\nsinks:\n  out:\n    type: http\n    url: http://127.0.0.1:9/in\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let outcome = try SpoolBinary.run(["forward", "--config", config, "--until-empty"] + options, environment: ["TOKEN": "t0ken-value"],
+                                          timeout: .seconds(20))
+        #expect(outcome.status == 2, "\(options): \(outcome.stderr)")
+        #expect(outcome.stderr.contains(says), "\(options): \(outcome.stderr)")
+    }
+
+    private func expectUsageError(_ options: [String], says: String) throws {
         let rig = ForwardCommandRig()
         try fill(rig, mixedLevels)
         let outcome = try SpoolBinary.run(rig.base + options + ["--until-empty"], environment: ["TOKEN": "t0ken-value", "PW": "pw-value"],

@@ -141,16 +141,16 @@ struct Forward: AsyncParsableCommand {
     var batchSize = SinkScheduler.Configuration.defaultMaxBatchEntries
 
     @Option(help: ArgumentHelp("Batches in flight per sink; 1 gives strict order.", valueName: "n"))
-    var maxInFlight = 2
+    var maxInFlight = Forward.tuningDefaults.maxInFlight
 
     @Option(help: ArgumentHelp("How long a partial batch waits for more entries, in ms.", valueName: "ms"))
-    var maxBatchWait = 1000
+    var maxBatchWait = Forward.tuningDefaults.maxBatchWait
 
     @Option(help: ArgumentHelp("Seconds requests in flight may finish after SIGINT/SIGTERM.", valueName: "s"))
     var shutdownGrace = 5.0
 
     @Option(help: ArgumentHelp("After this many entries in a row rejected for good, pause the sink as misconfigured instead of dead-lettering the rest (0: never).", valueName: "n"))
-    var pauseAfterRejections = 100
+    var pauseAfterRejections = Forward.tuningDefaults.pauseAfterRejections
 
     // MARK: - For tests: short waits instead of the production schedule
 
@@ -176,6 +176,10 @@ struct Forward: AsyncParsableCommand {
         return value
     }
 
+    /// The batching options' defaults, to tell whether one was given with `--config`.
+    static let tuningDefaults = (batchSize: SinkScheduler.Configuration.defaultMaxBatchEntries, maxInFlight: 2, maxBatchWait: 1000,
+                                 pauseAfterRejections: 100)
+
     func validate() throws {
         if let metricsAddress {
             do {
@@ -194,7 +198,17 @@ struct Forward: AsyncParsableCommand {
             guard destinationCount == 0, name == nil else {
                 throw ValidationError("--config names the sinks; drop the destination options (--loki, --http…) or the --config.")
             }
-            guard batchSize >= 1, maxInFlight >= 1 else { throw ValidationError("--batch-size and --max-in-flight must be at least 1.") }
+            // The file describes each sink, its batching included: options that say the same
+            // would be ignored without a word (--batch-size 5 sent one request of 26).
+            let defaults = Forward.tuningDefaults
+            if batchSize != defaults.batchSize || maxInFlight != defaults.maxInFlight || maxBatchWait != defaults.maxBatchWait
+                || pauseAfterRejections != defaults.pauseAfterRejections {
+                throw ValidationError("--config describes each sink's batching: write batch_size, max_in_flight, batch_wait or pause_after_rejections under the sink in the file (docs/configuration.md), not --batch-size, --max-in-flight, --max-batch-wait or --pause-after-rejections.")
+            }
+            if !lokiLabels.isEmpty || lokiTenant != nil || lokiTopicLabel || lokiLine != .message || lokiName != nil || httpName != nil
+                || credentials.givesLoki || credentials.givesHTTP || sinks.givesOptions {
+                throw ValidationError("--config names the sinks and their settings: write them under the sink in the file (docs/configuration.md), not as --loki-…, --http-…, --otlp-…, --pagerduty-…, --job, --instance or --console-… options.")
+            }
             return
         }
         try Self.refuseCredentialsInURLs([
