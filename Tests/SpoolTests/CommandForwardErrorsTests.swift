@@ -184,6 +184,7 @@ enum LoopbackSocket {
             #expect(outcome.status == 1, "\(outcome.stderr)")
             #expect(outcome.stderr.contains("rejected 7 entries in a row (the last: HTTP 400") && outcome.stderr.contains("it is most likely misconfigured"),
                     "\(outcome.stderr)")
+            #expect(!outcome.stderr.contains("HTTP 400: HTTP 400"), "the status once: \(outcome.stderr)")
             // Not 2 × 40 requests: the requests stop at the pause.
             #expect(server.requests.count < 20, "\(server.requests.count) requests")
             #expect(outcome.stderrLines.last?.hasPrefix("spool: error: sink 'http' is paused as misconfigured") == true, "\(outcome.stderr)")

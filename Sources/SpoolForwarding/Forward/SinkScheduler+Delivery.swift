@@ -121,7 +121,7 @@ extension SinkScheduler {
                 metrics.failed.increment()
                 markPaused(.misconfigured)
                 report(event(.critical, "spool.forward.misconfigured",
-                             "sink '\(configuration.name)' is misconfigured (\(status.map { "HTTP \($0)" } ?? "no response")): \(reason). Nothing is dropped; the sink pauses for \(configuration.retry.misconfigurationPause) and tries again. Check its URL, credentials and tenant.",
+                             "sink '\(configuration.name)' is misconfigured (\(Self.answer(status, reason))). Nothing is dropped; the sink pauses for \(configuration.retry.misconfigurationPause) and tries again. Check its URL, credentials and tenant.",
                              ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(reason)]))
                 if isStopping { throw CancellationError() }
                 try await waitBeforeRetry(configuration.retry.misconfigurationPause)
@@ -153,7 +153,7 @@ extension SinkScheduler {
         if limit > 0 && consecutiveRejections.add(1, ordering: .relaxed).newValue > limit {
             markPaused(.rejections)
             report(event(.critical, "spool.forward.misconfigured",
-                         "sink '\(configuration.name)' rejected \(limit) entries in a row (the last: \(status.map { "HTTP \($0)" } ?? "no status"): \(reason.prefix(200))): it is most likely misconfigured (its URL, schema, tenant or labels), not fed bad entries. It pauses for \(configuration.retry.misconfigurationPause), keeping every entry not yet settled, and tries again; the refused entries of settled batches are dead letters (spool dlq list --sink \(configuration.name)).",
+                         "sink '\(configuration.name)' rejected \(limit) entries in a row (the last: \(Self.answer(status, String(reason.prefix(200))))): it is most likely misconfigured (its URL, schema, tenant or labels), not fed bad entries. It pauses for \(configuration.retry.misconfigurationPause), keeping every entry not yet settled, and tries again; the refused entries of settled batches are dead letters (spool dlq list --sink \(configuration.name)).",
                          ["status": status.map { .int(Int64($0)) } ?? .null, "reason": .string(String(reason.prefix(512))), "consecutive_rejections": .int(Int64(limit))]))
             if isStopping { throw CancellationError() }
             try await waitBeforeRetry(configuration.retry.misconfigurationPause)
@@ -170,6 +170,12 @@ extension SinkScheduler {
         var settlement = try await deliver(entries[..<middle], attempts: attempts)
         settlement.add(try await deliver(entries[middle...], attempts: attempts))
         return settlement
+    }
+
+    /// The answer in a report: the reason, which names the status itself when it came from a
+    /// response (`HTTP 400: …`; it was written twice), or the status before it.
+    static func answer(_ status: Int?, _ reason: String) -> String {
+        reason.hasPrefix("HTTP ") ? reason : "\(status.map { "HTTP \($0)" } ?? "no response"): \(reason)"
     }
 
     /// One `spool.forward.dead_letter` report per dead letter an acknowledgement stored.
