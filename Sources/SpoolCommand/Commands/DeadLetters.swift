@@ -147,10 +147,11 @@ struct DeadLetters: ParsableCommand {
 
         func run() throws {
             let path = try spoolPath.resolved()
-            try selection.check(SpoolInspector(path: path))
+            let inspector = try SpoolInspector(path: path)
+            try selection.check(inspector)
             if !yes && isatty(STDIN_FILENO) == 1 {
                 var count = 0
-                try SpoolInspector(path: path).forEachDeadLetter(matching: selection.filter) { _ in count += 1 }
+                try inspector.forEachDeadLetter(matching: selection.filter) { _ in count += 1 }
                 StandardError.write("Delete \(count) dead letter\(count == 1 ? "" : "s") from \(path) for good? [y/N] ")
                 let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased()
                 guard answer == "y" || answer == "yes" else {

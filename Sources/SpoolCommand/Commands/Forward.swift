@@ -176,6 +176,14 @@ struct Forward: AsyncParsableCommand {
         return value
     }
 
+    /// Whether a --loki-… option (a label, the tenant, the line, a credential…) was given.
+    var givesLokiOptions: Bool {
+        !lokiLabels.isEmpty || lokiTenant != nil || lokiTopicLabel || lokiLine != .message || lokiName != nil || credentials.givesLoki
+    }
+
+    /// Whether an --http-… option (its name, a credential) was given.
+    var givesHTTPOptions: Bool { httpName != nil || credentials.givesHTTP }
+
     /// The batching options' defaults, to tell whether one was given with `--config`.
     static let tuningDefaults = (batchSize: SinkScheduler.Configuration.defaultMaxBatchEntries, maxInFlight: 2, maxBatchWait: 1000,
                                  pauseAfterRejections: 100)
@@ -205,8 +213,7 @@ struct Forward: AsyncParsableCommand {
                 || pauseAfterRejections != defaults.pauseAfterRejections {
                 throw ValidationError("--config describes each sink's batching: write batch_size, max_in_flight, batch_wait or pause_after_rejections under the sink in the file (docs/configuration.md), not --batch-size, --max-in-flight, --max-batch-wait or --pause-after-rejections.")
             }
-            if !lokiLabels.isEmpty || lokiTenant != nil || lokiTopicLabel || lokiLine != .message || lokiName != nil || httpName != nil
-                || credentials.givesLoki || credentials.givesHTTP || sinks.givesOptions {
+            if givesLokiOptions || givesHTTPOptions || sinks.givesOptions {
                 throw ValidationError("--config names the sinks and their settings: write them under the sink in the file (docs/configuration.md), not as --loki-…, --http-…, --otlp-…, --pagerduty-…, --job, --instance or --console-… options.")
             }
             return
@@ -234,11 +241,10 @@ struct Forward: AsyncParsableCommand {
         }
         // A sink's options without that sink would be dropped without a word: a bearer token
         // given as --http-… to a --loki run would leave Loki's requests unauthenticated.
-        if loki == nil && (!lokiLabels.isEmpty || lokiTenant != nil || lokiTopicLabel || lokiLine != .message || lokiName != nil
-                           || credentials.givesLoki) {
+        if loki == nil && givesLokiOptions {
             throw ValidationError("--loki-label, --loki-tenant, --loki-topic-label, --loki-line, --loki-name and the --loki-… credentials only apply with --loki URL.")
         }
-        if http == nil && (httpName != nil || credentials.givesHTTP) {
+        if http == nil && givesHTTPOptions {
             throw ValidationError("--http-name and the --http-… credentials only apply with --http URL.")
         }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1.") }

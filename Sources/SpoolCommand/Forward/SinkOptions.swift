@@ -68,7 +68,6 @@ struct SinkOptions: ParsableArguments {
 
     // MARK: - Checks
 
-    /// Options that describe a sink that is not there are mistakes, not no-ops.
     /// Whether any of these options (beyond the destinations' URLs) was given.
     var givesOptions: Bool {
         otlpServiceName != nil || !otlpResources.isEmpty || otlpName != nil || pagerdutyMinLevel != nil || pagerdutySource != nil
@@ -76,6 +75,7 @@ struct SinkOptions: ParsableArguments {
             || pushgatewayName != nil || consoleFormat != nil || consoleName != nil
     }
 
+    /// Options that describe a sink that is not there are mistakes, not no-ops.
     func validate(pagerDutyEnabled: Bool) throws {
         func requires(_ given: Bool, _ options: String, _ sink: String) throws {
             if given { throw ValidationError("\(options) only apply with \(sink).") }
