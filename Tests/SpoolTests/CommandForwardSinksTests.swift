@@ -120,6 +120,35 @@ import Testing
         }
     }
 
+    /// `--until-empty` promises delivery: counters the Pushgateway refused did not get there.
+    @Test func untilEmptyExitsOneWhenThePushgatewayRefusesTheCounters() async throws {
+        let rig = ForwardCommandRig()
+        try fill(rig, mixedLevels)
+        try await TestHTTPServer.withServer(behaviour: .status(404, body: "404 page not found")) { server in
+            let outcome = try SpoolBinary.run(rig.base + ["--pushgateway", server.url(), "--until-empty"], timeout: .seconds(30))
+            #expect(outcome.status == 1, "\(outcome.stderr)")
+            let last = try #require(outcome.stderrLines.last)
+            #expect(last.hasPrefix("spool: error: sink 'pushgateway': the Pushgateway refused the counters (HTTP 404"), "\(last)")
+            #expect(last.contains("the counts stay in the spool and the next run pushes them"), "\(last)")
+            #expect(server.requests.last?.method == "PUT")
+        }
+        // Counted all the same: the next run's push carries them.
+        #expect(try rig.stats().entries == 0)
+    }
+
+    @Test func untilEmptyExitsOneWhenTheLastPushCannotReachThePushgateway() async throws {
+        let rig = ForwardCommandRig()
+        try fill(rig, mixedLevels)
+        let refusing = try RefusingPort()
+        defer { refusing.close() }
+        let outcome = try SpoolBinary.run(rig.base + ["--pushgateway", "http://127.0.0.1:\(refusing.port)", "--until-empty"],
+                                          timeout: .seconds(30))
+        #expect(outcome.status == 1, "\(outcome.stderr)")
+        let last = try #require(outcome.stderrLines.last)
+        #expect(last.hasPrefix("spool: error: sink 'pushgateway': the last push of the counters failed ("), "\(last)")
+        #expect(last.contains("refused the connection"), "\(last)")
+    }
+
     @Test func sigtermEndsWithAFinalPushOfEveryCount() async throws {
         let rig = ForwardCommandRig()
         try fill(rig, mixedLevels)

@@ -18,7 +18,8 @@ import Synchronization
 /// ``run()`` is the same loop and final push as a `Service` of its own.
 package final class PushgatewayPusher: Service, Sendable {
     let sink: PushgatewaySink
-    let name: String
+    /// The sink's name in the spool.
+    package let name: String
     let transport: Transport
     /// Credential headers for each push; never logged.
     private let credentials: [SinkRequest.Header]
@@ -31,6 +32,27 @@ package final class PushgatewayPusher: Service, Sendable {
     private struct State {
         var failing = false
         var pushes = 0
+        var last: PushOutcome?
+
+        /// Keeps `outcome` as the latest, except over an abandoned final push: the push it gave
+        /// up on may still end (failing when the transport shuts down) after the forwarder moved on.
+        mutating func record(_ outcome: PushOutcome) {
+            if case .abandoned = last { return }
+            last = outcome
+        }
+    }
+
+    /// How a push ended.
+    package enum PushOutcome: Sendable, Equatable {
+        /// The Pushgateway stored the counters (2xx).
+        case accepted
+        /// The Pushgateway refused them for good (a 4xx: wrong URL or job, a metric name another
+        /// group uses with another type); pushing again changes nothing until that is fixed.
+        case refused(reason: String)
+        /// The push did not get there (refused connection, timeout, 5xx); a later one may.
+        case failed(reason: String)
+        /// The final push did not finish within the forwarder's grace period.
+        case abandoned(after: Duration)
     }
 
     /// - Parameters:
@@ -54,6 +76,10 @@ package final class PushgatewayPusher: Service, Sendable {
 
     /// Successful pushes so far.
     package var pushCount: Int { state.withLock { $0.pushes } }
+
+    /// How the latest push ended, nil before the first. After a ``Forwarder`` has stopped, this
+    /// is the final push's: `spool forward --until-empty` exits 1 unless it is ``PushOutcome/accepted``.
+    package var lastOutcome: PushOutcome? { state.withLock { $0.last } }
 
     /// Pushes until graceful shutdown or cancellation, then pushes once more. A push under way
     /// at shutdown finishes first (each is bounded by the transport's request timeout).
@@ -126,6 +152,7 @@ package final class PushgatewayPusher: Service, Sendable {
         }
         let recovered = state.withLock { state -> Bool in
             state.pushes += 1
+            state.record(.accepted)
             defer { state.failing = false }
             return state.failing
         }
@@ -137,6 +164,11 @@ package final class PushgatewayPusher: Service, Sendable {
 
     private func failed(_ verdict: Verdict) {
         let first = state.withLock { state -> Bool in
+            switch verdict {
+            case .misconfigured(let reason), .rejected(let reason), .tooLarge(let reason): state.record(.refused(reason: reason))
+            case .retry(_, let reason), .partiallyDelivered(_, let reason): state.record(.failed(reason: reason))
+            case .delivered: break
+            }
             defer { state.failing = true }
             return !state.failing
         }
@@ -158,6 +190,7 @@ package final class PushgatewayPusher: Service, Sendable {
     /// Says that the final push did not finish within the forwarder's grace period: the
     /// gateway keeps older counts until the next run's first push (the spool keeps the counts).
     func reportFinalPushAbandoned(after grace: Duration) {
+        state.withLock { $0.record(.abandoned(after: grace)) }
         report(event(.warning, "spool.pushgateway.final_push_abandoned",
                      "the final push did not finish within \(grace) of the forwarder's stop; the Pushgateway keeps older counts until the next run pushes (the counts are kept in the spool)",
                      [:]))
@@ -170,3 +203,4 @@ package final class PushgatewayPusher: Service, Sendable {
         return LogEntry(timestamp: clock.now.nanoseconds, level: level, topic: topic, message: message, context: context)
     }
 }
+

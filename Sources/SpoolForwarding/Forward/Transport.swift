@@ -64,6 +64,10 @@ package final class Transport: Sendable {
             timeout: .init(connect: .nanoseconds(configuration.connectTimeout.totalNanoseconds)),
             decompression: .disabled)
         clientConfiguration.httpVersion = .automatic
+        // A failed connection fails its request at once: the sink's scheduler retries with its
+        // own backoff, jitter and breaker, and reports a refused connection after the first
+        // attempt. The client's own retries would hold each attempt up to the connect timeout.
+        clientConfiguration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         self.init(client: client, ownsClient: true, configuration: configuration, clock: clock)
     }
