@@ -28,6 +28,62 @@ import Testing
         #expect(single.entries[0].entry == entry(7))
     }
 
+    /// A claimed batch's text is one buffer of valid UTF-8: text written by hand that is not
+    /// (the `sqlite3` shell stores any bytes as TEXT) is repaired as `String` repairs it, so the
+    /// byte-copying encoders never put invalid UTF-8 into a body.
+    @Test func claimedTextIsValidUTF8EvenWhenTheStoredBytesAreNot() throws {
+        let spool = try SpoolStore(path: path)
+        try spool.registerSink("loki")
+        try spool.append(contentsOf: [entry(1)])
+        let connection = try Connection(path: path, create: false)
+        // A lone continuation byte, a surrogate, an overlong slash, and a cut-off euro sign.
+        try connection.execute("""
+            INSERT INTO entries (ts_ns, level, topic, message, context)
+            VALUES (2, 'info', CAST(x'6170708041' AS TEXT), CAST(x'61EDA080622FC0AF63E282' AS TEXT), CAST(x'7B7D' AS TEXT))
+            """)
+        try spool.append(contentsOf: [entry(3)])
+        let batch = try spool.claim(sink: "loki", owner: "a", maxCount: 10)
+        #expect(batch.entries.map(\.id) == [1, 2, 3])
+        let repaired = batch.entries[1]
+        #expect(repaired.topic == String(decoding: [0x61, 0x70, 0x70, 0x80, 0x41], as: UTF8.self))
+        #expect(repaired.message == String(decoding: [0x61, 0xED, 0xA0, 0x80, 0x62, 0x2F, 0xC0, 0xAF, 0x63, 0xE2, 0x82], as: UTF8.self))
+        #expect(repaired.message.unicodeScalars.filter { $0 == "\u{FFFD}" }.count >= 3)
+        for stored in batch.entries {
+            #expect(stored.withTopicUTF8 { StoredText.isValidUTF8($0) })
+            #expect(stored.withMessageUTF8 { StoredText.isValidUTF8($0) })
+            #expect(stored.withContextUTF8 { $0.map(StoredText.isValidUTF8) ?? true })
+        }
+        // Its neighbours share the batch's buffer and are read back exactly.
+        #expect(batch.entries[0].entry == entry(1))
+        #expect(batch.entries[2].entry == entry(3))
+    }
+
+    /// The validator agrees with the standard library's on every kind of sequence: ASCII words,
+    /// each multi-byte form and its limits, and random bytes.
+    @Test func theUTF8CheckAgreesWithTheStandardLibrary() {
+        var cases: [[UInt8]] = [
+            [], Array("plain ASCII, longer than one word".utf8), Array("naïve café 日本語 🎉".utf8),
+            [0xC2, 0x80], [0xC1, 0xBF], [0xDF, 0xBF], [0xE0, 0xA0, 0x80], [0xE0, 0x9F, 0xBF], [0xED, 0x9F, 0xBF],
+            [0xED, 0xA0, 0x80], [0xEF, 0xBF, 0xBF], [0xF0, 0x90, 0x80, 0x80], [0xF0, 0x8F, 0xBF, 0xBF],
+            [0xF4, 0x8F, 0xBF, 0xBF], [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xFF], [0x80],
+            [0xE2, 0x82], [0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0xE2, 0x82, 0xAC], [0xC3],
+        ]
+        // Seeded, so a failure is the same failure every time.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        let alphabet: [UInt8] = [0x41, 0x7F, 0x80, 0xBF, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xA0, 0x9F, 0x8F, 0x90]
+        for _ in 0..<20_000 {
+            cases.append((0..<Int(next() % 12)).map { _ in alphabet[Int(next() % UInt64(alphabet.count))] })
+        }
+        for bytes in cases {
+            let expected = String(validating: bytes, as: UTF8.self) != nil
+            #expect(bytes.withUnsafeBufferPointer(StoredText.isValidUTF8) == expected, "\(bytes.map { String($0, radix: 16) })")
+        }
+    }
+
     /// A claim of entries already synced takes only the reader's lock: it never waits behind an
     /// app's commit or another sink's acknowledgement holding the writer. An acknowledgement's
     /// synced commit makes every entry committed before it synced for claims too, so a live

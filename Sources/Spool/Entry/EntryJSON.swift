@@ -12,20 +12,45 @@ package enum EntryJSON {
     /// A stored entry as a JSON object on one line, with its spool id; the stored context text is
     /// copied as it is.
     package static func line(_ stored: StoredEntry) -> String {
-        var writer = JSONWriter(capacity: stored.message.utf8.count + 160)
+        var writer = JSONWriter(capacity: stored.messageByteCount + stored.contextByteCount + 160)
         write(stored, to: &writer)
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
-    /// Appends a stored entry's line (no newline) to `writer`: the NDJSON sink's path, no
-    /// `String` made.
+    /// Appends a stored entry's line (no newline) to `writer`: the NDJSON sink's path, copied
+    /// from the stored bytes, no `String` made.
     package static func write(_ stored: StoredEntry, to writer: inout JSONWriter) {
-        write(timestamp: stored.timestamp, level: stored.level, topic: stored.topic, message: stored.message,
-              contextJSON: stored.contextJSON, schema: stored.schema, id: stored.id, to: &writer)
+        stored.withTopicUTF8 { topic in
+            stored.withMessageUTF8 { message in
+                stored.withContextUTF8 { context in
+                    write(timestamp: stored.timestamp, level: stored.level, topic: topic, message: message,
+                          contextJSON: context, schema: stored.schema, id: stored.id, to: &writer)
+                }
+            }
+        }
     }
 
     static func write(timestamp: Int64, level: LogLevel, topic: String, message: String, contextJSON: String?, schema: String,
                       id: Int64?, to writer: inout JSONWriter) {
+        var (topic, message, contextJSON) = (topic, message, contextJSON)
+        topic.withUTF8 { topic in
+            message.withUTF8 { message in
+                if contextJSON == nil {
+                    write(timestamp: timestamp, level: level, topic: topic, message: message, contextJSON: nil, schema: schema,
+                          id: id, to: &writer)
+                } else {
+                    contextJSON!.withUTF8 { context in
+                        write(timestamp: timestamp, level: level, topic: topic, message: message, contextJSON: context,
+                              schema: schema, id: id, to: &writer)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The one writer of the shape: the text fields as valid UTF-8, the context as JSON text.
+    static func write(timestamp: Int64, level: LogLevel, topic: UnsafeBufferPointer<UInt8>, message: UnsafeBufferPointer<UInt8>,
+                      contextJSON: UnsafeBufferPointer<UInt8>?, schema: String, id: Int64?, to writer: inout JSONWriter) {
         writer.append("{\"schema\":")
         writer.writeString(schema)
         if let id {
@@ -39,9 +64,9 @@ package enum EntryJSON {
         writer.append(",\"level\":\"")
         writer.append(raw: level.rawValue)
         writer.append("\",\"topic\":")
-        writer.writeString(topic)
+        writer.writeString(utf8: topic)
         writer.append(",\"message\":")
-        writer.writeString(message)
+        writer.writeString(utf8: message)
         if let contextJSON {
             writer.append(",\"context\":")
             writer.append(raw: contextJSON)

@@ -18,23 +18,50 @@ package final class Reader {
         batch.bind(1, position)
         batch.bind(2, sink)
         batch.bind(3, Int64(maxCount))
-        var entries: [StoredEntry] = []
-        entries.reserveCapacity(min(maxCount, 4096))
-        var bytes = 0
+        // Every entry's text goes into one buffer the batch shares: no `String` per field.
+        var text: [UInt8] = []
+        text.reserveCapacity(min(maxBytes, maxCount * 400) + 4096)
+        var rows: [Row] = []
+        rows.reserveCapacity(min(maxCount, 4096))
         while try batch.step() {
             let size = batch.byteCount(3) + batch.byteCount(4) + batch.byteCount(5)
-            if !entries.isEmpty && bytes + size > maxBytes { break }
-            bytes += size
-            entries.append(StoredEntry(
-                id: batch.int64(0),
-                timestamp: batch.int64(1),
-                level: batch.withTextBytes(2) { $0.flatMap(LogLevel.init(rawValueUTF8:)) } ?? .info,
-                topic: batch.text(3) ?? "",
-                message: batch.text(4) ?? "",
-                contextJSON: batch.text(5),
-                schema: batch.withTextBytes(6, Self.schema)))
+            if !rows.isEmpty && text.count + size > maxBytes { break }
+            let topicStart = text.count
+            batch.withTextBytes(3) { $0.map { StoredText.appendRepairing($0, to: &text) } }
+            let messageStart = text.count
+            batch.withTextBytes(4) { $0.map { StoredText.appendRepairing($0, to: &text) } }
+            let contextStart = text.count
+            let hasContext = batch.withTextBytes(5) { bytes -> Bool in
+                guard let bytes else { return false }
+                StoredText.appendRepairing(bytes, to: &text)
+                return true
+            }
+            rows.append(Row(id: batch.int64(0), timestamp: batch.int64(1),
+                            level: batch.withTextBytes(2) { $0.flatMap(LogLevel.init(rawValueUTF8:)) } ?? .info,
+                            schema: batch.withTextBytes(6, Self.schema),
+                            topicStart: topicStart, messageStart: messageStart, contextStart: contextStart,
+                            contextEnd: hasContext ? text.count : -1))
         }
-        return entries
+        // The entries keep the buffer while they are out: not one much larger than their text.
+        if text.capacity > text.count + text.count / 4 + 4096 { text = text.withUnsafeBufferPointer { Array($0) } }
+        let shared = StoredText(text)
+        return rows.map { row in
+            StoredEntry(id: row.id, timestamp: row.timestamp, level: row.level, schema: row.schema, text: shared,
+                        topicStart: row.topicStart, messageStart: row.messageStart, contextStart: row.contextStart,
+                        contextEnd: row.contextEnd)
+        }
+    }
+
+    /// An entry as read, before the batch's text is complete.
+    private struct Row {
+        var id: Int64
+        var timestamp: Int64
+        var level: LogLevel
+        var schema: String
+        var topicStart: Int
+        var messageStart: Int
+        var contextStart: Int
+        var contextEnd: Int
     }
 
     /// The stored schema; the current one (nearly every entry) without making a new `String`.

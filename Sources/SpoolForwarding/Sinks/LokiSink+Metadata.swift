@@ -21,9 +21,9 @@ extension LokiSink {
         }
         // The common case, written directly: no dictionary per entry (9% of a drain's profile).
         guard configuration.topic == .structuredMetadata,
-              entry.topic.utf8.count + 5 <= Self.maximumMetadataBytes else { return }
+              entry.topicByteCount + 5 <= Self.maximumMetadataBytes else { return }
         output.append(",{\"topic\":")
-        output.writeString(entry.topic)
+        entry.withTopicUTF8 { output.writeString(utf8: $0) }
         output.append(byte: UInt8(ascii: "}"))
     }
 
@@ -53,11 +53,13 @@ extension LokiSink {
     /// keys (only possible when someone edited the file by hand): ``metadataObject(for:)``
     /// handles that.
     private func writeContextMetadata(for entry: StoredEntry, to output: inout JSONWriter, scratch: inout MetadataScratch) -> Bool {
-        guard var context = entry.contextJSON else { return false }
+        guard entry.hasContext else { return false }
         let topic = configuration.topic == .structuredMetadata ? entry.topic : nil
-        if context.withUTF8({ Self.writeStoredFormMetadata($0, topic: topic, to: &output, scratch: &scratch) }) {
+        if entry.withContextUTF8({ Self.writeStoredFormMetadata($0!, topic: topic, to: &output, scratch: &scratch) }) {
             return true
         }
+        // Not in the form Spool writes (edited by hand): parsed, through a `String`.
+        guard var context = entry.contextJSON else { return false }
         scratch.members.removeAll(keepingCapacity: true)
         scratch.values.bytes.removeAll(keepingCapacity: true)
         scratch.found.removeAll(keepingCapacity: true)
@@ -136,7 +138,7 @@ extension LokiSink {
 
     private func contextGoesInMetadata(_ entry: StoredEntry) -> Bool {
         configuration.line == .message && configuration.contextInStructuredMetadata
-            && entry.contextJSON != nil && entry.contextJSON != "{}"
+            && entry.withContextUTF8 { $0.map { !$0.elementsEqual("{}".utf8) } ?? false }
     }
 
     /// Structured metadata with the context's keys: a dictionary, since names are sanitized

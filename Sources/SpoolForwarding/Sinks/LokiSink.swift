@@ -109,8 +109,8 @@ package struct LokiSink: SinkProtocol {
     func writeLine(for entry: StoredEntry, to output: inout JSONWriter, scratch: inout JSONWriter) {
         let limit = configuration.maximumLineBytes
         switch configuration.line {
-        case .message where configuration.topic != .line && entry.message.utf8.count <= limit:
-            output.writeString(entry.message)
+        case .message where configuration.topic != .line && entry.messageByteCount <= limit:
+            entry.withMessageUTF8 { output.writeString(utf8: $0) }
         case .json:
             scratch.bytes.removeAll(keepingCapacity: true)
             Self.writeJSONLine(entry, message: entry.message, context: entry.contextJSON, to: &scratch)

@@ -161,9 +161,9 @@ package struct OTLPSink: SinkProtocol {
         output.append(",\"severityText\":\"")
         output.append(raw: entry.level.rawValue)
         output.append("\",\"body\":{\"stringValue\":")
-        output.writeString(entry.message)
+        entry.withMessageUTF8 { output.writeString(utf8: $0) }
         output.append("},\"attributes\":[")
-        var attributes = entry.contextJSON == nil ? [:] : (entry.entry.context ?? [:])
+        var attributes = entry.hasContext ? (entry.entry.context ?? [:]) : [:]
         let traceId = Self.takeHexID(from: &attributes, keys: ["trace_id", "traceId"], digits: 32)
         let spanId = Self.takeHexID(from: &attributes, keys: ["span_id", "spanId"], digits: 16)
         let flags = Self.takeFlags(from: &attributes)

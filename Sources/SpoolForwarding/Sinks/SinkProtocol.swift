@@ -146,7 +146,7 @@ extension ArraySlice<StoredEntry> {
     var estimatedJSONBytes: Int {
         var total = 256
         for entry in self {
-            total += entry.message.utf8.count + entry.topic.utf8.count + (entry.contextJSON?.utf8.count ?? 0) + 160
+            total += entry.messageByteCount + entry.topicByteCount + entry.contextByteCount + 160
         }
         return total + total / 8
     }
