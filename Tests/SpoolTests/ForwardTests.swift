@@ -18,9 +18,11 @@ struct ForwardRig {
     let transport: Transport
     let reports = Reports()
 
-    init() throws {
+    /// - Parameter clock: The store's clock (commit times, leases); default the system clock.
+    init(clock: (any WallClock)? = nil) throws {
         var configuration = SpoolStore.Configuration()
         configuration.report = { _ in }
+        if let clock { configuration.clock = clock }
         store = try SpoolStore(path: directory.file("forward.spool"), configuration: configuration)
         var transportConfiguration = Transport.Configuration()
         transportConfiguration.requestTimeout = .seconds(2)

@@ -386,7 +386,10 @@ import Testing
         var context = context
         var writer = JSONWriter()
         var scratch = LokiSink.MetadataScratch()
-        let taken = context.withUTF8 { LokiSink.writeStoredFormMetadata($0, topic: topic, to: &writer, scratch: &scratch) }
+        var topicText = topic ?? ""
+        let taken = context.withUTF8 { text in
+            topicText.withUTF8 { LokiSink.writeStoredFormMetadata(text, topic: topic == nil ? nil : $0, to: &writer, scratch: &scratch) }
+        }
         return taken ? writer.bytes : nil
     }
 

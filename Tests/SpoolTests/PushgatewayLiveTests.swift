@@ -52,8 +52,9 @@ final class LivePushgateway: Sendable {
         self.process = process
     }
 
-    /// Polls `/-/ready` until it answers 200, for at most `timeout` (a bounded wait).
-    func waitUntilReady(_ transport: Transport, timeout: Duration = .seconds(15)) async throws {
+    /// Polls `/-/ready` until it answers 200, for at most `timeout` (a bounded wait: generous,
+    /// because the gateway starts while the whole suite starts, on two cores).
+    func waitUntilReady(_ transport: Transport, timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if case .success(let response) = await transport.send(SinkRequest(method: "GET", url: url + "/-/ready", body: [])),
@@ -109,6 +110,17 @@ final class LivePushgateway: Sendable {
         // A job with a slash travels as job@base64; the pusher's interval and spacing are an
         // hour, so only the first push (at start) and the final push (at stop) can happen.
         let rig = try PushgatewayRig(directory: directory, gateway: gateway.url, job: "spool/test", instance: "host 7")
+        // Shut down however the test ends: an HTTP client left running stops the whole test process.
+        do {
+            try await checkThePushes(gateway, rig)
+        } catch {
+            try? await rig.transport.shutdown()
+            throw error
+        }
+        try await rig.transport.shutdown()
+    }
+
+    private func checkThePushes(_ gateway: LivePushgateway, _ rig: PushgatewayRig) async throws {
         try await gateway.waitUntilReady(rig.transport)
         try rig.store.append(contentsOf: [
             LogEntry(timestamp: 1, level: .error, topic: #"pay "q" \ x"# + "\ny", message: "m"),
@@ -134,7 +146,6 @@ final class LivePushgateway: Sendable {
         #expect(pusher.pushCount == 2, "the start push and the final push")
         #expect(try await gateway.samples(rig.transport).last == #"spool_log_entries_total{instance="host 7",job="spool/test",level="info",topic="app"} 2"#)
         #expect(rig.reports.all.isEmpty)
-        try await rig.transport.shutdown()
     }
 
     // Skipped, with this reason shown, where promtool is not installed; CI installs it.

@@ -291,6 +291,41 @@ extension ForwarderPushgatewayTests {
     /// Found in review: the final push waited for a gateway that does not answer for its whole
     /// request timeout, one pusher after another, past the forwarder's grace period. It is bounded
     /// by the grace period now (on the forwarder's clock).
+    /// Found in review: one gateway's final push still out at the deadline marked every
+    /// pusher's as abandoned, and `forward --until-empty` then blamed a gateway that had taken
+    /// its counts. Only the one whose final push had not ended is abandoned.
+    @Test(.timeLimit(.minutes(1))) func onlyTheGatewayWhoseFinalPushIsStillOutIsAbandoned() async throws {
+        let gate = Gate()
+        try await TestHTTPServer.withServer(behaviour: .first(1, .ok(), then: .held(by: gate, .ok()))) { slow in
+            try await TestHTTPServer.withServer(behaviour: .ok()) { quick in
+                let directory = TemporaryDirectory()
+                let rig = try PushgatewayRig(directory: directory, gateway: slow.url(path: "/"))
+                try rig.store.append(contentsOf: [LogEntry(timestamp: 1, level: .info, topic: "app", message: "one")])
+                let other = try PushgatewaySink(configuration: .init(url: quick.url(path: "/"), job: "spool", instance: "host-7",
+                                                                     interval: .seconds(3600), minimumSpacing: .seconds(3600)),
+                                                store: rig.store)
+                let (held, taken) = (rig.pusher(), PushgatewayPusher(sink: other, name: "pushgateway", transport: rig.transport, report: rig.reports.record))
+                let clock = ManualClock()
+                let forwarder = Forwarder(schedulers: [rig.scheduler], transport: rig.transport, shutdownGracePeriod: .seconds(5),
+                                          clock: clock, pushers: [held, taken])
+                let running = Task { try await forwarder.run(until: .empty) }
+                // Each gateway's loop push, then the final pushes: the slow one's is held.
+                _ = try await slow.waitForRequests(2)
+                for _ in 0..<2_000 where taken.pushCount < 2 { try await Task.sleep(for: .milliseconds(5)) }
+                #expect(taken.pushCount == 2)
+                for _ in 0..<10_000 where clock.sleeperCount == 0 { await Task.yield() }
+                clock.advance(by: .seconds(5))
+                try await running.value
+                #expect(held.lastOutcome == .abandoned(after: .seconds(5)))
+                #expect(taken.lastOutcome == .accepted)
+                #expect(rig.reports.topics() == ["spool.pushgateway.final_push_abandoned"], "\(rig.reports.topics())")
+                gate.open()
+                try await rig.transport.shutdown()
+                try rig.store.close()
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(1))) func aGatewayThatDoesNotAnswerDoesNotHoldTheStopPastTheGracePeriod() async throws {
         let gate = Gate()
         try await TestHTTPServer.withServer(behaviour: .held(by: gate, .ok())) { server in

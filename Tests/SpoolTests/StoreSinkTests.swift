@@ -84,6 +84,33 @@ import Testing
         }
     }
 
+    /// How late delivery is counts from the commit, not the event time: a backfill of last
+    /// year's logs is not a year late (the "Delivery is late" alert of operations.md would fire
+    /// at once), and an app whose clock runs ahead does not hide a delay. The metric, the status
+    /// line, `stats` and `top` all read it; where the spool has no commit time for the entry
+    /// (before schema 7), the event time stands in.
+    @Test func theOldestPendingEntryWaitsFromItsCommitNotItsEventTime() throws {
+        let clock = ManualClock()
+        var configuration = SpoolStore.Configuration()
+        configuration.clock = clock
+        configuration.report = { _ in }
+        let spool = try SpoolStore(path: path, configuration: configuration)
+        try spool.registerSink("loki")
+        let committed = clock.now.nanoseconds
+        let yearAgo = committed - 365 * 86_400 * 1_000_000_000
+        try spool.append(contentsOf: [LogEntry(timestamp: yearAgo, level: .info, topic: "backfill", message: "old")])
+        clock.advance(by: .seconds(30))
+        #expect(try spool.backlog(of: "loki").oldestPendingSince == committed)
+        #expect(try spool.stats().sinks.first?.oldestPendingAgeSeconds == 30)
+        #expect(try SpoolWatcher(path: path).snapshot().sinks.first?.oldestPendingSince == committed)
+
+        // Without a commit time for it, the event time.
+        try Connection(path: path, create: false).execute("DELETE FROM commit_times")
+        #expect(try spool.backlog(of: "loki").oldestPendingSince == yearAgo)
+        #expect(try SpoolWatcher(path: path).snapshot().sinks.first?.oldestPendingSince == yearAgo)
+        try spool.close()
+    }
+
     /// A claim of entries already synced takes only the reader's lock: it never waits behind an
     /// app's commit or another sink's acknowledgement holding the writer. An acknowledgement's
     /// synced commit makes every entry committed before it synced for claims too, so a live

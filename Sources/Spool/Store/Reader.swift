@@ -20,7 +20,8 @@ package final class Reader {
         batch.bind(3, Int64(maxCount))
         // Every entry's text goes into one buffer the batch shares: no `String` per field.
         var text: [UInt8] = []
-        text.reserveCapacity(min(maxBytes, maxCount * 400) + 4096)
+        // A start that a live tail's few entries fit in; a full batch grows it a few times.
+        text.reserveCapacity(min(maxBytes, 64 << 10))
         var rows: [Row] = []
         rows.reserveCapacity(min(maxCount, 4096))
         while try batch.step() {

@@ -369,15 +369,16 @@ extension SpoolStore {
     }
 
     /// What is left for `sink`, cheaply: entries after its position (counted from ids, so an
-    /// upper bound when drops left gaps) and the event time of the oldest of them. Two index
-    /// lookups, whatever the backlog's size: fit for a metrics gauge updated every second.
-    package func backlog(of sink: String) throws(SpoolError) -> (entries: Int64, oldestTimestamp: Int64?) {
+    /// upper bound when drops left gaps) and when the oldest of them began to wait: its commit
+    /// time (its event time where the spool recorded none). A few index lookups, whatever the
+    /// backlog's size: fit for a metrics gauge updated every second.
+    package func backlog(of sink: String) throws(SpoolError) -> (entries: Int64, oldestPendingSince: Int64?) {
         let position = try position(of: sink)
         return try reader.withLock { reader throws(SpoolError) -> (Int64, Int64?) in
             let newest = try reader.connection.scalarInt("SELECT max(id) FROM entries") ?? position
-            let oldest = try reader.connection.prepare("SELECT ts_ns FROM entries WHERE id > ? ORDER BY id LIMIT 1")
+            let oldest = try reader.connection.prepare("SELECT " + SpoolStats.pendingSinceSQL(after: "?", own: "", version: Migrations.latestVersion))
             oldest.bind(1, position)
-            let timestamp = try oldest.step() ? oldest.int64(0) : nil
+            let timestamp = try oldest.step() ? oldest.optionalInt64(0) : nil
             return (max(0, newest - position), timestamp)
         }
     }

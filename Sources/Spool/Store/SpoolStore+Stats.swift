@@ -9,7 +9,8 @@ package struct SpoolStats: Sendable, Codable, Hashable {
         package var position: Int64
         /// Entries still to deliver.
         package var pending: Int64
-        /// Age in seconds of the oldest pending entry's event time, nil when nothing is pending.
+        /// Seconds the oldest pending entry has waited since its commit (since its event time
+        /// where the spool recorded no commit time), nil when nothing is pending.
         package var oldestPendingAgeSeconds: Double?
         package var delivered: Int64
         package var deadLettered: Int64
@@ -54,6 +55,20 @@ extension SpoolStore {
 }
 
 extension SpoolStats {
+    /// SQL for when the first entry after `position` (an SQL expression) began to wait: its
+    /// commit time (`commit_times`, schema 7), else its event time. Lag is about delivery, so it
+    /// counts from the commit: a backfill of last year's logs is not a year late, and an entry
+    /// whose clock runs ahead does not hide a delay. `own` is the `only_sink` condition or "".
+    static func pendingSinceSQL(after position: String, own: String, version: Int) -> String {
+        guard version >= 7 else {
+            return "(SELECT ts_ns FROM entries WHERE id > \(position)\(own) ORDER BY id LIMIT 1)"
+        }
+        return """
+            (SELECT COALESCE((SELECT c.at_ns FROM commit_times AS c WHERE c.first_id <= e.id ORDER BY c.first_id DESC LIMIT 1), e.ts_ns)
+               FROM entries AS e WHERE e.id > \(position)\(own) ORDER BY e.id LIMIT 1)
+            """
+    }
+
     static func read(from connection: Connection, path: String, now: Int64) throws(SpoolError) -> SpoolStats {
         try connection.transaction(immediate: false) { () throws(SpoolError) -> SpoolStats in
             let totals = try connection.prepare(
@@ -61,11 +76,12 @@ extension SpoolStats {
             _ = try totals.step()
             var sinks: [Sink] = []
             // Entries addressed to one sink (schema 4, requeued dead letters) are pending for it only.
-            let own = (try connection.scalarInt("PRAGMA user_version") ?? 0) >= 4 ? " AND (only_sink IS NULL OR only_sink = s.name)" : ""
+            let version = Int(try connection.scalarInt("PRAGMA user_version") ?? 0)
+            let own = version >= 4 ? " AND (only_sink IS NULL OR only_sink = s.name)" : ""
             let perSink = try connection.prepare("""
                 SELECT s.name, s.position,
                        (SELECT count(*) FROM entries WHERE id > s.position\(own)),
-                       (SELECT ts_ns FROM entries WHERE id > s.position\(own) ORDER BY id LIMIT 1),
+                       \(pendingSinceSQL(after: "s.position", own: own, version: version)),
                        s.delivered, s.dead_lettered, s.lease_owner, s.lease_expires_ns
                 FROM sinks AS s ORDER BY s.name
                 """)

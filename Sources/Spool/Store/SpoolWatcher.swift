@@ -11,8 +11,9 @@ package final class SpoolWatcher {
     package struct Sink: Sendable, Hashable {
         package var name: String
         package var pending: Int64
-        /// Event time of the oldest pending entry (Unix nanoseconds), nil when nothing is pending.
-        package var oldestPendingTimestamp: Int64?
+        /// When the oldest pending entry began to wait (Unix nanoseconds): its commit time, or its
+        /// event time when the spool has none for it (before schema 7). Nil when nothing is pending.
+        package var oldestPendingSince: Int64?
         package var delivered: Int64
         package var deadLettered: Int64
         /// Nil on a spool before schema 7 (its books start when it is migrated).
@@ -59,7 +60,7 @@ package final class SpoolWatcher {
             : nil
         let state = try connection.prepare("""
             SELECT (SELECT count(*) FROM entries WHERE id > s.position\(own)),
-                   (SELECT ts_ns FROM entries WHERE id > s.position\(own) ORDER BY id LIMIT 1),
+                   \(SpoolStats.pendingSinceSQL(after: "s.position", own: own, version: Int(version))),
                    s.delivered, s.dead_lettered, s.lease_owner, s.lease_expires_ns
             FROM sinks AS s WHERE s.name = ?
             """)
@@ -69,7 +70,7 @@ package final class SpoolWatcher {
             defer { state.reset() }
             guard try state.step() else { continue }  // removed meanwhile
             var sink = Sink(
-                name: name, pending: state.int64(0), oldestPendingTimestamp: state.optionalInt64(1),
+                name: name, pending: state.int64(0), oldestPendingSince: state.optionalInt64(1),
                 delivered: state.int64(2), deadLettered: state.int64(3),
                 leaseOwner: state.text(4), leaseExpiresNanoseconds: state.optionalInt64(5))
             if let books {

@@ -126,7 +126,7 @@ enum TopView {
                     - (before.books.map { $0.delivered + $0.deadLettered + $0.dropped } ?? (before.delivered + before.deadLettered))
                 rate = String(format: "%.1f", Double(max(0, passed)) / (Double(now - previous.at) / 1e9))
             }
-            let lag = sink.oldestPendingTimestamp.map { Format.age(seconds: UnixTime.seconds(nanoseconds: now &- $0)) } ?? "-"
+            let lag = sink.oldestPendingSince.map { Format.age(seconds: UnixTime.seconds(nanoseconds: now &- $0)) } ?? "-"
             var forwarder = "none"
             if let owner = sink.leaseOwner, let expires = sink.leaseExpiresNanoseconds, expires > now {
                 forwarder = owner.count > 40 ? String(owner.prefix(39)) + "…" : owner

@@ -22,7 +22,7 @@ final class ForwardStatusReport: Sendable {
         var name: String
         var scheduler: SinkScheduler
         /// Its pending entries and the Unix time (ns) of the oldest, read from the spool.
-        var backlog: @Sendable () -> (entries: Int64, oldestTimestamp: Int64?)?
+        var backlog: @Sendable () -> (entries: Int64, oldestPendingSince: Int64?)?
     }
 
     let sinks: [Sink]
@@ -60,7 +60,7 @@ final class ForwardStatusReport: Sendable {
             failures += progress.failures
             if let backlog {
                 pending = max(pending, backlog.entries)
-                if let oldest = backlog.oldestTimestamp { lag = max(lag, (now.nanoseconds &- oldest) / 1_000_000_000) }
+                if let oldest = backlog.oldestPendingSince { lag = max(lag, (now.nanoseconds &- oldest) / 1_000_000_000) }
             }
             if progress.paused {
                 troubles.append("\(sink.name) paused (\(progress.pauseReason?.rawValue ?? "misconfigured"))")

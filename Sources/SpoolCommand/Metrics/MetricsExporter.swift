@@ -79,7 +79,7 @@ final class MetricsExporter: Sendable {
                 registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: MetricsCatalogue.help(name)), labels: labels)
             }
             gauge("spool_pending_entries").set(to: Double(backlog.entries))
-            let age = backlog.oldestTimestamp.map { max(0, now - Double($0) / 1e9) } ?? 0
+            let age = backlog.oldestPendingSince.map { max(0, now - Double($0) / 1e9) } ?? 0
             gauge("spool_oldest_pending_age_seconds").set(to: age)
         }
     }

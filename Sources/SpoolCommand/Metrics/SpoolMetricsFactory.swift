@@ -81,7 +81,7 @@ enum MetricsCatalogue {
         "spool_breaker_state": "The sink's circuit breaker: 0 closed, 1 half-open, 2 open.",
         "spool_sink_paused": "1 while the sink is paused for the reason (misconfigured: 401/403/404 or a bad URL; rejections: a run of rejected entries), else 0.",
         "spool_pending_entries": "Entries not yet delivered to the sink (its backlog).",
-        "spool_oldest_pending_age_seconds": "Age of the sink's oldest pending entry, 0 when none is pending.",
+        "spool_oldest_pending_age_seconds": "Seconds the sink's oldest pending entry has waited since its commit, 0 when none is pending.",
         "spool_delivery_latency_seconds": "Time from an entry's commit to the acknowledgement that passed it, by sink.",
         // Per spool (read from the file at each scrape).
         "spool_entries_accepted_total": "Entries ever accepted into the spool (its highest entry id).",

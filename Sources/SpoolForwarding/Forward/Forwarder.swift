@@ -107,7 +107,7 @@ public final class Forwarder: Service, Sendable {
         Task {
             for task in pushing { await task.value }
             await withTaskGroup(of: Void.self) { group in
-                for pusher in pushers { group.addTask { _ = await pusher.push() } }
+                for pusher in pushers { group.addTask { await pusher.pushFinal() } }
             }
             pushed.store(true, ordering: .releasing)
             finished.continuation.finish()
@@ -120,6 +120,7 @@ public final class Forwarder: Service, Sendable {
         for await _ in finished.stream {}
         deadline.cancel()
         if !pushed.load(ordering: .acquiring) {
+            // Each pusher whose own final push has not ended: another's may have.
             for pusher in pushers { pusher.reportFinalPushAbandoned(after: grace) }
         }
     }

@@ -33,12 +33,16 @@ package final class PushgatewayPusher: Service, Sendable {
         var failing = false
         var pushes = 0
         var last: PushOutcome?
+        /// The final push has started (``pushFinal()``), and has ended.
+        var finalStarted = false
+        var finalEnded = false
 
         /// Keeps `outcome` as the latest, except over an abandoned final push: the push it gave
         /// up on may still end (failing when the transport shuts down) after the forwarder moved on.
         mutating func record(_ outcome: PushOutcome) {
             if case .abandoned = last { return }
             last = outcome
+            if finalStarted { finalEnded = true }
         }
     }
 
@@ -130,6 +134,13 @@ package final class PushgatewayPusher: Service, Sendable {
         return await push.value
     }
 
+    /// The final push, once the forwarding has stopped: ``push()``, marked so that a deadline
+    /// reached after it ended (``reportFinalPushAbandoned(after:)``) does not overwrite its outcome.
+    func pushFinal() async {
+        state.withLock { $0.finalStarted = true }
+        await push()
+    }
+
     /// Reads the counters and pushes them: one `PUT`.
     private func pushNow() async -> Bool {
         let counters: [EntryCounter]
@@ -190,7 +201,12 @@ package final class PushgatewayPusher: Service, Sendable {
     /// Says that the final push did not finish within the forwarder's grace period: the
     /// gateway keeps older counts until the next run's first push (the spool keeps the counts).
     func reportFinalPushAbandoned(after grace: Duration) {
-        state.withLock { $0.record(.abandoned(after: grace)) }
+        let abandoned = state.withLock { state -> Bool in
+            guard !state.finalEnded else { return false }  // it ended in time after all
+            state.record(.abandoned(after: grace))
+            return true
+        }
+        guard abandoned else { return }
         report(event(.warning, "spool.pushgateway.final_push_abandoned",
                      "the final push did not finish within \(grace) of the forwarder's stop; the Pushgateway keeps older counts until the next run pushes (the counts are kept in the spool)",
                      [:]))

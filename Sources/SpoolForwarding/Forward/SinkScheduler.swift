@@ -408,7 +408,7 @@ package final class SinkScheduler: Sendable {
     /// a larger request.
     private func isFull(_ batch: ClaimedBatch, maxCount: Int) -> Bool {
         if batch.entries.count >= maxCount { return true }
-        let bytes = batch.entries.reduce(0) { $0 + $1.topic.utf8.count + $1.message.utf8.count + ($1.contextJSON?.utf8.count ?? 0) }
+        let bytes = batch.entries.reduce(0) { $0 + $1.topicByteCount + $1.messageByteCount + $1.contextByteCount }
         return bytes * 10 >= configuration.maxBatchBytes * 9
     }
 
@@ -420,7 +420,7 @@ package final class SinkScheduler: Sendable {
             (try self.store.backlog(of: name), Writer.fileSize(path + "-wal"))
         }) else { return }
         metrics.depth.record(backlog.entries)
-        let age = backlog.oldestTimestamp.map { UnixTime.seconds(nanoseconds: clock.now.nanoseconds &- $0) } ?? 0
+        let age = backlog.oldestPendingSince.map { UnixTime.seconds(nanoseconds: clock.now.nanoseconds &- $0) } ?? 0
         metrics.oldestPendingAge.record(max(0, age))
         metrics.walBytes.record(walBytes)
     }

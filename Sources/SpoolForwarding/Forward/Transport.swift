@@ -67,6 +67,7 @@ package final class Transport: Sendable {
         // A failed connection fails its request at once: the sink's scheduler retries with its
         // own backoff, jitter and breaker, and reports a refused connection after the first
         // attempt. The client's own retries would hold each attempt up to the connect timeout.
+        // (Requests queued for the host then fail together; each scheduler retries its own.)
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         self.init(client: client, ownsClient: true, configuration: configuration, clock: clock)

@@ -54,10 +54,11 @@ extension LokiSink {
     /// handles that.
     private func writeContextMetadata(for entry: StoredEntry, to output: inout JSONWriter, scratch: inout MetadataScratch) -> Bool {
         guard entry.hasContext else { return false }
-        let topic = configuration.topic == .structuredMetadata ? entry.topic : nil
-        if entry.withContextUTF8({ Self.writeStoredFormMetadata($0!, topic: topic, to: &output, scratch: &scratch) }) {
-            return true
+        let withTopic = configuration.topic == .structuredMetadata
+        let written = entry.withTopicUTF8 { topic in
+            entry.withContextUTF8 { Self.writeStoredFormMetadata($0!, topic: withTopic ? topic : nil, to: &output, scratch: &scratch) }
         }
+        if written { return true }
         // Not in the form Spool writes (edited by hand): parsed, through a `String`.
         guard var context = entry.contextJSON else { return false }
         scratch.members.removeAll(keepingCapacity: true)
@@ -196,7 +197,7 @@ extension LokiSink {
     /// Returns false, having written nothing, for any other text; the caller parses it then.
     /// One scan and a copy took the metadata of a 50,000-entry drain (half of them with a
     /// context of 3-4 keys) from 318 M instructions to 75 M (BENCHMARKS.md, "Session 12").
-    static func writeStoredFormMetadata(_ text: UnsafeBufferPointer<UInt8>, topic: String?, to output: inout JSONWriter,
+    static func writeStoredFormMetadata(_ text: UnsafeBufferPointer<UInt8>, topic: UnsafeBufferPointer<UInt8>?, to output: inout JSONWriter,
                                         scratch: inout MetadataScratch) -> Bool {
         guard let base = text.baseAddress, text.count >= 2, base[0] == UInt8(ascii: "{"), base[text.count - 1] == UInt8(ascii: "}")
         else { return false }
@@ -205,7 +206,7 @@ extension LokiSink {
                                        topicLiteral: &scratch.topic)
     }
 
-    private static func writeStoredFormMetadata(_ base: UnsafePointer<UInt8>, count textCount: Int, topic: String?,
+    private static func writeStoredFormMetadata(_ base: UnsafePointer<UInt8>, count textCount: Int, topic: UnsafeBufferPointer<UInt8>?,
                                                 to output: inout JSONWriter, members: inout [StoredFormMember],
                                                 topicLiteral: inout JSONWriter) -> Bool {
         // Every scan below stops at the closing brace: `end` is its index.
@@ -228,7 +229,7 @@ extension LokiSink {
         // Which members Loki's limits let through, in the decoding path's order: the topic
         // first (it wins over a context key of the same name), then the keys in order.
         var count = 0, bytes = 0
-        let topicBytes = topic.map { $0.utf8.count + 5 }
+        let topicBytes = topic.map { $0.count + 5 }
         let topicAccepted = topicBytes.map { $0 <= maximumMetadataBytes } ?? false
         if let topicBytes, topicAccepted { count = 1; bytes = topicBytes }
         for position in members.indices {
@@ -246,7 +247,7 @@ extension LokiSink {
         // Written in name order, the topic in its place among the keys, in one copy: `,{`, each
         // member with a comma before all but the first, `}`.
         topicLiteral.bytes.removeAll(keepingCapacity: true)
-        if topicAccepted { topicLiteral.writeString(topic!) }
+        if topicAccepted { topicLiteral.writeString(utf8: topic!) }
         var length = 2 + count
         if topicAccepted { length += 8 + topicLiteral.count }
         for member in members where member.accepted {
