@@ -139,11 +139,17 @@ func expectRedacted(_ value: JSONValue) {
 let lokiSink = try! LokiSink(configuration: .init(url: "http://127.0.0.1:1"))
 
 /// A stored context is a Swift `String`'s bytes, so valid UTF-8: only such input is tried.
+/// The reader's UTF-8 check (`StoredText.isValidUTF8`) decides the same on every input.
 func checkStoredFormMetadata(_ bytes: UnsafeBufferPointer<UInt8>) {
-    guard let text = String(validating: bytes, as: UTF8.self) else { return }
+    let text = String(validating: bytes, as: UTF8.self)
+    expect(StoredText.isValidUTF8(bytes) == (text != nil), "StoredText.isValidUTF8 disagrees on \(Array(bytes))")
+    guard let text else { return }
     var copied = JSONWriter()
     var scratch = LokiSink.MetadataScratch()
-    guard LokiSink.writeStoredFormMetadata(bytes, topic: "billing", to: &copied, scratch: &scratch) else { return }
+    let taken = Array("billing".utf8).withUnsafeBufferPointer { topic in
+        LokiSink.writeStoredFormMetadata(bytes, topic: topic, to: &copied, scratch: &scratch)
+    }
+    guard taken else { return }
     let entry = StoredEntry(id: 1, timestamp: 1, level: .info, topic: "billing", message: "m", contextJSON: text,
                             schema: LogEntry.currentSchema)
     var decoded = JSONWriter()
