@@ -2,6 +2,9 @@
 package final class Reader {
     let connection: Connection
     private let batch: Statement
+    /// The text bytes of the last claim: the next is sized for as much (batches of a stream are
+    /// alike), so a full batch is read into one allocation and a live tail's into a small one.
+    private var lastTextBytes = 0
 
     init(connection: Connection) throws(SpoolError) {
         self.connection = connection
@@ -20,8 +23,7 @@ package final class Reader {
         batch.bind(3, Int64(maxCount))
         // Every entry's text goes into one buffer the batch shares: no `String` per field.
         var text: [UInt8] = []
-        // A start that a live tail's few entries fit in; a full batch grows it a few times.
-        text.reserveCapacity(min(maxBytes, 64 << 10))
+        text.reserveCapacity(min(maxBytes, lastTextBytes + lastTextBytes / 8 + 4096))
         var rows: [Row] = []
         rows.reserveCapacity(min(maxCount, 4096))
         while try batch.step() {
@@ -45,6 +47,7 @@ package final class Reader {
         }
         // The entries keep the buffer while they are out: not one much larger than their text.
         if text.capacity > text.count + text.count / 4 + 4096 { text = text.withUnsafeBufferPointer { Array($0) } }
+        lastTextBytes = text.count
         let shared = StoredText(text)
         return rows.map { row in
             StoredEntry(id: row.id, timestamp: row.timestamp, level: row.level, schema: row.schema, text: shared,
