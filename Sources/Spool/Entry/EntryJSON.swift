@@ -32,18 +32,14 @@ package enum EntryJSON {
 
     static func write(timestamp: Int64, level: LogLevel, topic: String, message: String, contextJSON: String?, schema: String,
                       id: Int64?, to writer: inout JSONWriter) {
-        var (topic, message, contextJSON) = (topic, message, contextJSON)
+        var (topic, message) = (topic, message)
         topic.withUTF8 { topic in
             message.withUTF8 { message in
-                if contextJSON == nil {
-                    write(timestamp: timestamp, level: level, topic: topic, message: message, contextJSON: nil, schema: schema,
-                          id: id, to: &writer)
-                } else {
-                    contextJSON!.withUTF8 { context in
-                        write(timestamp: timestamp, level: level, topic: topic, message: message, contextJSON: context,
-                              schema: schema, id: id, to: &writer)
-                    }
+                func write(_ context: UnsafeBufferPointer<UInt8>?) {
+                    EntryJSON.write(timestamp: timestamp, level: level, topic: topic, message: message, contextJSON: context,
+                                    schema: schema, id: id, to: &writer)
                 }
+                if var contextJSON { contextJSON.withUTF8 { write($0) } } else { write(nil) }
             }
         }
     }

@@ -65,3 +65,27 @@ final class Watchdog: Sendable {
         }
     }
 }
+
+extension Watchdog {
+    /// `--until-empty` promises that everything reached its destination; a Pushgateway sink's
+    /// counters got there only if the final push was accepted. They stay in the spool either way.
+    static func undeliveredCounters(_ pushers: [PushgatewayPusher]) -> SpoolError? {
+        for pusher in pushers {
+            let sink = OneOffSinks.displayName(pusher.name)
+            let kept = "the counts stay in the spool and the next run pushes them"
+            switch pusher.lastOutcome {
+            case .accepted:
+                continue
+            case .refused(let reason):
+                return SpoolError(.configuration, "sink '\(sink)': the Pushgateway refused the counters (\(reason)); \(kept). Check the URL, the job and whether another group uses the metric name with another type")
+            case .failed(let reason):
+                return SpoolError(.io, "sink '\(sink)': the last push of the counters failed (\(reason)); \(kept)")
+            case .abandoned(let grace):
+                return SpoolError(.io, "sink '\(sink)': the last push of the counters did not finish within \(Forward.describe(grace)); \(kept)")
+            case nil:
+                return SpoolError(.io, "sink '\(sink)': the counters were never pushed; \(kept)")
+            }
+        }
+        return nil
+    }
+}

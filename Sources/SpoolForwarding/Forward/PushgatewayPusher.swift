@@ -219,4 +219,3 @@ package final class PushgatewayPusher: Service, Sendable {
         return LogEntry(timestamp: clock.now.nanoseconds, level: level, topic: topic, message: message, context: context)
     }
 }
-
